@@ -1,0 +1,43 @@
+"""pgg_zoo: provenance-based input gradient guidance across tasks and modalities.
+
+Public API::
+
+    import pgg_zoo
+    task = pgg_zoo.build("wsol", backbone="resnet18")
+    task.train(epochs=2); task.evaluate()
+    pgg_zoo.list_tasks(); pgg_zoo.list_synthesizers(); pgg_zoo.list_backbones("wsol")
+
+    @pgg_zoo.register_task("my_task")
+    class MyTask(pgg_zoo.Task): ...
+"""
+from .api import list_backbones, list_metrics, list_synthesizers, list_tasks
+from .guidance import ProvenanceGuidance
+from .provenance import Provenance, ProvenanceError
+from .registry import (
+    BACKBONES,
+    DATASETS,
+    ENTRY_POINT_GROUP,
+    GUIDANCE_MODES,
+    METRICS,
+    SYNTHESIZERS,
+    TASKS,
+    DuplicateNameError,
+    failed_plugins,
+    Registry,
+    RegistryError,
+    UnknownNameError,
+    load_plugins,
+)
+from .synthesizers import CutMix, NoMix, SynthesizedBatch
+from .task import ConfigError, Task, TaskModel, build, register_task, seeded_generator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "build", "register_task", "Task", "TaskModel", "ConfigError",
+    "list_tasks", "list_synthesizers", "list_backbones", "list_metrics",
+    "Provenance", "ProvenanceError", "ProvenanceGuidance", "SynthesizedBatch", "CutMix", "NoMix",
+    "Registry", "RegistryError", "UnknownNameError", "DuplicateNameError", "failed_plugins",
+    "TASKS", "SYNTHESIZERS", "BACKBONES", "DATASETS", "METRICS", "GUIDANCE_MODES",
+    "ENTRY_POINT_GROUP", "load_plugins", "seeded_generator", "__version__",
+]

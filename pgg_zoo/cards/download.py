@@ -1,0 +1,340 @@
+"""Verified, resumable, concurrency-safe downloads of weight files.
+
+The invariant: a file is in the cache (under its final name) only if its bytes were checked
+(sha256, or for explicitly unverified cards at least the size and hash prefix the card gives).
+Bytes arrive in a hidden ``.<name>.part`` file beside the destination, are hashed, and are
+renamed into place with ``os.replace`` (atomic on one file system). An interrupted transfer
+keeps the ``.part`` file so the next attempt asks only for the rest (HTTP ``Range``); bytes that
+fail verification are deleted. A per-file lock (``filelock``) makes two processes fetching the
+same file wait for each other instead of writing the same ``.part`` file.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from .cache import OFFLINE_ENV, apply_mirror, cached_weights_path, is_offline, mirror_prefix
+from .schema import CardError, ModelCard
+from .store import load_card
+
+CHUNK = 1 << 20
+#: Status codes worth retrying: the server may answer next time.
+RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
+
+
+class DownloadError(RuntimeError):
+    """A download failed; the message names the URL and what to do."""
+
+
+class HashMismatchError(DownloadError):
+    """The downloaded bytes do not match the card's sha256 (or size); nothing was cached."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode is on and the file is not in the cache."""
+
+
+class UnverifiedWeightsError(CardError):
+    """The card has no full sha256 and the caller did not pass ``allow_unverified=True``."""
+
+
+class _Retryable(Exception):
+    """A transient failure (connection cut, timeout, 5xx): retry, resuming the partial file."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of the file at ``path`` (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    sha256_prefix: str | None = None,
+    size_bytes: int | None = None,
+    progress: bool = True,
+    offline: bool | None = None,
+    retries: int = 3,
+    timeout: float = 60.0,
+    lock_timeout: float = -1,
+    original_url: str | None = None,
+) -> Path:
+    """Download ``url`` (``http(s)://`` or ``file://``) to ``dest``, verified; return ``dest``.
+
+    If ``dest`` already exists it is returned as is (it could only have got there verified).
+    ``original_url`` is the card's URL when ``url`` is a mirror of it (used in messages).
+
+    Raises:
+        OfflineError: offline mode and ``url`` needs the network.
+        HashMismatchError: the bytes do not match ``sha256``/``sha256_prefix``/``size_bytes``.
+        DownloadError: HTTP errors (named with the URL), or retries exhausted.
+    """
+    from filelock import FileLock
+
+    dest = Path(dest)
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https", "file"):
+        raise DownloadError(f"unsupported URL scheme {scheme!r} in {url!r} (use http, https or file)")
+    if dest.exists():
+        return dest
+    if scheme != "file" and is_offline(offline):
+        raise OfflineError(_offline_message(url, dest, original_url))
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.name}.part")
+    with FileLock(str(dest.with_name(f".{dest.name}.lock")), timeout=lock_timeout):
+        if dest.exists():  # another process finished it while we waited for the lock
+            return dest
+        attempt = 0
+        while True:
+            try:
+                if scheme == "file":
+                    _copy_file(url, part, progress)
+                else:
+                    _http_transfer(url, part, progress=progress, timeout=timeout, size_bytes=size_bytes)
+                break
+            except _Retryable as exc:
+                attempt += 1
+                if attempt > retries:
+                    raise DownloadError(
+                        f"downloading {url} failed after {attempt} attempts: {exc}. The partial file "
+                        f"{part} was kept; running the download again resumes it"
+                    ) from None
+                time.sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
+        _verify_or_delete(part, url, sha256=sha256, sha256_prefix=sha256_prefix, size_bytes=size_bytes)
+        os.replace(part, dest)
+    return dest
+
+
+def _offline_message(url: str, dest: Path, original_url: str | None) -> str:
+    src = original_url or url
+    return (
+        f"offline mode ({OFFLINE_ENV}=1 or offline=True): {dest.name} is not in the cache and would "
+        f"have to be downloaded from {url}. Missing file: {dest}. Either download it where the "
+        f"network is reachable (`pgg-zoo download ...`) and copy it to that path, point "
+        f"PGG_ZOO_MIRROR at a local folder holding <host>/<path> of {src}, or turn offline mode off."
+    )
+
+
+def _verify_or_delete(
+    part: Path, url: str, *, sha256: str | None, sha256_prefix: str | None, size_bytes: int | None
+) -> None:
+    """Check the finished ``part`` file; on any mismatch delete it and raise."""
+    size = part.stat().st_size
+    problem = None
+    if size_bytes is not None and size != size_bytes:
+        problem = f"size {size} bytes, expected {size_bytes}"
+    else:
+        digest = sha256_file(part)
+        if sha256 is not None and digest != sha256:
+            problem = f"sha256 {digest}, expected {sha256}"
+        elif sha256_prefix is not None and not digest.startswith(sha256_prefix):
+            problem = f"sha256 {digest} does not start with the expected prefix {sha256_prefix}"
+    if problem:
+        part.unlink(missing_ok=True)
+        raise HashMismatchError(
+            f"the file downloaded from {url} is corrupt or not the expected one ({problem}); "
+            f"it was deleted and nothing was cached"
+        )
+
+
+def _progress_bar(total: int | None, initial: int, name: str, enabled: bool):  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
+        desc=name, disable=not enabled, file=sys.stderr, leave=False,
+    )
+
+
+def _copy_file(url: str, part: Path, progress: bool) -> None:
+    parts = urlsplit(url)
+    if parts.netloc not in ("", "localhost"):
+        raise DownloadError(f"file URL {url} names a remote host; only local file URLs are supported")
+    src = Path(url2pathname(parts.path))
+    if not src.is_file():
+        raise DownloadError(f"{url}: no such file ({src})")
+    total = src.stat().st_size
+    with open(src, "rb") as fin, open(part, "wb") as fout, _progress_bar(total, 0, part.name[1:-5], progress) as bar:
+        for chunk in iter(lambda: fin.read(CHUNK), b""):
+            fout.write(chunk)
+            bar.update(len(chunk))
+        _sync(fout)
+
+
+def _http_transfer(url: str, part: Path, *, progress: bool, timeout: float, size_bytes: int | None) -> None:
+    """One HTTP attempt: resume ``part`` with ``Range`` if it has bytes, else start over."""
+    offset = part.stat().st_size if part.exists() else 0
+    if size_bytes is not None and offset >= size_bytes:
+        if offset == size_bytes:
+            return  # a previous attempt got every byte; verification decides
+        part.unlink()
+        offset = 0
+    from .. import __version__ as _ver  # lazy: pgg_zoo/__init__ imports this package
+
+    req = urllib.request.Request(url, headers={"User-Agent": f"pgg-zoo/{_ver}", "Accept-Encoding": "identity"})
+    if offset:
+        req.add_header("Range", f"bytes={offset}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)  # noqa: S310 - scheme checked by caller
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:
+            # The server cannot serve from our offset: the partial file is complete or bogus.
+            # Let verification judge a complete file; otherwise start over next attempt.
+            total = _content_range_total(exc.headers.get("Content-Range"))
+            if total is not None and total == offset:
+                return
+            part.unlink(missing_ok=True)
+            raise _Retryable(f"HTTP 416 for a resume at byte {offset}; restarting") from None
+        if exc.code in RETRY_STATUS:
+            raise _Retryable(f"HTTP {exc.code} {exc.reason}") from None
+        raise DownloadError(f"HTTP {exc.code} {exc.reason} for {url}") from None
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise _Retryable(f"cannot reach {url}: {reason}") from None
+
+    with resp:
+        status = getattr(resp, "status", 200)
+        if offset and status == 206:
+            start = _content_range_start(resp.headers.get("Content-Range"))
+            if start != offset:
+                part.unlink(missing_ok=True)
+                raise _Retryable(f"server resumed at byte {start}, not {offset}; restarting")
+            mode = "ab"
+        else:
+            offset = 0  # server ignored Range (plain 200): start over
+            mode = "wb"
+        length = resp.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        total = offset + expected if expected is not None else size_bytes
+        got = 0
+        with open(part, mode) as f, _progress_bar(total, offset, part.name[1:-5], progress) as bar:
+            try:
+                while True:
+                    chunk = resp.read(CHUNK)
+                    if not chunk:
+                        break
+                    f.write(chunk)
+                    got += len(chunk)
+                    bar.update(len(chunk))
+            except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+                f.flush()
+                raise _Retryable(f"connection lost after {offset + got} bytes ({type(exc).__name__})") from None
+            _sync(f)
+        if expected is not None and got < expected:
+            raise _Retryable(f"connection closed after {offset + got} of {offset + expected} bytes")
+
+
+def _content_range_start(value: str | None) -> int | None:
+    # "bytes 100-199/200"
+    try:
+        return int(value.split()[1].split("-")[0]) if value else None
+    except (IndexError, ValueError):
+        return None
+
+
+def _content_range_total(value: str | None) -> int | None:
+    # "bytes */200"
+    try:
+        return int(value.rsplit("/", 1)[1]) if value else None
+    except (IndexError, ValueError):
+        return None
+
+
+def _sync(f: IO[bytes]) -> None:
+    # Flush to disk before the rename so a crash cannot leave a renamed but empty file.
+    f.flush()
+    try:
+        os.fsync(f.fileno())
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------------------------
+def download_weights(
+    card_or_name: str | ModelCard,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    *,
+    allow_unverified: bool = False,
+    offline: bool | None = None,
+    mirror: str | None = None,
+) -> Path:
+    """Return a local, verified path to the weights of a card, downloading them if needed.
+
+    Args:
+        card_or_name: a :class:`ModelCard`, a card name, or a card ``.yaml`` path.
+        cache_dir: cache folder (default ``$PGG_ZOO_CACHE`` or ``$PGG_ZOO_HOME/weights``).
+        progress: show a tqdm progress bar on stderr.
+        allow_unverified: accept weights whose card has no full sha256 (upstream files nobody
+            here could hash); a warning prints the sha256 computed so the card can be fixed.
+        offline: never touch the network (default ``$PGG_ZOO_OFFLINE``).
+        mirror: URL prefix (or local folder) to fetch ``http(s)`` weights from (default
+            ``$PGG_ZOO_MIRROR``): ``https://host/path`` becomes ``<mirror>/host/path``.
+
+    Weights shipped inside the package (a URL relative to the card's folder) are verified in
+    place and returned without copying.
+
+    Raises:
+        UnverifiedWeightsError, OfflineError, HashMismatchError, DownloadError, CardError.
+    """
+    card = load_card(card_or_name)
+    w = card.weights
+    if not card.verified and not allow_unverified:
+        raise UnverifiedWeightsError(
+            f"model card {card.name!r} has no verified sha256 for {w.url} (hash_verified: false), so "
+            f"its bytes cannot be checked. Pass allow_unverified=True (CLI: --allow-unverified) to "
+            f"use them anyway, or add the file's sha256 to {card.source or 'the card'}."
+        )
+    scheme = urlsplit(w.url).scheme.lower()
+    if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # path relative to the card
+        if card.source is None:
+            raise CardError(f"model card {card.name!r}: relative weights path {w.url!r} needs a card read from a file")
+        path = (card.source.parent / w.url).resolve()
+        if not path.is_file():
+            raise DownloadError(f"model card {card.name!r}: shipped weights file {path} is missing")
+        _verify_in_place(path, card)
+        return path
+
+    dest = cached_weights_path(card.name, w.filename, w.sha256, cache_dir)
+    if dest.exists() and w.size_bytes is not None and dest.stat().st_size != w.size_bytes:
+        dest.unlink()  # a file of the wrong size cannot be the card's; fetch it again
+    if dest.exists():
+        return dest
+    url = apply_mirror(w.url, mirror_prefix(mirror))
+    path = fetch(
+        url, dest, sha256=w.sha256, sha256_prefix=w.sha256_prefix, size_bytes=w.size_bytes,
+        progress=progress, offline=offline, original_url=w.url,
+    )
+    if not card.verified:
+        warnings.warn(
+            f"model card {card.name!r}: using UNVERIFIED weights {path} (sha256 {sha256_file(path)}); "
+            f"check this hash against a trusted source and record it in the card",
+            stacklevel=2,
+        )
+    return path
+
+
+def _verify_in_place(path: Path, card: ModelCard) -> None:
+    w = card.weights
+    digest = sha256_file(path)
+    if w.sha256 is not None and digest != w.sha256:
+        raise HashMismatchError(f"model card {card.name!r}: shipped weights {path} have sha256 {digest}, expected {w.sha256}")
+    if w.sha256_prefix is not None and not digest.startswith(w.sha256_prefix):
+        raise HashMismatchError(f"model card {card.name!r}: shipped weights {path} have sha256 {digest}, expected prefix {w.sha256_prefix}")

@@ -1,0 +1,194 @@
+"""Loading a card's weights into a model, strictly, and the build settings a card implies.
+
+Strict means: every model key gets a tensor of the right shape and every checkpoint key is
+used, except the prefixes the card itself lists in ``weights.exclude``. Anything else is an
+error that lists the missing keys, the unexpected keys and the shape mismatches, so that a
+wrong number of classes or a wrong backbone is caught instead of half-loading.
+
+Task adapters whose module names differ from the upstream checkpoint's may define
+``adapt_card_state_dict(self, state_dict, card) -> state_dict`` on the model (or on the
+submodule named by ``weights.submodule``); it is called after the card's own ``rename`` and
+``exclude`` rules and before the strict comparison.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from torch import nn
+
+from .download import download_weights
+from .schema import ModelCard
+from .store import load_card
+
+#: Cap on keys listed per category in an error message (the count is always given).
+MAX_LISTED = 25
+
+
+class WeightsMismatchError(ValueError):
+    """The checkpoint's keys or shapes do not match the model; nothing was loaded.
+
+    Attributes:
+        missing: model keys the checkpoint lacks.
+        unexpected: checkpoint keys the model lacks.
+        shape_mismatches: ``(key, checkpoint_shape, model_shape)`` triples.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        missing: list[str],
+        unexpected: list[str],
+        shape_mismatches: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.unexpected = unexpected
+        self.shape_mismatches = shape_mismatches
+
+
+def read_state_dict(path: str | os.PathLike[str], fmt: str, state_dict_key: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a state dict from a ``safetensors`` or ``pth`` file onto the CPU.
+
+    ``pth`` files are read with ``torch.load(weights_only=True)``: a checkpoint is data, and
+    unpickling arbitrary objects from a downloaded file would run arbitrary code.
+    """
+    path = Path(path)
+    if fmt == "safetensors":
+        from safetensors.torch import load_file
+
+        obj: Any = load_file(str(path), device="cpu")
+    elif fmt == "pth":
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - re-raised with the file and the reason
+            raise ValueError(f"cannot read {path} as a torch checkpoint with weights_only=True: {exc}") from exc
+    else:
+        raise ValueError(f"unknown weights format {fmt!r} for {path} (safetensors or pth)")
+    if state_dict_key:
+        if not isinstance(obj, Mapping) or state_dict_key not in obj:
+            keys = list(obj)[:10] if isinstance(obj, Mapping) else type(obj).__name__
+            raise ValueError(f"{path}: no {state_dict_key!r} entry in the checkpoint (top-level keys: {keys})")
+        obj = obj[state_dict_key]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a mapping of names to tensors (set weights.state_dict_key in the card?)")
+    return dict(obj)
+
+
+def apply_card_rules(state_dict: Mapping[str, torch.Tensor], card: ModelCard) -> dict[str, torch.Tensor]:
+    """Apply the card's ``exclude`` prefixes, then its ``rename`` prefix rules."""
+    w = card.weights
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state_dict.items():
+        if any(k.startswith(p) for p in w.exclude):
+            continue
+        for old, new in w.rename:
+            if k.startswith(old):
+                k = new + k[len(old):]
+                break
+        out[k] = v
+    return out
+
+
+def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str = "checkpoint") -> None:
+    """Raise :class:`WeightsMismatchError` unless ``state_dict`` matches ``model`` exactly."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(
+        (k, tuple(state_dict[k].shape), tuple(own[k].shape))
+        for k in set(own) & set(state_dict)
+        if tuple(state_dict[k].shape) != tuple(own[k].shape)
+    )
+    if not (missing or unexpected or shapes):
+        return
+    parts = [f"{what} does not match the model (nothing was loaded):"]
+    if missing:
+        parts.append(f"  missing keys ({len(missing)}): {_listing(missing)}")
+    if unexpected:
+        parts.append(f"  unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
+    if shapes:
+        parts.append(
+            f"  shape mismatches ({len(shapes)}): "
+            + _listing(f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in shapes)
+        )
+    raise WeightsMismatchError("\n".join(parts), missing, unexpected, shapes)
+
+
+def _listing(items: Iterable[str]) -> str:
+    items = list(items)
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f", ... ({len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
+
+
+def load_weights(
+    model: nn.Module,
+    card_or_name: str | ModelCard,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    allow_unverified: bool = False,
+    offline: bool | None = None,
+    progress: bool = True,
+) -> ModelCard:
+    """Download (if needed), verify and strictly load a card's weights into ``model``.
+
+    Returns the card. Raises :class:`WeightsMismatchError` listing missing keys, unexpected
+    keys and shape mismatches (a different number of classes shows up as a shape mismatch of
+    the classifier, with the card's ``num_classes`` named in the message); the model is left
+    untouched in that case. Download errors are those of :func:`download_weights`.
+    """
+    card = load_card(card_or_name)
+    path = download_weights(card, cache_dir, progress, allow_unverified=allow_unverified, offline=offline)
+    target = model.get_submodule(card.weights.submodule) if card.weights.submodule else model
+    sd = apply_card_rules(read_state_dict(path, card.weights.format, card.weights.state_dict_key), card)
+    adapt = getattr(target, "adapt_card_state_dict", None) or getattr(model, "adapt_card_state_dict", None)
+    if callable(adapt):
+        sd = adapt(sd, card)
+    where = f" into submodule {card.weights.submodule!r}" if card.weights.submodule else ""
+    try:
+        check_state_dict(target, sd, what=f"weights of model card {card.name!r} ({path}){where}")
+    except WeightsMismatchError as exc:
+        if exc.shape_mismatches and card.weights.submodule is None:
+            exc.args = (exc.args[0] + f"\n  (the card describes {card.num_classes} classes and backbone {card.backbone!r}; "
+                        f"build the model with pgg_zoo.build(task, weights={card.name!r}) so both match)",)
+        raise
+    target.load_state_dict(sd, strict=True)
+    return card
+
+
+def card_build_overrides(
+    card_or_name: str | ModelCard, *, known_keys: Iterable[str] | None = None, include_training: bool = False
+) -> dict[str, Any]:
+    """Task configuration overrides a card implies, so the built model matches its weights.
+
+    Always: ``backbone``; ``num_classes`` (only when the weights are the whole model, i.e.
+    ``weights.submodule`` is null); ``image_size`` (``input.size``); for video cards
+    ``clip_len`` and ``frame_interval``. With ``include_training=True`` also the training
+    settings (``synthesizer``, ``guidance``, ``alpha``, ``guidance_mode``, ``guidance_mask``).
+    The card's explicit ``build`` mapping (exact task config keys) is applied last.
+
+    ``known_keys`` (a task's configuration keys): derived keys the task does not have are
+    dropped. Explicit ``build`` keys are never dropped, so a card asking for a key the task
+    lacks fails loudly in the task's config check rather than being ignored.
+    """
+    card = load_card(card_or_name)
+    derived: dict[str, Any] = {"backbone": card.backbone}
+    if card.weights.submodule is None:
+        derived["num_classes"] = card.num_classes
+    size = tuple(card.input.size)
+    derived["image_size"] = size[0] if size[0] == size[1] else list(size)
+    if card.modality == "video":
+        derived["clip_len"] = card.input.clip_len
+        derived["frame_interval"] = card.input.frame_interval
+    if include_training:
+        derived["synthesizer"] = card.synthesizer
+        g = card.guidance
+        derived["guidance"] = bool(g and g.alpha > 0)
+        if g is not None:
+            derived.update(alpha=g.alpha, guidance_mode=g.mode, guidance_mask=g.mask)
+    if known_keys is not None:
+        known = set(known_keys)
+        derived = {k: v for k, v in derived.items() if k in known}
+    return {**derived, **dict(card.build)}

@@ -1,0 +1,439 @@
+"""The model-card schema: typed, frozen dataclasses read from one YAML file per card.
+
+A card says what a set of weights *is* (task, backbone, classes, input spec), how it was made
+(synthesizer, guidance settings, training data, the exact ``pgg-zoo`` recipe), how good it is
+(metrics keyed by data set and by protocol-named metric) and where its bytes are (URL, sha256,
+format). Parsing is strict: an unknown key is an error, because a typo in a card (``sha265``)
+must not silently turn verification off.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+#: Card names are identifiers users type: lowercase, digits, ``_``, ``-`` and ``.``.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+#: Every metric names its protocol: ``maxboxacc_v2[wsoleval]``, ``acc@1[torchvision]``.
+METRIC_RE = re.compile(r"^[A-Za-z0-9_@.\-]+\[[A-Za-z0-9_.@\-]+\]$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_PREFIX_RE = re.compile(r"^[0-9a-f]{6,64}$")
+
+WEIGHT_FORMATS = ("safetensors", "pth")
+ORIGINS = ("pgg_zoo", "upstream")
+MODALITIES = ("image", "video")
+
+
+class CardError(ValueError):
+    """A card file is malformed, or a card name is unknown."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How inputs must be prepared for the weights (the model never sees raw files).
+
+    ``size`` is the (H, W) the model is evaluated at; video cards also give the clip length
+    (frames fed to the model), the frame interval (sampling rate) and the sampling scheme.
+    """
+
+    size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    resize_size: int | None = None
+    interpolation: str | None = None
+    clip_len: int | None = None
+    frame_interval: int | None = None
+    sampling: str | None = None
+    slowfast_alpha: int | None = None
+
+
+@dataclass(frozen=True)
+class GuidanceSpec:
+    """The provenance-guidance settings the weights were trained with (``alpha == 0``: off)."""
+
+    alpha: float
+    mode: str = "exact"
+    mask: str = "provenance"
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """Where the weight file is and how to trust and read it.
+
+    Attributes:
+        url: ``http(s)://``, ``file://`` or a path relative to the card's folder (weights shipped
+            inside the package next to the card).
+        sha256: full hex digest; ``None`` only for upstream files nobody here could hash.
+        hash_verified: ``True`` iff ``sha256`` was computed from the real file. Unverified
+            weights load only with an explicit ``allow_unverified=True``.
+        format: ``safetensors`` or ``pth`` (a torch pickle, always read with ``weights_only``).
+        sha256_prefix: a partial digest, e.g. the 8 hex digits torchvision puts in its file
+            names; checked when present, but not enough to count as verified.
+        size_bytes: exact file size, checked when present.
+        state_dict_key: key of the state dict inside a checkpoint dict (``model_state`` for
+            pytorchvideo ``.pyth`` files); ``None`` when the file *is* the state dict.
+        submodule: dotted name of the submodule the weights load into (``None``: the whole model).
+        exclude: checkpoint-key prefixes deliberately not loaded (e.g. an upstream head); listed
+            in the card so nothing is dropped silently.
+        rename: checkpoint-key prefix -> model-key prefix, applied before loading.
+    """
+
+    url: str
+    sha256: str | None
+    hash_verified: bool
+    format: str
+    sha256_prefix: str | None = None
+    size_bytes: int | None = None
+    state_dict_key: str | None = None
+    submodule: str | None = None
+    exclude: tuple[str, ...] = ()
+    rename: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def filename(self) -> str:
+        """The file name the weights are cached under (last URL path component)."""
+        from urllib.parse import unquote, urlsplit
+
+        name = unquote(urlsplit(self.url).path).rstrip("/").rsplit("/", 1)[-1]
+        return name or "weights"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """One model card. Build with :meth:`from_dict` (strict) or :func:`pgg_zoo.load_card`.
+
+    ``metrics`` maps data set -> protocol-named metric -> value. ``origin`` is ``pgg_zoo`` for
+    weights this project trained (their metric names must be registered metrics and ``recipe``
+    the exact ``pgg-zoo`` command) or ``upstream`` for third-party pretrained weights (metrics as
+    the upstream reported them, named with the upstream protocol).
+    """
+
+    name: str
+    task: str
+    origin: str
+    modality: str
+    backbone: str
+    synthesizer: str | None
+    guidance: GuidanceSpec | None
+    training_data: tuple[str, ...]
+    metrics: Mapping[str, Mapping[str, float]]
+    input: InputSpec
+    num_classes: int
+    categories: tuple[str, ...] | None
+    num_params: int
+    file_size_mb: float | None
+    weights: WeightsSpec
+    license: str
+    recipe: str
+    citation: str
+    notes: str = ""
+    build: Mapping[str, Any] = field(default_factory=dict)
+    #: The YAML file the card was read from (not part of the schema; set by the loader).
+    source: Path | None = field(default=None, compare=False)
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: Path | None = None) -> "ModelCard":
+        """Validate ``data`` (a parsed YAML mapping) and return the card.
+
+        ``categories_file`` (a text file, one name per line, relative to the card's folder) may
+        stand in for an inline ``categories`` list so that cards can share long class lists.
+
+        Raises:
+            CardError: naming the file and every problem found.
+        """
+        where = f"model card {source}" if source else "model card"
+        if not isinstance(data, Mapping):
+            raise CardError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
+        errors: list[str] = []
+        d = dict(data)
+
+        if "categories_file" in d:
+            cf = d.pop("categories_file")
+            if "categories" in d and d["categories"] is not None:
+                errors.append("give either 'categories' or 'categories_file', not both")
+            elif source is None:
+                errors.append("'categories_file' needs a card read from a file")
+            else:
+                path = Path(source).parent / str(cf)
+                try:
+                    d["categories"] = [ln.strip() for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+                except OSError as exc:
+                    errors.append(f"categories_file {path}: {exc.strerror or exc}")
+
+        known = {f.name for f in dataclasses.fields(cls)} - {"source"}
+        required = {
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        }
+        unknown = sorted(set(d) - known)
+        if unknown:
+            errors.append(f"unknown field(s) {unknown}; known: {sorted(known)}")
+        missing = sorted(required - set(d))
+        if missing:
+            errors.append(f"missing field(s) {missing}")
+        if errors:
+            raise CardError(f"{where}: " + "; ".join(errors))
+
+        def sub(key: str, typ: type, conv: dict[str, Any] | None = None) -> Any:
+            raw = d[key]
+            if not isinstance(raw, Mapping):
+                errors.append(f"{key!r} must be a mapping, got {type(raw).__name__}")
+                return None
+            names = {f.name for f in dataclasses.fields(typ)}
+            bad = sorted(set(raw) - names)
+            if bad:
+                errors.append(f"unknown field(s) {bad} in {key!r}; known: {sorted(names)}")
+                return None
+            try:
+                return typ(**{**raw, **(conv or {})})
+            except TypeError as exc:  # missing required sub-field
+                errors.append(f"{key!r}: {exc}")
+                return None
+
+        inp = d["input"]
+        input_spec = None
+        if isinstance(inp, Mapping):
+            conv: dict[str, Any] = {}
+            for k in ("size", "mean", "std"):
+                if k in inp:
+                    conv[k] = _tuple(inp[k])
+            input_spec = sub("input", InputSpec, conv)
+        else:
+            errors.append("'input' must be a mapping")
+
+        w = d["weights"]
+        weights_spec = None
+        if isinstance(w, Mapping):
+            conv = {}
+            if "exclude" in w:
+                conv["exclude"] = _tuple(w["exclude"] or ())
+            if "rename" in w:
+                rn = w["rename"] or {}
+                if isinstance(rn, Mapping):
+                    conv["rename"] = tuple((str(a), str(b)) for a, b in rn.items())
+                else:
+                    errors.append("'weights.rename' must map old key prefixes to new ones")
+            weights_spec = sub("weights", WeightsSpec, conv)
+        else:
+            errors.append("'weights' must be a mapping")
+
+        guidance = None
+        if d["guidance"] is not None:
+            guidance = sub("guidance", GuidanceSpec)
+
+        metrics_raw = d["metrics"] or {}
+        metrics: dict[str, dict[str, float]] = {}
+        if not isinstance(metrics_raw, Mapping):
+            errors.append("'metrics' must map data set -> {metric: value}")
+        else:
+            for ds, vals in metrics_raw.items():
+                if not isinstance(vals, Mapping):
+                    errors.append(f"metrics[{ds!r}] must map metric name -> value")
+                    continue
+                metrics[str(ds)] = {str(k): v for k, v in vals.items()}
+
+        cats = d["categories"]
+        card = None
+        if not errors:
+            card = cls(
+                name=d["name"],
+                task=d["task"],
+                origin=d["origin"],
+                modality=d["modality"],
+                backbone=d["backbone"],
+                synthesizer=d["synthesizer"],
+                guidance=guidance,
+                training_data=_tuple(d["training_data"] or ()),
+                metrics=metrics,
+                input=input_spec,  # type: ignore[arg-type]
+                num_classes=d["num_classes"],
+                categories=None if cats is None else _tuple(cats),
+                num_params=d["num_params"],
+                file_size_mb=d["file_size_mb"],
+                weights=weights_spec,  # type: ignore[arg-type]
+                license=d["license"],
+                recipe=d["recipe"],
+                citation=d["citation"],
+                notes=d.get("notes") or "",
+                build=dict(d.get("build") or {}),
+                source=Path(source) if source else None,
+            )
+            errors.extend(card.problems())
+        if errors:
+            raise CardError(f"{where}: " + "; ".join(errors))
+        return card  # type: ignore[return-value]
+
+    def problems(self) -> list[str]:
+        """Every violation of the schema's value rules (empty when the card is valid)."""
+        p: list[str] = []
+
+        def typed(key: str, value: Any, types: Any, allow_none: bool = False) -> bool:
+            if value is None and allow_none:
+                return True
+            if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+                p.append(f"{key!r} must be {types}, got a bool")
+                return False
+            if not isinstance(value, types):
+                p.append(f"{key!r} must be {getattr(types, '__name__', types)}, got {value!r}")
+                return False
+            return True
+
+        if typed("name", self.name, str) and not NAME_RE.match(self.name):
+            p.append(f"name {self.name!r} must match {NAME_RE.pattern}")
+        for key in ("task", "backbone", "license", "recipe", "citation"):
+            if typed(key, getattr(self, key), str) and not getattr(self, key).strip():
+                p.append(f"{key!r} must not be empty")
+        typed("synthesizer", self.synthesizer, str, allow_none=True)
+        if self.origin not in ORIGINS:
+            p.append(f"origin must be one of {ORIGINS}, got {self.origin!r}")
+        if self.modality not in MODALITIES:
+            p.append(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+        if self.origin == "pgg_zoo" and isinstance(self.recipe, str) and not self.recipe.startswith("pgg-zoo "):
+            p.append("a pgg_zoo card's recipe must be the exact 'pgg-zoo ...' command that produced it")
+        if not self.training_data or not all(isinstance(t, str) and t for t in self.training_data):
+            p.append("'training_data' must be a non-empty list of data set names")
+
+        if typed("num_classes", self.num_classes, int) and self.num_classes < 1:
+            p.append("num_classes must be >= 1")
+        if self.categories is not None:
+            if not all(isinstance(c, str) for c in self.categories):
+                p.append("categories must be strings")
+            elif isinstance(self.num_classes, int) and len(self.categories) != self.num_classes:
+                p.append(f"{len(self.categories)} categories but num_classes={self.num_classes}")
+        if typed("num_params", self.num_params, int) and self.num_params < 1:
+            p.append("num_params must be >= 1")
+        typed("file_size_mb", self.file_size_mb, (int, float), allow_none=True)
+        typed("build", self.build, Mapping)
+
+        for ds, vals in self.metrics.items():
+            for m, v in vals.items():
+                if not METRIC_RE.match(m):
+                    p.append(f"metric {m!r} (data set {ds!r}) must name its protocol, e.g. 'acc@1[torchvision]'")
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    p.append(f"metric {m!r} (data set {ds!r}) must be a number, got {v!r}")
+
+        if self.guidance is not None:
+            g = self.guidance
+            if isinstance(g.alpha, bool) or not isinstance(g.alpha, (int, float)) or g.alpha < 0:
+                p.append(f"guidance.alpha must be a number >= 0, got {g.alpha!r}")
+            typed("guidance.mode", g.mode, str)
+            typed("guidance.mask", g.mask, str)
+        if self.origin == "pgg_zoo" and self.guidance is None:
+            p.append("a pgg_zoo card must give its guidance settings (alpha: 0 for none)")
+
+        i = self.input
+        if len(i.size) != 2 or not all(isinstance(s, int) and s > 0 for s in i.size):
+            p.append(f"input.size must be [H, W] positive ints, got {list(i.size)}")
+        for key in ("mean", "std"):
+            vals = getattr(i, key)
+            if not vals or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                p.append(f"input.{key} must be a non-empty list of numbers")
+        if len(i.mean) != len(i.std):
+            p.append("input.mean and input.std must have the same length")
+        if any(isinstance(v, (int, float)) and v <= 0 for v in i.std):
+            p.append("input.std must be > 0")
+        if self.modality == "video":
+            for key in ("clip_len", "frame_interval", "sampling"):
+                if getattr(i, key) is None:
+                    p.append(f"a video card needs input.{key}")
+        for key in ("clip_len", "frame_interval", "resize_size", "slowfast_alpha"):
+            v = getattr(i, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                p.append(f"input.{key} must be a positive int, got {v!r}")
+
+        w = self.weights
+        typed("weights.url", w.url, str)
+        if w.format not in WEIGHT_FORMATS:
+            p.append(f"weights.format must be one of {WEIGHT_FORMATS}, got {w.format!r}")
+        if w.sha256 is not None and not (isinstance(w.sha256, str) and SHA256_RE.match(w.sha256)):
+            p.append(f"weights.sha256 must be 64 lowercase hex digits or null, got {w.sha256!r}")
+        if not isinstance(w.hash_verified, bool):
+            p.append("weights.hash_verified must be true or false")
+        elif w.hash_verified != (w.sha256 is not None):
+            p.append("weights.hash_verified must be true exactly when weights.sha256 is given")
+        if self.origin == "pgg_zoo" and w.sha256 is None:
+            p.append("weights this project publishes must carry their full sha256")
+        if w.sha256_prefix is not None:
+            if not (isinstance(w.sha256_prefix, str) and SHA256_PREFIX_RE.match(w.sha256_prefix)):
+                p.append(f"weights.sha256_prefix must be 6..64 lowercase hex digits, got {w.sha256_prefix!r}")
+            elif w.sha256 is not None and not w.sha256.startswith(w.sha256_prefix):
+                p.append("weights.sha256 does not start with weights.sha256_prefix")
+        if w.size_bytes is not None and (isinstance(w.size_bytes, bool) or not isinstance(w.size_bytes, int) or w.size_bytes < 1):
+            p.append(f"weights.size_bytes must be a positive int, got {w.size_bytes!r}")
+        typed("weights.state_dict_key", w.state_dict_key, str, allow_none=True)
+        typed("weights.submodule", w.submodule, str, allow_none=True)
+        return p
+
+    # ------------------------------------------------------------------------------------
+    @property
+    def verified(self) -> bool:
+        """Whether the weights can be checked against a full sha256."""
+        return bool(self.weights.hash_verified and self.weights.sha256)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as plain data (lists, dicts), in schema order; ``source`` left out."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "source":
+                continue
+            out[f.name] = _plain(getattr(self, f.name))
+        rn = out["weights"].get("rename")
+        out["weights"]["rename"] = {a: b for a, b in rn} if rn else {}
+        return out
+
+    def summary(self) -> str:
+        """A human-readable multi-line description (used by ``pgg-zoo card NAME``)."""
+        lines = [
+            f"{self.name}  ({self.task}, {self.origin})",
+            f"  backbone:      {self.backbone}",
+            f"  synthesizer:   {self.synthesizer or '-'}",
+            "  guidance:      "
+            + (f"alpha={self.guidance.alpha} mode={self.guidance.mode} mask={self.guidance.mask}" if self.guidance else "-"),
+            f"  training data: {', '.join(self.training_data)}",
+            f"  classes:       {self.num_classes}"
+            + (f" ({', '.join(self.categories[:5])}{', ...' if len(self.categories) > 5 else ''})" if self.categories else ""),
+            f"  parameters:    {self.num_params:,}",
+            f"  file size:     {self.file_size_mb if self.file_size_mb is not None else '?'} MB",
+            f"  input:         {self.input.size[0]}x{self.input.size[1]} mean={list(self.input.mean)} std={list(self.input.std)}",
+        ]
+        if self.modality == "video":
+            lines.append(
+                f"  clip:          {self.input.clip_len} frames, interval {self.input.frame_interval}, {self.input.sampling} sampling"
+            )
+        lines.append("  metrics:")
+        for ds, vals in self.metrics.items():
+            for m, v in vals.items():
+                lines.append(f"    {ds:20s} {m:28s} {v}")
+        w = self.weights
+        lines += [
+            f"  weights:       {w.url}",
+            f"  format:        {w.format}",
+            f"  sha256:        {w.sha256 or 'NOT VERIFIED (loading needs allow_unverified=True / --allow-unverified)'}",
+            f"  license:       {self.license}",
+            f"  recipe:        {self.recipe}",
+        ]
+        if self.notes:
+            lines.append("  notes:         " + self.notes.strip().replace("\n", "\n                 "))
+        if self.source:
+            lines.append(f"  card file:     {self.source}")
+        return "\n".join(lines)
+
+
+def _tuple(v: Any) -> tuple[Any, ...]:
+    if isinstance(v, (list, tuple)):
+        return tuple(v)
+    return (v,)
+
+
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, Mapping):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    return v

@@ -1,0 +1,1 @@
+"""The ``pgg-zoo`` command."""

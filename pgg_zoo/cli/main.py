@@ -1,0 +1,63 @@
+"""Entry point of the ``pgg-zoo`` command.
+
+Each command group lives in its own module of this package exposing
+``add_commands(subparsers) -> None``; every parser it adds sets ``func`` (``args -> int``).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+#: Modules contributing sub-commands, in help order.
+COMMAND_MODULES = ("pgg_zoo.cli.listing", "pgg_zoo.cli.run", "pgg_zoo.cli.cards")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgg-zoo",
+        description="Provenance-based input gradient guidance: train, evaluate and compare.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod_name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == mod_name:
+                continue  # command group not installed in this build
+            raise
+        mod.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # clear one-line errors for user mistakes; tracebacks otherwise
+        from ..registry import RegistryError
+        from ..task import ConfigError
+
+        user_errors = (RegistryError, ConfigError, FileNotFoundError, ValueError)
+        if isinstance(exc, user_errors) and not _debug():
+            print(f"pgg-zoo: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _debug() -> bool:
+    import os
+
+    return os.environ.get("PGG_ZOO_DEBUG", "") not in ("", "0")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

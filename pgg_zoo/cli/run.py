@@ -1,0 +1,104 @@
+"""``pgg-zoo train | eval | demo``."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..task import build
+
+
+def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("backbone", "synthesizer", "alpha", "epochs", "seed", "work_dir", "data_root",
+                "batch_size", "lr", "guidance_mask", "guidance_mode", "num_workers", "amp"):
+        v = getattr(args, key, None)
+        if v is not None:
+            out[key] = v
+    if getattr(args, "no_guidance", False):
+        out["guidance"] = False
+    for item in getattr(args, "set", None) or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def _add_task_flags(p: argparse.ArgumentParser, train: bool = True) -> None:
+    p.add_argument("task", help="task name (see `pgg-zoo list`)")
+    p.add_argument("--backbone")
+    p.add_argument("--data-root", dest="data_root",
+                   help="dataset folder (default: the task's embedded benchmark)")
+    p.add_argument("--work-dir", dest="work_dir")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--num-workers", dest="num_workers", type=int)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any other task option (JSON values), repeatable")
+    if train:
+        p.add_argument("--synthesizer")
+        p.add_argument("--alpha", type=float)
+        p.add_argument("--no-guidance", action="store_true", help="train without the penalty")
+        p.add_argument("--guidance-mask", dest="guidance_mask",
+                       choices=["provenance", "random", "none"])
+        p.add_argument("--guidance-mode", dest="guidance_mode")
+        p.add_argument("--epochs", type=int)
+        p.add_argument("--lr", type=float)
+        p.add_argument("--amp", choices=["bf16", "fp16"])
+
+
+def _print_metrics(metrics: dict[str, float]) -> None:
+    for k, v in metrics.items():
+        print(f"  {k}: {v:.3f}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    task = build(args.task, **_task_overrides(args))
+    print(f"training {task!r}")
+    metrics = task.train()
+    print("test metrics:")
+    _print_metrics(metrics)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    task = build(args.task, **_task_overrides(args))
+    metrics = task.evaluate(checkpoint=args.checkpoint, split=args.split)
+    print(f"{args.split} metrics:")
+    _print_metrics(metrics)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ..study import demo
+
+    overrides = _task_overrides(args)
+    overrides.pop("work_dir", None)
+    demo(args.task, out_dir=args.out_dir, **overrides)
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a task (default: its embedded benchmark)")
+    _add_task_flags(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint")
+    _add_task_flags(p, train=False)
+    p.add_argument("--checkpoint", help="an mmengine checkpoint written by `pgg-zoo train`")
+    p.add_argument("--split", default="test")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("demo", help="CutMix vs CutMix + guidance on the embedded benchmark")
+    p.add_argument("task", nargs="?", default="wsol")
+    p.add_argument("--out-dir", dest="out_dir", default="work_dirs/demo")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--backbone")
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=_demo)

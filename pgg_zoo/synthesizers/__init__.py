@@ -1,0 +1,5 @@
+"""Modality synthesizers: each returns the synthesized batch and its Provenance."""
+from .base import SynthesizedBatch, Synthesizer
+from .cutmix import CutMix, NoMix, box_masks, random_boxes
+
+__all__ = ["SynthesizedBatch", "Synthesizer", "CutMix", "NoMix", "box_masks", "random_boxes"]

@@ -1,0 +1,195 @@
+"""What a task plugin provides, and how a task is built by name."""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from .guidance import ProvenanceGuidance
+from .provenance import Provenance
+from .registry import SYNTHESIZERS, TASKS
+
+
+class ConfigError(ValueError):
+    """An unknown or invalid configuration key for a task."""
+
+
+@runtime_checkable
+class TaskModel(Protocol):
+    """The model side of a task adapter (an ``nn.Module``).
+
+    ``forward(inputs, batch)`` returns the task's raw outputs (``batch`` is the batch dict,
+    for tasks whose model needs more than the input, such as person boxes; image tasks ignore
+    it); the three methods below tell the engine how to read them. The engine never looks
+    inside ``outputs``.
+    """
+
+    def __call__(self, inputs: Tensor, batch: Mapping[str, Any]) -> Any: ...
+
+    def label_logits(self, outputs: Any, provenance: Provenance, batch: Mapping[str, Any]) -> Tensor:
+        """``(B, L)``: the logit of each provenance label (the quantity whose input gradient
+        is guided)."""
+        ...
+
+    def task_loss(self, outputs: Any, provenance: Provenance, batch: Mapping[str, Any]) -> Tensor:
+        """Scalar task loss on synthesized targets (label ids and weights in ``provenance``)."""
+        ...
+
+    def predict(self, inputs: Tensor, batch: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """One prediction dict per input, consumed by the task's metrics."""
+        ...
+
+
+class Task:
+    """Base class of task plugins. ``pgg_zoo.build(name, **overrides)`` returns an instance.
+
+    A plugin subclass sets ``name`` and ``defaults`` and implements :meth:`build_model`,
+    :meth:`build_dataset`, :meth:`collate` and :meth:`build_metrics`. The base class merges
+    overrides into the defaults (unknown keys are an error), builds the model, the synthesizer
+    and the guidance, and offers :meth:`train` and :meth:`evaluate` through the engine.
+
+    Attributes:
+        config: the merged configuration (a plain dict; ``print(task.config)`` shows all).
+        model: the task model (``nn.Module`` following :class:`TaskModel`).
+        synthesizer: the batch synthesizer (``None`` for plain training).
+        guidance: the :class:`ProvenanceGuidance` (``alpha == 0`` when off).
+    """
+
+    name: ClassVar[str] = ""
+    #: Keys every task understands; plugins extend this with ``defaults``.
+    base_defaults: ClassVar[dict[str, Any]] = {
+        "backbone": None,
+        "synthesizer": "cutmix",
+        "synthesizer_options": {},
+        "guidance": True,
+        "alpha": 0.05,
+        "guidance_mask": "provenance",
+        "guidance_mode": "exact",
+        "guidance_options": {},
+        "epochs": 10,
+        "batch_size": 32,
+        "lr": 0.01,
+        "weight_decay": 1e-4,
+        "seed": 0,
+        "data_root": None,
+        "work_dir": None,
+        "num_workers": 0,
+        "amp": None,
+        "weights": None,
+    }
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **overrides: Any) -> None:
+        cfg = copy.deepcopy({**self.base_defaults, **self.defaults})
+        unknown = sorted(set(overrides) - set(cfg))
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {unknown} for task {self.name!r}; known: {sorted(cfg)}"
+            )
+        cfg.update(overrides)
+        self.config: dict[str, Any] = cfg
+        self.validate_config()
+        self.model: nn.Module = self.build_model()
+        self.synthesizer = self.build_synthesizer()
+        self.guidance = self.build_guidance()
+
+    # -- to be provided by plugins --------------------------------------------------------
+    def validate_config(self) -> None:
+        """Raise :class:`ConfigError` for invalid values (called before building)."""
+
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def build_dataset(self, split: str) -> Dataset:
+        """The dataset of ``split`` ("train" or "test"); items are dicts."""
+        raise NotImplementedError
+
+    def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Batch items into ``{"inputs": Tensor, "data_samples": dict}``."""
+        raise NotImplementedError
+
+    def build_metrics(self) -> list[Any]:
+        """mmengine ``BaseMetric`` instances for evaluation."""
+        raise NotImplementedError
+
+    # -- shared behaviour ------------------------------------------------------------------
+    def build_synthesizer(self) -> Any:
+        name = self.config["synthesizer"] or "none"
+        return SYNTHESIZERS.build(name, **dict(self.config.get("synthesizer_options") or {}))
+
+    def build_guidance(self) -> ProvenanceGuidance:
+        alpha = float(self.config["alpha"]) if self.config["guidance"] else 0.0
+        return ProvenanceGuidance(
+            alpha=alpha,
+            mask=self.config["guidance_mask"],
+            mode=self.config["guidance_mode"],
+            mode_options=dict(self.config.get("guidance_options") or {}),
+        )
+
+    def train(self, **overrides: Any) -> dict[str, float]:
+        """Train with the engine (mmengine Runner) and return the final test metrics.
+
+        ``overrides`` may change run settings (``epochs``, ``work_dir``, ``seed``, ...).
+        """
+        from .engine import train as _train
+
+        self.config.update(self._run_overrides(overrides))
+        return _train(self)
+
+    def evaluate(self, checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
+        """Evaluate the current model (or ``checkpoint``) on ``split``; return metrics."""
+        from .engine import evaluate as _evaluate
+
+        return _evaluate(self, checkpoint=checkpoint, split=split)
+
+    def _run_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        run_keys = {"epochs", "work_dir", "seed", "batch_size", "lr", "num_workers", "data_root", "amp"}
+        bad = sorted(set(overrides) - run_keys)
+        if bad:
+            raise ConfigError(
+                f"{bad} change what is built; pass them to pgg_zoo.build() instead "
+                f"(train() accepts {sorted(run_keys)})"
+            )
+        return dict(overrides)
+
+    def __repr__(self) -> str:
+        keys = ("backbone", "synthesizer", "guidance", "alpha", "guidance_mask", "guidance_mode")
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={self.config[k]!r}" for k in keys) + ")"
+
+
+TaskT = TypeVar("TaskT", bound=type)
+
+
+def register_task(name: str, *, replace: bool = False) -> Callable[[TaskT], TaskT]:
+    """Class decorator registering a :class:`Task` subclass under ``name``.
+
+    This is the public mechanism for built-in and third-party tasks alike; call it from the
+    function your package names in the ``pgg_zoo.plugins`` entry-point group.
+    """
+
+    def deco(cls: TaskT) -> TaskT:
+        if not (isinstance(cls, type) and issubclass(cls, Task)):
+            raise TypeError(f"register_task expects a Task subclass, got {cls!r}")
+        cls.name = name  # type: ignore[attr-defined]
+        TASKS.add(name, cls, replace=replace)
+        return cls
+
+    return deco
+
+
+def build(task: str, **overrides: Any) -> Task:
+    """Build the task registered as ``task`` with configuration ``overrides``.
+
+    Example: ``pgg_zoo.build("wsol", backbone="resnet18", alpha=0.03)``.
+    """
+    return TASKS.get(task)(**overrides)
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` (synthesizers draw their randomness from it)."""
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return g

@@ -1,0 +1,26 @@
+"""WSOL datasets: CUB-200-2011 in its own layout, the clovaai/wsolevaluation metadata layout
+(CUB, ILSVRC, OpenImages), and the embedded ``wsol-shapes-v1`` benchmark (written in CUB layout
+and read back by :class:`CUBDataset`).
+
+Importing this package has no side effects (nothing is generated or registered); the WSOL task
+plugin registers these readers.
+"""
+from ._common import IMAGENET_MEAN, IMAGENET_STD, collate_wsol
+from .benchmark import (
+    BENCHMARK_NAME,
+    SPEC,
+    content_hash,
+    default_benchmark_root,
+    ensure_shapes_benchmark,
+    read_shapes_attributes,
+    write_shapes_benchmark,
+)
+from .cub import CUBDataset
+from .errors import DatasetFormatError, MissingFileError
+from .wsoleval import WSOLEvalDataset
+
+__all__ = [
+    "CUBDataset", "WSOLEvalDataset", "DatasetFormatError", "MissingFileError", "collate_wsol",
+    "IMAGENET_MEAN", "IMAGENET_STD", "SPEC", "BENCHMARK_NAME", "write_shapes_benchmark",
+    "ensure_shapes_benchmark", "default_benchmark_root", "content_hash", "read_shapes_attributes",
+]

@@ -1,0 +1,178 @@
+"""Helpers shared by the WSOL readers: line parsing with located errors, image and mask loading,
+resizing, normalization, flipping and batching.
+
+Nothing here knows a particular dataset layout; the layouts live in ``cub.py`` and
+``wsoleval.py``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DatasetFormatError, MissingFileError
+
+#: ImageNet statistics used by torchvision/timm backbones and by wsolevaluation's loaders.
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+# -- text files -------------------------------------------------------------------------------
+def read_records(
+    path: Path, nfields: int | Sequence[int], sep: str | None = None, *, maxsplit: int = -1
+) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` for every non-blank line of a metadata file.
+
+    ``sep=None`` splits on runs of whitespace (CUB's files), ``","`` on commas (wsolevaluation).
+    A line with a field count not in ``nfields`` raises :class:`DatasetFormatError` naming the
+    file and the 1-based line; a missing file raises :class:`MissingFileError`.
+    """
+    counts = (nfields,) if isinstance(nfields, int) else tuple(nfields)
+    if not path.is_file():
+        raise MissingFileError(path, "required metadata file not found")
+    # utf-8-sig: tolerate a byte-order mark written by some editors on Windows.
+    with open(path, encoding="utf-8-sig") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                continue  # blank lines (typically a trailing one) carry nothing
+            fields = line.strip().split(sep, maxsplit) if sep is None else line.split(sep, maxsplit)
+            if len(fields) not in counts:
+                want = " or ".join(str(c) for c in counts)
+                raise DatasetFormatError(
+                    path, f"expected {want} fields, found {len(fields)}: {line!r}", lineno)
+            yield lineno, fields
+
+
+def parse_int(text: str, path: Path, lineno: int, name: str) -> int:
+    """``int(text)`` or a :class:`DatasetFormatError` saying which field of which line."""
+    try:
+        return int(text)
+    except ValueError:
+        raise DatasetFormatError(path, f"{name} is not an integer: {text!r}", lineno) from None
+
+
+def parse_float(text: str, path: Path, lineno: int, name: str) -> float:
+    """``float(text)`` (finite) or a :class:`DatasetFormatError` naming field and line."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise DatasetFormatError(path, f"{name} is not a number: {text!r}", lineno) from None
+    if not np.isfinite(value):
+        raise DatasetFormatError(path, f"{name} is not finite: {text!r}", lineno)
+    return value
+
+
+# -- images -----------------------------------------------------------------------------------
+def open_image(path: Path, *, referenced_from: Path | None = None, line: int | None = None
+               ) -> Image.Image:
+    """Open an image lazily (PIL reads only the header until pixels are needed)."""
+    try:
+        return Image.open(path)
+    except FileNotFoundError:
+        raise MissingFileError(path, "image file not found", line, referenced_from) from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise DatasetFormatError(path, f"cannot read image: {e}") from None
+
+
+def image_size(path: Path, **ref: Any) -> tuple[int, int]:
+    """``(width, height)`` of an image from its header only (no pixel decoding)."""
+    with open_image(path, **ref) as im:
+        return im.size
+
+
+def load_rgb(img: Image.Image, size: int) -> torch.Tensor:
+    """PIL image -> float tensor (3, size, size) in [0, 1].
+
+    A plain resize to a square (no crop, aspect ratio not kept), so a box scales exactly by
+    (size / W, size / H). Bilinear with PIL's antialiasing, as torchvision's ``Resize`` on PIL
+    images does; no resampling at all when the image already has that size.
+    """
+    img = img.convert("RGB")
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def load_gray(path: Path, size: int, *, nearest: bool, what: str = "mask",
+              referenced_from: Path | None = None, line: int | None = None) -> np.ndarray:
+    """Read a single-channel PNG (masks) as float32 (size, size) with the original 0..255 values.
+
+    ``nearest=True`` resizes with nearest neighbour (wsolevaluation's choice for OpenImages
+    masks); otherwise bilinear, which keeps CUB's soft (averaged) segmentations soft.
+    """
+    try:
+        im = Image.open(path)
+    except FileNotFoundError:
+        raise MissingFileError(path, f"{what} file not found", line, referenced_from) from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise DatasetFormatError(path, f"cannot read {what}: {e}") from None
+    with im:
+        im = im.convert("L")
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.NEAREST if nearest else Image.BILINEAR)
+        return np.asarray(im, dtype=np.float32)
+
+
+def normalize_(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """In-place per-channel ``(x - mean) / std`` of a (3, H, W) tensor."""
+    m = torch.as_tensor(mean, dtype=x.dtype).view(-1, 1, 1)
+    s = torch.as_tensor(std, dtype=x.dtype).view(-1, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def scale_boxes(boxes: np.ndarray, orig_wh: tuple[int, int], size: int) -> torch.Tensor:
+    """Scale (n, 4) x0,y0,x1,y1 boxes from the original W x H frame to size x size (float32)."""
+    w, h = orig_wh
+    out = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    out[:, [0, 2]] *= size / w
+    out[:, [1, 3]] *= size / h
+    return torch.from_numpy(out.astype(np.float32))
+
+
+def flip_boxes(boxes: torch.Tensor, size: int) -> torch.Tensor:
+    """Horizontally flip (n, 4) x0,y0,x1,y1 boxes in a frame ``size`` wide.
+
+    With x1 exclusive (a box covers pixels x0 .. x1-1), pixel i maps to size-1-i, so the
+    flipped box is [size - x1, size - x0): exact, no off-by-one.
+    """
+    out = boxes.clone()
+    out[:, 0] = size - boxes[:, 2]
+    out[:, 2] = size - boxes[:, 0]
+    return out
+
+
+def want_flip(p: float) -> bool:
+    """Bernoulli(p) from torch's global generator.
+
+    The DataLoader seeds torch's global generator differently in every worker (base_seed +
+    worker_id), so flips are reproducible under ``torch.manual_seed`` and not repeated across
+    workers, which a numpy or ``random`` draw here would be.
+    """
+    return p > 0 and bool(torch.rand(()) < p)
+
+
+def collate_wsol(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """Batch WSOL items: stack what has a fixed shape, keep lists of the rest.
+
+    Returns a dict with ``inputs`` (B, 3, S, S), ``label`` (B,) long, ``orig_size`` (B, 2) long
+    (h, w), ``mask`` / ``ignore`` (B, 1, S, S) when every item has them, and ``boxes`` (a list
+    of B tensors (n_i, 4), since images have different numbers of boxes), ``image_id`` and
+    ``path`` as lists.
+    """
+    out: dict[str, Any] = {
+        "inputs": torch.stack([b["inputs"] for b in batch]),
+        "label": torch.as_tensor([b["label"] for b in batch], dtype=torch.long),
+        "orig_size": torch.as_tensor([tuple(b["orig_size"]) for b in batch], dtype=torch.long),
+    }
+    for key in ("mask", "ignore"):
+        if all(key in b for b in batch):
+            out[key] = torch.stack([b[key] for b in batch])
+    for key in ("boxes", "image_id", "path"):
+        if all(key in b for b in batch):
+            out[key] = [b[key] for b in batch]
+    return out

@@ -1,0 +1,307 @@
+"""The embedded WSOL benchmark ``wsol-shapes-v1``: small synthetic images in CUB-200-2011 layout.
+
+Four shape classes on textured backgrounds. In the train split each class's object usually sits
+on "its own" texture family (a background shortcut); in the test split texture and class are
+independent. The specification below is fixed (see docs/benchmarks.md for why and for what the
+benchmark cannot show); changing any number requires a new name (``wsol-shapes-v2``).
+
+The benchmark is written in CUB's layout and read back by
+:class:`~pgg_zoo_tasks.wsol.data.cub.CUBDataset`::
+
+    wsol-shapes-v1/
+        images.txt  image_class_labels.txt  classes.txt  bounding_boxes.txt
+        train_test_split.txt
+        images/001.disk/disk_0000.png ...             64x64 RGB
+        segmentations/001.disk/disk_0000.png ...      64x64 L, 255 = object, 0 = background
+        shapes_attributes.txt   <image_id> <texture_family> <colour_index> <side_px>
+        manifest.json           spec, seed, content hash
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "SPEC", "BENCHMARK_NAME", "default_benchmark_root", "write_shapes_benchmark",
+    "ensure_shapes_benchmark", "render_shapes_image", "content_hash", "read_shapes_attributes",
+]
+
+BENCHMARK_NAME = "wsol-shapes-v1"
+
+#: The fixed specification. It is stored in manifest.json; ensure_shapes_benchmark regenerates
+#: when the stored spec differs. Fixed before any test-split result was looked at.
+SPEC: dict[str, Any] = {
+    "name": BENCHMARK_NAME,
+    "format": "CUB-200-2011 layout + segmentations/ + shapes_attributes.txt",
+    "image_size": 64,
+    "classes": ["disk", "square", "triangle", "plus"],
+    # Integer side of the object's square frame, uniform over 18..30 inclusive; the top-left
+    # corner is uniform over the positions that keep the frame inside the image.
+    "object_side_px": [18, 30],
+    # plus: arms of width round(side * 1/3), centred; triangle: apex up, base = side.
+    "plus_arm_fraction": 1 / 3,
+    # Object colour, uniform over the palette and independent of the class.
+    "palette": [[220, 40, 40], [40, 170, 40], [40, 80, 230],
+                [230, 200, 20], [200, 40, 200], [20, 190, 200]],
+    # Texture family k is class k's "own" family in the train split.
+    "textures": ["hstripes", "vstripes", "checkerboard", "dots"],
+    "texture_period_px": [6, 10],        # integer, uniform inclusive; phase uniform in 0..P-1
+    "texture_base_grey": [90, 160],      # integer, uniform inclusive (dark tone)
+    "texture_amplitude": 25,             # light tone = dark tone + 25 (grey, R = G = B)
+    "noise_sigma": 6.0,                  # Gaussian, added to every pixel, then round + clip
+    "train_own_texture_p": 0.9,          # else uniform over the other 3 families
+    "test_texture": "uniform, independent of class",
+    "train_per_class": 120,
+    "test_per_class": 60,
+}
+
+_ATTR_FILE = "shapes_attributes.txt"
+
+
+# -- rendering -------------------------------------------------------------------------------
+def _shape_mask(kind: str, side: int) -> np.ndarray:
+    """Binary (side, side) mask of a shape in its square frame, sampled at pixel centres."""
+    c = (np.arange(side) + 0.5) - side / 2.0  # pixel-centre offsets from the frame centre
+    u, v = np.meshgrid(c, c)  # u: x (columns), v: y (rows)
+    if kind == "disk":
+        return u**2 + v**2 <= (side / 2.0) ** 2
+    if kind == "square":
+        return np.ones((side, side), dtype=bool)
+    if kind == "triangle":
+        # apex at the top centre, base along the bottom edge: half-width grows from 0 to side/2
+        depth = v + side / 2.0  # distance from the top edge
+        return np.abs(u) <= depth / 2.0
+    if kind == "plus":
+        half = round(side * SPEC["plus_arm_fraction"]) / 2.0
+        return (np.abs(u) <= half) | (np.abs(v) <= half)
+    raise ValueError(kind)
+
+
+def _texture(family: int, size: int, period: int, phase: tuple[int, int]) -> np.ndarray:
+    """Binary (size, size) two-tone pattern of one family (True = light tone)."""
+    r = (np.arange(size)[:, None] + phase[0]) % period
+    c = (np.arange(size)[None, :] + phase[1]) % period
+    half = period / 2.0
+    if family == 0:  # horizontal stripes, each half a period thick
+        return np.broadcast_to(r < half, (size, size))
+    if family == 1:  # vertical stripes
+        return np.broadcast_to(c < half, (size, size))
+    if family == 2:  # checkerboard of half-period cells
+        return (r < half) ^ (c < half)
+    if family == 3:  # a dot of diameter half a period in every period x period cell
+        return (r + 0.5 - half) ** 2 + (c + 0.5 - half) ** 2 <= (period / 4.0) ** 2
+    raise ValueError(family)
+
+
+def render_shapes_image(seed: int, image_index: int, label: int, train: bool
+                        ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Render one benchmark image from its own random stream.
+
+    Each image has its own generator ``default_rng([seed, image_index])``, so an image does not
+    depend on how many random numbers the others used.
+
+    Returns:
+        image: uint8 (64, 64, 3); mask: bool (64, 64), the object's pixels;
+        attrs: ``texture``, ``colour``, ``side`` (the frame side), ``x``, ``y`` (frame corner).
+    """
+    S = SPEC["image_size"]
+    rng = np.random.default_rng([seed, image_index])
+    lo, hi = SPEC["object_side_px"]
+    side = int(rng.integers(lo, hi + 1))
+    x = int(rng.integers(0, S - side + 1))
+    y = int(rng.integers(0, S - side + 1))
+    colour = int(rng.integers(len(SPEC["palette"])))
+    K = len(SPEC["textures"])
+    if train:
+        if rng.random() < SPEC["train_own_texture_p"]:
+            family = label
+        else:
+            others = [f for f in range(K) if f != label]
+            family = others[int(rng.integers(len(others)))]
+    else:
+        family = int(rng.integers(K))
+    plo, phi = SPEC["texture_period_px"]
+    period = int(rng.integers(plo, phi + 1))
+    phase = (int(rng.integers(period)), int(rng.integers(period)))
+    glo, ghi = SPEC["texture_base_grey"]
+    base = int(rng.integers(glo, ghi + 1))
+    noise = rng.normal(0.0, SPEC["noise_sigma"], size=(S, S, 3))
+
+    pattern = _texture(family, S, period, phase)
+    img = np.empty((S, S, 3), dtype=np.float64)
+    img[...] = (base + SPEC["texture_amplitude"] * pattern.astype(np.float64))[..., None]
+    mask = np.zeros((S, S), dtype=bool)
+    mask[y:y + side, x:x + side] = _shape_mask(SPEC["classes"][label], side)
+    img[mask] = SPEC["palette"][colour]
+    img = np.clip(np.rint(img + noise), 0, 255).astype(np.uint8)
+    return img, mask, {"texture": family, "colour": colour, "side": side, "x": x, "y": y}
+
+
+# -- hashing -----------------------------------------------------------------------------------
+def _hash_update(h: "hashlib._Hash", rel: str, payload: bytes) -> None:
+    h.update(rel.encode() + b"\0" + len(payload).to_bytes(8, "little") + payload)
+
+
+def content_hash(root: str | PathLike[str]) -> str:
+    """SHA-256 of a written benchmark's content, recomputed from disk.
+
+    Text files count by their bytes; PNGs by their *decoded* pixels (mode, size, data), so the
+    hash does not depend on the zlib version that compressed them. manifest.json is excluded.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()):
+        if rel == "manifest.json":
+            continue
+        if rel.endswith(".png"):
+            with Image.open(root / rel) as im:
+                payload = f"{im.mode} {im.size}".encode() + b"\0" + im.tobytes()
+        else:
+            payload = (root / rel).read_bytes()
+        _hash_update(h, rel, payload)
+    return h.hexdigest()
+
+
+# -- writing -------------------------------------------------------------------------------------
+def _plan() -> Iterable[tuple[int, int, int, bool, str]]:
+    """(image_id, label, index_in_class, is_train, relpath) in images.txt order (by class)."""
+    ntr, nte = SPEC["train_per_class"], SPEC["test_per_class"]
+    image_id = 0
+    for label, name in enumerate(SPEC["classes"]):
+        for j in range(ntr + nte):
+            image_id += 1
+            yield image_id, label, j, j < ntr, f"{label + 1:03d}.{name}/{name}_{j:04d}.png"
+
+
+def _write_into(folder: Path, seed: int) -> str:
+    """Write the whole benchmark into an existing empty ``folder``; return the content hash."""
+    lines: dict[str, list[str]] = {k: [] for k in (
+        "images.txt", "image_class_labels.txt", "bounding_boxes.txt", "train_test_split.txt",
+        _ATTR_FILE)}
+    lines["classes.txt"] = [f"{k + 1} {k + 1:03d}.{n}" for k, n in enumerate(SPEC["classes"])]
+    pixels: dict[str, bytes] = {}
+    for iid, label, _j, is_train, rel in _plan():
+        img, mask, a = render_shapes_image(seed, iid, label, is_train)
+        ys, xs = np.nonzero(mask)
+        # Tight box of the object's pixels, CUB style: x, y top-left, width = x1 - x0 with x1
+        # exclusive (the last column is x1 - 1).
+        x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+        for sub, arr, mode in (("images", img, "RGB"), ("segmentations", mask.astype(np.uint8) * 255, "L")):
+            p = folder / sub / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            im = Image.fromarray(arr, mode)
+            im.save(p, format="PNG", optimize=False, compress_level=6)
+            pixels[f"{sub}/{rel}"] = f"{mode} {im.size}".encode() + b"\0" + im.tobytes()
+        lines["images.txt"].append(f"{iid} {rel}")
+        lines["image_class_labels.txt"].append(f"{iid} {label + 1}")
+        lines["bounding_boxes.txt"].append(f"{iid} {x0:.1f} {y0:.1f} {x1 - x0:.1f} {y1 - y0:.1f}")
+        lines["train_test_split.txt"].append(f"{iid} {int(is_train)}")
+        lines[_ATTR_FILE].append(f"{iid} {a['texture']} {a['colour']} {a['side']}")
+    texts = {name: ("\n".join(ls) + "\n").encode() for name, ls in lines.items()}
+    for name, data in texts.items():
+        (folder / name).write_bytes(data)
+    # Same hash as content_hash(folder) would compute from disk, without re-reading it.
+    h = hashlib.sha256()
+    for rel in sorted([*texts, *pixels]):
+        _hash_update(h, rel, texts[rel] if rel in texts else pixels[rel])
+    return h.hexdigest()
+
+
+def write_shapes_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
+    """Generate ``wsol-shapes-v1`` into the folder ``root`` (replaced if it exists).
+
+    The benchmark is written to a temporary sibling folder and renamed into place at the end,
+    so an interrupted run never leaves a partial benchmark at ``root`` (manifest.json is
+    written last inside the temporary folder, so a folder with a manifest is complete).
+
+    Returns: ``root`` as a Path. 480 train + 240 test 64x64 images; about a second.
+    """
+    root = Path(root).expanduser().absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        digest = _write_into(tmp, int(seed))
+        manifest = {"name": BENCHMARK_NAME, "seed": int(seed), "spec": SPEC,
+                    "content_sha256": digest,
+                    "hash_note": "sha256 over sorted relative paths; text files by bytes, PNGs "
+                                 "by decoded pixels; manifest.json excluded",
+                    "attributes_columns": ["image_id", "texture_family", "colour_index", "side_px"],
+                    "counts": {"train": SPEC["train_per_class"] * len(SPEC["classes"]),
+                               "test": SPEC["test_per_class"] * len(SPEC["classes"])}}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the benchmark is ordinary shared data
+        old = None
+        if root.exists():
+            # Move the old copy aside first: rename cannot replace a non-empty folder.
+            old = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(root, old)
+        os.replace(tmp, root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def default_benchmark_root() -> Path:
+    """``$PGG_ZOO_HOME/benchmarks/wsol-shapes-v1`` (``PGG_ZOO_HOME`` default ``~/.cache/pgg_zoo``)."""
+    home = Path(os.environ.get("PGG_ZOO_HOME") or "~/.cache/pgg_zoo").expanduser()
+    return home / "benchmarks" / BENCHMARK_NAME
+
+
+def _manifest_ok(root: Path, seed: int) -> bool:
+    try:
+        m = json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    # Compare through JSON so tuples/lists and float spelling do not matter.
+    return (isinstance(m, dict) and m.get("seed") == seed
+            and m.get("spec") == json.loads(json.dumps(SPEC)))
+
+
+def ensure_shapes_benchmark(root: str | PathLike[str] | None = None, seed: int = 0, *,
+                            verify: bool = False) -> Path:
+    """Return the benchmark folder, generating it if its manifest is missing or its spec or
+    seed differs (``verify=True`` also recomputes the content hash and regenerates on a
+    mismatch). ``root`` defaults to :func:`default_benchmark_root`. Concurrent callers are
+    serialized with a lock file beside the folder."""
+    root = Path(root).expanduser().absolute() if root is not None else default_benchmark_root()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        ok = _manifest_ok(root, int(seed))
+        if ok and verify:
+            m = json.loads((root / "manifest.json").read_text())
+            ok = m.get("content_sha256") == content_hash(root)
+        if not ok:
+            write_shapes_benchmark(root, seed)
+    return root
+
+
+def read_shapes_attributes(root: str | PathLike[str]) -> dict[str, dict[str, int]]:
+    """Per-image nuisance attributes of a written benchmark: image_id -> {texture, colour, side}.
+
+    For grouping results, e.g. test accuracy on images whose texture is the class's own family
+    vs another family's.
+    """
+    from ._common import parse_int, read_records
+
+    path = Path(root) / _ATTR_FILE
+    out: dict[str, dict[str, int]] = {}
+    for ln, (iid, t, c, s) in read_records(path, 4):
+        out[iid] = {"texture": parse_int(t, path, ln, "texture family"),
+                    "colour": parse_int(c, path, ln, "colour index"),
+                    "side": parse_int(s, path, ln, "side")}
+    return out
