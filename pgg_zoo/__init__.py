@@ -10,6 +10,7 @@ Public API::
     @pgg_zoo.register_task("my_task")
     class MyTask(pgg_zoo.Task): ...
 """
+from .cards import CardError, ModelCard, download_weights, list_cards, load_card
 from .api import list_backbones, list_metrics, list_synthesizers, list_tasks
 from .guidance import ProvenanceGuidance
 from .provenance import Provenance, ProvenanceError
@@ -34,6 +35,7 @@ from .task import ConfigError, Task, TaskModel, build, register_task, seeded_gen
 __version__ = "0.1.0"
 
 __all__ = [
+    "list_cards", "load_card", "download_weights", "ModelCard", "CardError",
     "build", "register_task", "Task", "TaskModel", "ConfigError",
     "list_tasks", "list_synthesizers", "list_backbones", "list_metrics",
     "Provenance", "ProvenanceError", "ProvenanceGuidance", "SynthesizedBatch", "CutMix", "NoMix",

@@ -60,7 +60,8 @@ def write_json(path: str | Path, payload: Any) -> Path:
 
 def demo(task_name: str, out_dir: str | Path = "work_dirs/demo", seed: int = 0,
          epochs: int | None = None, log: Any = print, **common: Any) -> dict[str, Any]:
-    """Train CutMix alone and CutMix with guidance on the task's embedded benchmark.
+    """Train the task's demo variants (default: CutMix alone and CutMix with guidance) on its
+    embedded benchmark.
 
     Prints a comparison table (the task's ``summary_metrics``), writes ``metrics.json`` and
     ``figure.png`` (the task's ``demo_figure``) to ``out_dir``.
@@ -70,12 +71,13 @@ def demo(task_name: str, out_dir: str | Path = "work_dirs/demo", seed: int = 0,
     common = {"seed": seed, **common}
     if epochs is not None:
         common["epochs"] = epochs
-    results, tasks = run_variants(task_name, DEMO_VARIANTS, out_dir, common, log=log)
+    variants = getattr(cls, "demo_variants", None) or DEMO_VARIANTS
+    results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
     columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
     table = format_table(results, columns + ["train_minutes"])
     log("\n" + table)
     write_json(out_dir / "metrics.json", {"task": task_name, "seed": seed,
-                                          "config": {k: dict(v) for k, v in DEMO_VARIANTS.items()},
+                                          "config": {k: dict(v) for k, v in variants.items()},
                                           "common": common, "results": results})
     (out_dir / "table.md").write_text(table + "\n")
     figure = None
@@ -85,3 +87,75 @@ def demo(task_name: str, out_dir: str | Path = "work_dirs/demo", seed: int = 0,
         log(f"figure: {figure}")
     log(f"metrics: {out_dir / 'metrics.json'}")
     return {"results": results, "table": table, "figure": figure}
+
+
+#: The paper's mask ablation: same data and seed, only the synthesis / penalty changes.
+ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
+    "no-mix": {"synthesizer": "none", "guidance": False},
+    "cutmix": {"synthesizer": "cutmix", "guidance": False},
+    "cutmix+pgg": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "provenance"},
+    "cutmix+random-mask": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "random"},
+    "cutmix+no-mask": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "none"},
+}
+ALPHAS = (0.0, 0.01, 0.03, 0.05, 0.09)
+
+
+def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int = 0,
+           epochs: int | None = None, alphas: tuple[float, ...] = ALPHAS,
+           log: Any = print, **common: Any) -> dict[str, Any]:
+    """Mask ablation and alpha sweep on the same data and seed.
+
+    Writes ``ablation.md`` / ``metrics.json`` and ``alpha.png`` (the task's first localization
+    metric against alpha, with the plain-CutMix level) to ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    cls = TASKS.get(task_name)
+    common = {"seed": seed, **common}
+    if epochs is not None:
+        common["epochs"] = epochs
+    base_alpha = float(common.pop("alpha", cls.base_defaults["alpha"]))
+    variants = {k: ({**v, "alpha": base_alpha} if v.get("guidance") else dict(v))
+                for k, v in ABLATION_VARIANTS.items()}
+    for a in alphas:
+        if a == 0:
+            continue  # alpha 0 is plain CutMix, already in the mask ablation
+        if a == base_alpha:
+            continue  # same run as "cutmix+pgg"
+        variants[f"cutmix+pgg a={a:g}"] = {"synthesizer": "cutmix", "guidance": True,
+                                           "guidance_mask": "provenance", "alpha": a}
+    results, _ = run_variants(task_name, variants, out_dir, common, log=log)
+    columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
+    table = format_table(results, columns + ["train_minutes"])
+    log("\n" + table)
+    (out_dir / "ablation.md").write_text(table + "\n")
+    write_json(out_dir / "metrics.json", {"task": task_name, "seed": seed, "common": common,
+                                          "variants": variants, "results": results})
+    sweep = {0.0: results["cutmix"], base_alpha: results["cutmix+pgg"]}
+    for a in alphas:
+        if f"cutmix+pgg a={a:g}" in results:
+            sweep[a] = results[f"cutmix+pgg a={a:g}"]
+    figure = alpha_figure(sweep, columns, out_dir / "alpha.png")
+    log(f"table: {out_dir / 'ablation.md'}\nfigure: {figure}")
+    return {"results": results, "table": table, "figure": figure}
+
+
+def alpha_figure(sweep: Mapping[float, Mapping[str, float]], columns: list[str],
+                 path: Path) -> Path:
+    """Metrics against alpha (alpha = 0 is plain CutMix), one line per summary metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .viz import save_figure
+
+    alphas = sorted(sweep)
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for col in columns:
+        ys = [sweep[a].get(col, float("nan")) for a in alphas]
+        ax.plot(alphas, ys, marker="o", label=col)
+    ax.set_xlabel("alpha (0 = CutMix without guidance)")
+    ax.set_ylabel("metric (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)

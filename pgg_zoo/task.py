@@ -79,6 +79,9 @@ class Task:
         "num_workers": 0,
         "amp": None,
         "weights": None,
+        # Use only the first N items of a split (smoke tests, quick looks); None = all.
+        "limit_train": None,
+        "limit_test": None,
     }
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -146,7 +149,8 @@ class Task:
         return _evaluate(self, checkpoint=checkpoint, split=split)
 
     def _run_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        run_keys = {"epochs", "work_dir", "seed", "batch_size", "lr", "num_workers", "data_root", "amp"}
+        run_keys = {"epochs", "work_dir", "seed", "batch_size", "lr", "num_workers", "data_root",
+                    "amp", "limit_train", "limit_test"}
         bad = sorted(set(overrides) - run_keys)
         if bad:
             raise ConfigError(
@@ -180,12 +184,32 @@ def register_task(name: str, *, replace: bool = False) -> Callable[[TaskT], Task
     return deco
 
 
-def build(task: str, **overrides: Any) -> Task:
+def build(task: str, *, weights: str | None = None, allow_unverified: bool = False,
+          **overrides: Any) -> Task:
     """Build the task registered as ``task`` with configuration ``overrides``.
+
+    ``weights=<card name>`` builds the model the card describes (backbone, number of classes,
+    input size) and loads the card's weights strictly: a clear error lists missing and
+    unexpected keys, and an override that contradicts the card (another backbone or number of
+    classes) is an error, never a silent change. Unverified upstream weights need
+    ``allow_unverified=True``.
 
     Example: ``pgg_zoo.build("wsol", backbone="resnet18", alpha=0.03)``.
     """
-    return TASKS.get(task)(**overrides)
+    cls = TASKS.get(task)
+    if weights is None:
+        return cls(**overrides)
+    from .cards import CardError, load_card, load_weights, merge_card_overrides
+
+    card = load_card(weights)
+    try:
+        config = merge_card_overrides(card, task, overrides,
+                                      known_keys={**cls.base_defaults, **cls.defaults})
+    except CardError as exc:
+        raise ConfigError(str(exc)) from None
+    built = cls(**config, weights=card.name)
+    load_weights(built.model, card, allow_unverified=allow_unverified)
+    return built
 
 
 def seeded_generator(seed: int) -> torch.Generator:

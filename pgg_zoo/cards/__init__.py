@@ -17,6 +17,7 @@ from .cache import (
     OFFLINE_ENV,
     apply_mirror,
     cached_weights_path,
+    lock_file_path,
     is_offline,
     mirror_prefix,
     pgg_zoo_home,
@@ -37,6 +38,7 @@ from .loading import (
     card_build_overrides,
     check_state_dict,
     load_weights,
+    merge_card_overrides,
     read_state_dict,
 )
 from .schema import CardError, GuidanceSpec, InputSpec, ModelCard, WeightsSpec
@@ -47,8 +49,8 @@ __all__ = [
     "list_cards", "load_card", "read_card", "card_dirs", "card_files", "CARD_PATH_ENV",
     "download_weights", "fetch", "sha256_file",
     "DownloadError", "HashMismatchError", "OfflineError", "UnverifiedWeightsError",
-    "load_weights", "card_build_overrides", "read_state_dict", "apply_card_rules",
+    "load_weights", "card_build_overrides", "merge_card_overrides", "read_state_dict", "apply_card_rules",
     "check_state_dict", "WeightsMismatchError",
     "pgg_zoo_home", "weights_cache_dir", "cached_weights_path", "is_offline", "mirror_prefix",
-    "apply_mirror", "HOME_ENV", "CACHE_ENV", "OFFLINE_ENV", "MIRROR_ENV",
+    "apply_mirror", "lock_file_path", "HOME_ENV", "CACHE_ENV", "OFFLINE_ENV", "MIRROR_ENV",
 ]

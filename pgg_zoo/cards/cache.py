@@ -17,9 +17,8 @@ CACHE_ENV = "PGG_ZOO_CACHE"
 OFFLINE_ENV = "PGG_ZOO_OFFLINE"
 MIRROR_ENV = "PGG_ZOO_MIRROR"
 
-#: Sub-folders of the cache holding in-progress downloads and lock files. They sit inside the
-#: cache so that the final rename stays on one file system (and is therefore atomic).
-PARTIAL_DIR = ".partial"
+#: Sub-folder of the cache holding the inter-process lock files (filelock leaves them behind;
+#: keeping them apart keeps the card folders holding nothing but verified weights).
 LOCK_DIR = ".locks"
 
 
@@ -83,3 +82,14 @@ def cached_weights_path(card_name: str, filename: str, sha256: str | None, cache
     up the old file, and so that a verified file and an unverified one never share a name.
     """
     return weights_cache_dir(cache_dir) / card_name / (sha256[:16] if sha256 else "unverified") / filename
+
+
+def lock_file_path(dest: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The lock file guarding downloads to ``dest`` (a path inside the cache)."""
+    root = weights_cache_dir(cache_dir)
+    try:
+        rel = dest.relative_to(root)
+        key = "__".join(rel.parts)
+    except ValueError:
+        key = dest.name
+    return root / LOCK_DIR / f"{key}.lock"

@@ -23,7 +23,7 @@ from typing import IO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from .cache import OFFLINE_ENV, apply_mirror, cached_weights_path, is_offline, mirror_prefix
+from .cache import OFFLINE_ENV, apply_mirror, cached_weights_path, is_offline, lock_file_path, mirror_prefix
 from .schema import CardError, ModelCard
 from .store import load_card
 
@@ -74,11 +74,13 @@ def fetch(
     timeout: float = 60.0,
     lock_timeout: float = -1,
     original_url: str | None = None,
+    lock_path: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Download ``url`` (``http(s)://`` or ``file://``) to ``dest``, verified; return ``dest``.
 
     If ``dest`` already exists it is returned as is (it could only have got there verified).
     ``original_url`` is the card's URL when ``url`` is a mirror of it (used in messages).
+    ``lock_path`` is the inter-process lock file (default: ``.<name>.lock`` beside ``dest``).
 
     Raises:
         OfflineError: offline mode and ``url`` needs the network.
@@ -98,7 +100,9 @@ def fetch(
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(f".{dest.name}.part")
-    with FileLock(str(dest.with_name(f".{dest.name}.lock")), timeout=lock_timeout):
+    lock = Path(lock_path) if lock_path is not None else dest.with_name(f".{dest.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock), timeout=lock_timeout):
         if dest.exists():  # another process finished it while we waited for the lock
             return dest
         attempt = 0
@@ -321,6 +325,7 @@ def download_weights(
     path = fetch(
         url, dest, sha256=w.sha256, sha256_prefix=w.sha256_prefix, size_bytes=w.size_bytes,
         progress=progress, offline=offline, original_url=w.url,
+        lock_path=lock_file_path(dest, cache_dir),
     )
     if not card.verified:
         warnings.warn(

@@ -92,10 +92,20 @@ def apply_card_rules(state_dict: Mapping[str, torch.Tensor], card: ModelCard) ->
     return out
 
 
-def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str = "checkpoint") -> None:
-    """Raise :class:`WeightsMismatchError` unless ``state_dict`` matches ``model`` exactly."""
+def check_state_dict(
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    what: str = "checkpoint",
+    missing_ok: Iterable[str] = (),
+) -> None:
+    """Raise :class:`WeightsMismatchError` unless ``state_dict`` matches ``model`` exactly.
+
+    ``missing_ok``: model-key prefixes allowed to be absent from ``state_dict``.
+    """
     own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
+    allowed = tuple(missing_ok)
+    missing = sorted(k for k in set(own) - set(state_dict) if not (allowed and k.startswith(allowed)))
     unexpected = sorted(set(state_dict) - set(own))
     shapes = sorted(
         (k, tuple(state_dict[k].shape), tuple(own[k].shape))
@@ -148,13 +158,16 @@ def load_weights(
         sd = adapt(sd, card)
     where = f" into submodule {card.weights.submodule!r}" if card.weights.submodule else ""
     try:
-        check_state_dict(target, sd, what=f"weights of model card {card.name!r} ({path}){where}")
+        check_state_dict(target, sd, what=f"weights of model card {card.name!r} ({path}){where}",
+                         missing_ok=card.weights.missing_ok)
     except WeightsMismatchError as exc:
         if exc.shape_mismatches and card.weights.submodule is None:
             exc.args = (exc.args[0] + f"\n  (the card describes {card.num_classes} classes and backbone {card.backbone!r}; "
                         f"build the model with pgg_zoo.build(task, weights={card.name!r}) so both match)",)
         raise
-    target.load_state_dict(sd, strict=True)
+    # strict=False only when the card lists keys it deliberately lacks; check_state_dict has
+    # already rejected every other missing key, every unexpected key and every shape mismatch.
+    target.load_state_dict(sd, strict=not card.weights.missing_ok)
     return card
 
 
@@ -192,3 +205,40 @@ def card_build_overrides(
         known = set(known_keys)
         derived = {k: v for k, v in derived.items() if k in known}
     return {**derived, **dict(card.build)}
+
+
+#: Options whose value a card's weights fix: any other value could not load them strictly.
+ARCHITECTURE_KEYS = ("backbone", "num_classes")
+
+
+def merge_card_overrides(
+    card_or_name: str | ModelCard,
+    task: str,
+    overrides: Mapping[str, Any],
+    *,
+    known_keys: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """The task configuration for ``pgg_zoo.build(task, weights=card, **overrides)``.
+
+    The card's implied options (:func:`card_build_overrides`) come first and the user's
+    ``overrides`` win, except for :data:`ARCHITECTURE_KEYS`: asking for another backbone or
+    another number of classes than the weights have is an error here, not a silent change.
+
+    Raises:
+        CardError: the card is for another task, or an override contradicts the weights.
+    """
+    from .schema import CardError
+
+    card = load_card(card_or_name)
+    if card.task != task:
+        raise CardError(f"model card {card.name!r} is for task {card.task!r}, not {task!r}")
+    implied = card_build_overrides(card, known_keys=known_keys)
+    clash = {
+        k: (overrides[k], implied[k])
+        for k in ARCHITECTURE_KEYS
+        if k in implied and k in overrides and overrides[k] != implied[k]
+    }
+    if clash:
+        detail = ", ".join(f"{k}={got!r} but the weights have {k}={want!r}" for k, (got, want) in clash.items())
+        raise CardError(f"model card {card.name!r}: {detail}; drop the option(s) or pick another card")
+    return {**implied, **dict(overrides)}

@@ -78,6 +78,9 @@ class WeightsSpec:
         exclude: checkpoint-key prefixes deliberately not loaded (e.g. an upstream head); listed
             in the card so nothing is dropped silently.
         rename: checkpoint-key prefix -> model-key prefix, applied before loading.
+        missing_ok: model-key prefixes the checkpoint deliberately lacks (layers the task adds on
+            top of an upstream trunk, e.g. VGG16-CAM's extra convolution); they keep their
+            initialisation. Every other missing key is an error.
     """
 
     url: str
@@ -90,6 +93,7 @@ class WeightsSpec:
     submodule: str | None = None
     exclude: tuple[str, ...] = ()
     rename: tuple[tuple[str, str], ...] = ()
+    missing_ok: tuple[str, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -209,8 +213,9 @@ class ModelCard:
         weights_spec = None
         if isinstance(w, Mapping):
             conv = {}
-            if "exclude" in w:
-                conv["exclude"] = _tuple(w["exclude"] or ())
+            for key in ("exclude", "missing_ok"):
+                if key in w:
+                    conv[key] = _tuple(w[key] or ())
             if "rename" in w:
                 rn = w["rename"] or {}
                 if isinstance(rn, Mapping):
@@ -366,6 +371,11 @@ class ModelCard:
             p.append(f"weights.size_bytes must be a positive int, got {w.size_bytes!r}")
         typed("weights.state_dict_key", w.state_dict_key, str, allow_none=True)
         typed("weights.submodule", w.submodule, str, allow_none=True)
+        for key in ("exclude", "missing_ok"):
+            if not all(isinstance(x, str) for x in getattr(w, key)):
+                p.append(f"weights.{key} must be a list of key prefixes (strings)")
+        if w.missing_ok and w.submodule is None:
+            p.append("weights.missing_ok needs weights.submodule: a whole-model card must provide every key")
         return p
 
     # ------------------------------------------------------------------------------------

@@ -82,6 +82,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablate(args: argparse.Namespace) -> int:
+    from ..study import ALPHAS, ablate
+
+    overrides = _task_overrides(args)
+    overrides.pop("work_dir", None)
+    alphas = tuple(args.alphas) if args.alphas else ALPHAS
+    ablate(args.task, out_dir=args.out_dir, alphas=alphas, **overrides)
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a task (default: its embedded benchmark)")
     _add_task_flags(p)
@@ -102,3 +112,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("ablate", help="mask ablation and alpha sweep on the embedded benchmark")
+    p.add_argument("task", nargs="?", default="wsol")
+    p.add_argument("--out-dir", dest="out_dir", default="work_dirs/ablate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--backbone")
+    p.add_argument("--alpha", type=float, help="alpha of the mask-ablation runs")
+    p.add_argument("--alphas", type=float, nargs="+", help="alpha sweep (default 0 .01 .03 .05 .09)")
+    p.add_argument("--data-root", dest="data_root")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=_ablate)

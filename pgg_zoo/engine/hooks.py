@@ -46,7 +46,7 @@ class ProgressHook(Hook):
         if self._bar is None:
             return
         if outputs:
-            self._bar.set_postfix({k: f"{float(v):.3f}" for k, v in outputs.items()}, refresh=False)
+            self._bar.set_postfix({k: f"{float(v.detach() if hasattr(v, 'detach') else v):.3f}" for k, v in outputs.items()}, refresh=False)
         self._bar.update(1)
 
     def after_train_epoch(self, runner: Any) -> None:

@@ -1,16 +1,18 @@
 """Training and evaluation of a task on mmengine's Runner."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from .hooks import MetricsRecorderHook, ProgressHook
 from .model import PGGModel
@@ -31,6 +33,9 @@ def default_work_dir(task: "Task") -> Path:
 def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     c = task.config
     ds = task.build_dataset(split)
+    limit = c.get("limit_train" if train else "limit_test")
+    if limit is not None and int(limit) < len(ds):
+        ds = Subset(ds, range(int(limit)))
     g = torch.Generator()
     g.manual_seed(int(c["seed"]))
     return DataLoader(
@@ -112,17 +117,89 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     return Runner(**kwargs), recorder
 
 
+WEIGHTS_FILE = "model.safetensors"
+
+
 def train(task: "Task") -> dict[str, float]:
-    """Train ``task`` per its config; return the final evaluation metrics (test split)."""
+    """Train ``task`` per its config; return the final evaluation metrics (test split).
+
+    Besides mmengine's checkpoints (``epoch_N.pth``, for resuming), the trained task model's
+    weights are written to ``<work_dir>/model.safetensors`` (temporary name, then renamed):
+    the file to evaluate, share or describe in a model card.
+    """
     runner, recorder = build_runner(task, train=True)
     runner.train()
+    save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
     return dict(recorder.last)
 
 
+def save_weights(model: torch.nn.Module, path: Path) -> Path:
+    """Write ``model``'s state dict as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def load_weights_file(model: torch.nn.Module, path: str | Path) -> None:
+    """Load a ``.safetensors`` state dict strictly; errors list missing/unexpected keys."""
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"{path} does not fit the model: missing keys {missing[:10]}, unexpected keys "
+            f"{unexpected[:10]}, shape mismatches {shapes[:10]} (counts {len(missing)}, "
+            f"{len(unexpected)}, {len(shapes)})"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+@contextlib.contextmanager
+def _mmengine_checkpoint_globals() -> Iterator[None]:
+    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints.
+
+    Since torch 2.6 ``weights_only=True`` is the default and mmengine 0.10's checkpoints hold a
+    ``HistoryBuffer`` and NumPy arrays (mmengine#1655). Allowing exactly those types keeps
+    arbitrary pickled code out.
+    """
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed: list[Any] = [HistoryBuffer, np.ndarray, np.dtype, getattr]
+    core = getattr(np, "_core", None) or np.core
+    allowed += [core.multiarray._reconstruct, core.multiarray.scalar]
+    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
+    with torch.serialization.safe_globals(allowed):
+        yield
+
+
 def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
-    """Evaluate the task's current model, or the weights in ``checkpoint``, on ``split``."""
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    runner, recorder = build_runner(task, train=False, checkpoint=checkpoint, split=split)
-    metrics = runner.test()
+    """Evaluate the task's current model, or the weights in ``checkpoint``, on ``split``.
+
+    ``checkpoint`` is a ``model.safetensors`` written by training, or an mmengine
+    ``epoch_N.pth`` checkpoint.
+    """
+    load_from = None
+    if checkpoint is not None:
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+        if str(checkpoint).endswith(".safetensors"):
+            load_weights_file(task.model, checkpoint)
+        else:
+            load_from = str(checkpoint)
+    runner, recorder = build_runner(task, train=False, checkpoint=load_from, split=split)
+    with _mmengine_checkpoint_globals():
+        metrics = runner.test()
     return {k: float(v) for k, v in (metrics or recorder.last).items()}

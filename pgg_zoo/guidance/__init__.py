@@ -1,5 +1,20 @@
-"""The provenance-gradient core: the guidance penalty and its computation modes."""
-from .exact import exact_penalty, label_input_gradients
-from .guidance import MASK_KINDS, ProvenanceGuidance
+"""The provenance-gradient core: the guidance penalty and its computation modes.
 
-__all__ = ["ProvenanceGuidance", "exact_penalty", "label_input_gradients", "MASK_KINDS"]
+Importing this package registers every built-in mode in ``GUIDANCE_MODES``: ``"exact"``,
+``"finite_difference"``, ``"one_label"`` and ``"lazy"`` (docs/performance.md compares them).
+"""
+from .exact import exact_penalty, label_input_gradients
+from .finite_difference import (
+    directional_surrogate,
+    finite_difference_penalty,
+    frozen_running_stats,
+)
+from .guidance import MASK_KINDS, ProvenanceGuidance
+from .lazy import LazySchedule, lazy_penalty
+from .sampling import label_probabilities, one_label_penalty
+
+__all__ = [
+    "ProvenanceGuidance", "exact_penalty", "label_input_gradients", "MASK_KINDS",
+    "finite_difference_penalty", "directional_surrogate", "frozen_running_stats",
+    "one_label_penalty", "label_probabilities", "lazy_penalty", "LazySchedule",
+]

@@ -10,7 +10,12 @@ from ..registry import GUIDANCE_MODES
 
 
 def label_input_gradients(
-    inputs: Tensor, label_logits: Tensor, valid: Tensor, *, create_graph: bool = True
+    inputs: Tensor,
+    label_logits: Tensor,
+    valid: Tensor,
+    *,
+    create_graph: bool = True,
+    batch_labels: bool = False,
 ) -> list[Tensor]:
     """Input gradient of each label's logit.
 
@@ -19,24 +24,45 @@ def label_input_gradients(
         label_logits: ``(B, L)`` logit of each label, computed from ``inputs``.
         valid: ``(B, L)`` bool; invalid slots contribute no gradient.
         create_graph: keep the graph so the result can be differentiated again.
+        batch_labels: compute all ``L`` gradients in one vectorized backward
+            (``is_grads_batched``) instead of ``L`` sequential ones. Same values; it trades
+            ``L`` graph traversals for one traversal of ``L``-times larger kernels, which can
+            pay off with many labels per input (person boxes) on a GPU.
 
     Returns:
-        ``L`` tensors of shape ``(B, C, *grid)`` in float32 (float64 for float64 logits): ``d f_{y_bl} / d x_b``. Samples
+        ``L`` tensors of shape ``(B, C, *grid)`` in float32: ``d f_{y_bl} / d x_b``. Samples
         are summed before differentiating, so coupling through train-mode BatchNorm adds the
-        cross-sample terms that a per-sample Jacobian would not have.
+        cross-sample terms that a per-sample Jacobian would not have. A slot that is invalid
+        in every input gets an all-zero gradient without a backward pass (its gradient would
+        be exactly zero anyway: the logit is multiplied by 0).
     """
-    grads = []
-    dtype = accumulation_dtype(label_logits)
     n_labels = label_logits.shape[1]
-    for lab in range(n_labels):
-        sel = label_logits[:, lab].to(dtype) * valid[:, lab].to(dtype)
-        (g,) = torch.autograd.grad(
-            sel.sum(), inputs, create_graph=create_graph, retain_graph=True, allow_unused=True
+    live = [lab for lab in range(n_labels) if bool(valid[:, lab].any())]
+    grads: list[Tensor | None] = [None] * n_labels
+    dtype = accumulation_dtype(label_logits)
+    weights = valid.to(dtype)
+    if batch_labels and len(live) > 1:
+        # One backward for all live labels: cotangent k selects label live[k] of each input.
+        cot = torch.zeros(len(live), *label_logits.shape, device=label_logits.device,
+                          dtype=dtype)
+        for k, lab in enumerate(live):
+            cot[k, :, lab] = weights[:, lab]
+        (gb,) = torch.autograd.grad(
+            label_logits.to(dtype), inputs, cot, create_graph=create_graph, retain_graph=True,
+            allow_unused=True, is_grads_batched=True,
         )
-        if g is None:  # the logit does not depend on the input at all
-            g = torch.zeros_like(inputs, dtype=dtype)
-        grads.append(g.to(dtype))
-    return grads
+        for k, lab in enumerate(live):
+            grads[lab] = None if gb is None else gb[k].to(dtype)
+    else:
+        for lab in live:
+            sel = label_logits[:, lab].to(dtype) * weights[:, lab]
+            (g,) = torch.autograd.grad(
+                sel.sum(), inputs, create_graph=create_graph, retain_graph=True,
+                allow_unused=True,
+            )
+            grads[lab] = None if g is None else g.to(dtype)
+    # A logit that does not depend on the input at all, or a slot that is never valid.
+    return [torch.zeros_like(inputs, dtype=dtype) if g is None else g for g in grads]
 
 
 def accumulation_dtype(t: Tensor) -> torch.dtype:
@@ -51,6 +77,8 @@ def exact_penalty(
     off_masks: Tensor,
     valid: Tensor,
     forward_fn: Callable[[Tensor], Tensor] | None = None,
+    *,
+    batch_labels: bool = False,
 ) -> Tensor:
     """Per-input penalty ``sum_l sum_{c, grid} (off_l * d f_l / dx)^2``.
 
@@ -61,15 +89,20 @@ def exact_penalty(
             (``1 - M_l`` for true provenance).
         valid: ``(B, L)`` bool.
         forward_fn: unused by this mode (approximate modes re-run the model).
+        batch_labels: see :func:`label_input_gradients` (option ``batch_labels`` of the mode).
 
     Returns:
         ``(B,)`` float32 penalty per input, differentiable w.r.t. the model's weights.
     """
-    grads = label_input_gradients(inputs, label_logits, valid, create_graph=True)
+    grads = label_input_gradients(
+        inputs, label_logits, valid, create_graph=True, batch_labels=batch_labels
+    )
     dtype = accumulation_dtype(label_logits)
     total = torch.zeros(inputs.shape[0], device=inputs.device, dtype=dtype)
     reduce_dims = tuple(range(1, inputs.dim()))
     for lab, g in enumerate(grads):
+        if not bool(valid[:, lab].any()):  # never-valid slot: its term is exactly 0
+            continue
         off = off_masks[:, lab].unsqueeze(1).to(dtype)  # broadcast over channels
         term = (off * g).pow(2).sum(dim=reduce_dims)
         total = total + term * valid[:, lab].to(dtype)

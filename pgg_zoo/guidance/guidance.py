@@ -1,6 +1,7 @@
 """The provenance-gradient guidance loss: configuration, control masks and reduction."""
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
@@ -32,8 +33,12 @@ class ProvenanceGuidance:
             input takes the masks of another input of the batch, so mask statistics are kept
             but the masks are unrelated to where pixels came from) and ``"none"`` (the whole
             gradient is penalized).
-        mode: a name in ``GUIDANCE_MODES`` (``"exact"``; approximate modes add their own).
-        mode_options: extra keyword arguments for the mode.
+        mode: a name in ``GUIDANCE_MODES``: ``"exact"`` (double backprop), or the approximate
+            ``"finite_difference"``, ``"one_label"`` and ``"lazy"`` (see docs/performance.md).
+        mode_options: extra keyword arguments for the mode. For ``"lazy"`` a
+            :class:`~pgg_zoo.guidance.lazy.LazySchedule` is added under ``"schedule"`` (on a
+            copy of the dict) unless one is given; it is runtime state and is left out of
+            :meth:`to_dict`.
     """
 
     alpha: float = 0.05
@@ -47,6 +52,24 @@ class ProvenanceGuidance:
         if self.mask not in MASK_KINDS:
             raise ValueError(f"guidance mask must be one of {MASK_KINDS}, got {self.mask!r}")
         GUIDANCE_MODES.get(self.mode)  # fail early, with the list of modes
+        if self.mode == "lazy":
+            from .lazy import LazySchedule, check_lazy_options
+
+            opts = dict(self.mode_options)  # never mutate the caller's (config's) dict
+            check_lazy_options(opts.get("every", 4), opts.get("inner", "exact"))
+            opts.setdefault("schedule", LazySchedule())
+            self.mode_options = opts
+
+    @property
+    def due(self) -> bool:
+        """Whether the next :meth:`penalty` call computes anything.
+
+        Always True except for the lazy mode between its due steps. An engine may use it to
+        skip making the input require grad; it must still call :meth:`penalty` every step.
+        """
+        if self.mode != "lazy":
+            return True
+        return self.mode_options["schedule"].due(self.mode_options.get("every", 4))
 
     @property
     def active(self) -> bool:
@@ -87,7 +110,7 @@ class ProvenanceGuidance:
             forward_fn: ``x -> (B, L)`` label logits, needed by approximate modes.
             generator: randomness for the random-mask control.
         """
-        if not inputs.requires_grad:
+        if not inputs.requires_grad and self.due:
             raise ValueError("guidance needs inputs with requires_grad=True (see PGGModel)")
         provenance.check_input(inputs)
         if tuple(label_logits.shape) != (inputs.shape[0], provenance.num_labels):
@@ -107,4 +130,13 @@ class ProvenanceGuidance:
         return self.alpha * self.penalty(*args, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The configuration as plain data (runtime state such as a lazy schedule left out)."""
+        opts = {k: v for k, v in self.mode_options.items() if k != "schedule"}
+        return {**asdict(replace_options(self, {})), "mode_options": copy.deepcopy(opts)}
+
+
+def replace_options(g: ProvenanceGuidance, options: dict[str, Any]) -> ProvenanceGuidance:
+    """A shallow copy of ``g`` whose ``mode_options`` is ``options`` (no validation rerun)."""
+    out = copy.copy(g)
+    out.mode_options = options
+    return out

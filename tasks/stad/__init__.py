@@ -1,11 +1,19 @@
 """Spatio-temporal action detection (STAD) task plugin.
 
 Subpackages: ``data`` (video decoding, UCF101-24/JHMDB pickle and AVA CSV readers, the embedded
-``stad-sprites-v1`` benchmark) and ``metrics`` (frame-mAP, video-mAP, tube linking, named
-protocol presets).
+``stad-sprites-v1`` benchmark), ``metrics`` (frame-mAP, video-mAP, tube linking, named protocol
+presets), ``models`` (3-D backbones and the RoI action head), ``roi`` (RoIAlign that is
+differentiable twice) and ``paste`` (the video-paste synthesizer).
 """
 
 
 def register() -> None:
-    """Entry point of the ``pgg_zoo.plugins`` group (filled in by the task lead)."""
-    pass
+    """Entry point of the ``pgg_zoo.plugins`` group: registers the STAD task and its parts."""
+    from . import task  # noqa: F401  (the @register_task decorator registers "stad")
+    from .metrics import register_metrics
+    from .models import register_backbones
+    from .paste import register_synthesizers
+
+    register_backbones()
+    register_synthesizers()
+    register_metrics()

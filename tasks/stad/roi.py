@@ -96,10 +96,15 @@ def roi_align(
     b, c, h, w = features.shape
     k = rois.shape[0]
     if k == 0:
-        return features.new_zeros((0, c, ph, pw))
-    # Coordinates are computed in the features' precision (float64 for gradcheck), never
-    # with gradient: the operator is differentiated w.r.t. the features only.
-    r = rois.detach().to(device=features.device, dtype=features.dtype)
+        return features.new_zeros((0, c, ph, pw))  # (before the float32 cast: keeps dtype)
+    # Sample coordinates need at least float32 (in bfloat16 a 224-pixel frame has 1-pixel
+    # resolution), so half-precision features are sampled in float32 and cast back; float64
+    # stays float64 (gradcheck). Coordinates carry no gradient: the operator is
+    # differentiated w.r.t. the features only.
+    out_dtype = features.dtype
+    work = torch.promote_types(features.dtype, torch.float32)
+    features = features.to(work)
+    r = rois.detach().to(device=features.device, dtype=work)
     bidx = r[:, 0].round().long()
     if (bidx < 0).any() or (bidx >= b).any():
         raise ValueError(f"roi batch indices must lie in [0, {b}), got {bidx.unique().tolist()}")
@@ -138,7 +143,7 @@ def roi_align(
         samp = samp.view(c, sel.numel(), ph * s, pw * s).transpose(0, 1)
         out = out.index_copy(0, sel, samp)
     out = out * inside.unsqueeze(1).to(out.dtype)
-    return out.view(k, c, ph, s, pw, s).mean(dim=(3, 5))
+    return out.view(k, c, ph, s, pw, s).mean(dim=(3, 5)).to(out_dtype)
 
 
 class RoIAlign(nn.Module):

@@ -37,23 +37,31 @@ class WSOLMetric(BaseMetric):
                 "label": int(p["label"]),
             }
             if "mask" in p:
-                r["mask"] = np.asarray(p["mask"], dtype=bool)
+                # CUB's segmentations are soft (averaged over annotators): binarize at 0.5.
+                r["mask"] = np.asarray(p["mask"], dtype=np.float32).reshape(r["cam"].shape) >= 0.5
             self.results.append(r)
 
     def compute_metrics(self, results: list[dict[str, Any]]) -> dict[str, float]:
-        from .metrics import BoxAccumulator, PxAPAccumulator
+        from .metrics import BoxAccumulator, PxAPAccumulator, normalize_scoremap
 
-        acc = BoxAccumulator(preset=self.preset, iou_thresholds=(30, 50, 70))
-        pxap = PxAPAccumulator(preset=self.preset) if results and "mask" in results[0] else None
+        v2 = BoxAccumulator(self.preset, variant="v2")
+        # GT-known / Top-k Loc come from the single-box (largest contour) protocol.
+        v1 = BoxAccumulator(self.preset, variant="v1")
+        pxap = PxAPAccumulator() if results and "mask" in results[0] else None
         correct = 0
         for r in results:
-            cam = r["cam"].astype(np.float32)
-            acc.update(cam, r["boxes"], pred_top5=r["top5"], gt_label=r["label"])
+            cam = normalize_scoremap(r["cam"].astype(np.float32))
+            v2.update(cam, r["boxes"])
+            v1.update(cam, r["boxes"], pred_top5=r["top5"], gt_label=r["label"])
             correct += int(r["top5"][0] == r["label"])
             if pxap is not None:
                 pxap.update(cam, r["mask"])
         out = {"top1": 100.0 * correct / max(len(results), 1)}
-        out.update({k: float(v) for k, v in acc.compute().items()})
+        m2, m1 = v2.compute(), v1.compute()
+        out.update({k: float(v) for k, v in m2.items() if k.startswith("maxboxacc_v2")})
+        out["maxboxacc_v1"] = float(m1["maxboxacc_v1"])
+        for k in ("top1_loc", "top5_loc", "gt_known_loc"):
+            out[k] = float(m1[k])
         if pxap is not None:
-            out.update({k: float(v) for k, v in pxap.compute().items()})
+            out["pxap"] = float(pxap.compute()["pxap"])
         return out

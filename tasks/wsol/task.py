@@ -60,12 +60,12 @@ class WSOLTask(Task):
         if self.config["num_classes"] is not None:
             return int(self.config["num_classes"])
         if self.config["data_root"] is None:
-            from .data import SHAPES_NUM_CLASSES
+            from .data import SPEC
 
-            return SHAPES_NUM_CLASSES
-        from .data import read_cub_classes
+            return len(SPEC["classes"])
+        from .data import CUBDataset
 
-        return len(read_cub_classes(self.data_root()))
+        return CUBDataset(self.data_root(), split="train").num_classes
 
     def build_dataset(self, split: str) -> Dataset:
         from .data import CUBDataset

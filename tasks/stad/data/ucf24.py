@@ -298,7 +298,7 @@ class TubeDataset(torch.utils.data.Dataset):
         key_frame_step: keep every ``key_frame_step``-th candidate key frame per video.
         on_error: "raise" or "skip" (see :class:`~.video.SkipPolicy`); skipped samples are
             listed in :attr:`bad_samples`.
-        backend: decord or pyav for video files.
+        backend: "auto" (decord, PyAV fallback), "decord" or "pyav".
         transform: optional callable ``item -> item`` applied last.
 
     Items (dict):
@@ -330,7 +330,7 @@ class TubeDataset(torch.utils.data.Dataset):
         key_frames: str = "annotated",
         key_frame_step: int = 1,
         on_error: str = "raise",
-        backend: str = "decord",
+        backend: str = "auto",
         box_tolerance: Optional[float] = 4.0,
         transform: Optional[Callable[[dict], dict]] = None,
     ) -> None:

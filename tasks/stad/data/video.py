@@ -207,7 +207,7 @@ def read_clip(
     path: str | os.PathLike,
     frame_indices: Sequence[int] | np.ndarray,
     *,
-    backend: str = "decord",
+    backend: str = "auto",
     frame_template: Optional[str] = None,
     first_index: int = 1,
     clamp: bool = False,
@@ -218,7 +218,10 @@ def read_clip(
     Args:
         path: a video file, or a folder of per-frame images.
         frame_indices: 0-based indices, any order, repeats allowed; length ``T``.
-        backend: ``"decord"`` (default) or ``"pyav"`` for video files; ignored for folders.
+        backend: ``"auto"`` (default: decord, and PyAV when decord fails on the file),
+            ``"decord"`` or ``"pyav"``; ignored for folders. decord 0.6 fails on some frame
+            sizes (a 48x32 H.264 file raises "DECORDArrayCopyFromTo: The size must exactly
+            match") and on some containers (#124); PyAV decodes those.
         frame_template: naming of frame files (``"{:05d}.jpg"``...); detected when ``None``.
         first_index: number in the name of the first frame file (1 for ``00001.jpg``).
         clamp: clamp indices to the decodable range instead of raising (the annotated
@@ -251,7 +254,17 @@ def read_clip(
         return _read_decord(path, indices, clamp, num_threads)
     if backend == "pyav":
         return _read_pyav(path, indices, clamp)
-    raise ValueError(f"read_clip: unknown backend {backend!r}; use 'decord' or 'pyav'")
+    if backend == "auto":
+        try:
+            return _read_decord(path, indices, clamp, num_threads)
+        except VideoDecodeError as first:
+            if "outside the" in str(first):  # an index error, not a decoder failure
+                raise
+            try:
+                return _read_pyav(path, indices, clamp)
+            except VideoDecodeError as second:
+                raise VideoDecodeError(f"{first}; PyAV fallback: {second}", path) from second
+    raise ValueError(f"read_clip: unknown backend {backend!r}; use 'auto', 'decord' or 'pyav'")
 
 
 def probe_video(path: str | os.PathLike, *, frame_template: Optional[str] = None,

@@ -145,7 +145,11 @@ class ActionDetector(nn.Module):
         rows, has_box = self._slot_index(outputs["num_boxes"], provenance.num_labels)
         if logits.shape[0] == 0:
             return logits.sum() * 0.0 + torch.zeros(rows.shape, device=logits.device, dtype=logits.dtype)
-        labels = provenance.labels.to(logits.device).clamp(0, self.num_classes - 1)
+        # Padding slots point at row 0, class 0; real slots must carry a valid class id.
+        labels = torch.where(has_box, provenance.labels.to(logits.device), 0)
+        if bool(((labels < 0) | (labels >= self.num_classes)).any()):
+            raise ValueError(f"provenance labels must lie in [0, {self.num_classes}), got "
+                             f"{provenance.labels[has_box].unique().tolist()}")
         picked = logits[rows, labels]  # (B, L)
         return picked * has_box.to(picked.dtype)
 

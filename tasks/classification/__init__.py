@@ -1,0 +1,22 @@
+"""Classification task plugin: edit provenance (a generative editor's unedited region as the
+label's target) and group-robustness metrics (Waterbirds protocol).
+
+Modules: ``data`` (ImageFolder, Waterbirds metadata-CSV and CUB readers), ``edits`` (edits.csv,
+Otsu edit masks, mask dilation/erosion by area percentage), ``synthesizers`` (the
+``edit_provenance`` synthesizer), ``metrics``, ``benchmark`` (the embedded
+``waterbirds-shapes-v1`` with its procedural background editor) and ``task``.
+"""
+
+
+def register() -> None:
+    """Entry point of the ``pgg_zoo.plugins`` group: registers the classification task, the
+    ``edit_provenance`` synthesizer and the protocol-named metrics (``top1[cls]``,
+    ``worst_group_acc[waterbirds]``, ...). ResizeMix is a core synthesizer (``resizemix``)."""
+    from pgg_zoo.registry import SYNTHESIZERS
+
+    from . import task  # noqa: F401  (the @register_task decorator registers "classification")
+    from .metrics import register_metrics
+    from .synthesizers import EditProvenance
+
+    SYNTHESIZERS.add("edit_provenance", EditProvenance, modality="image")
+    register_metrics()

@@ -1,0 +1,221 @@
+"""The embedded benchmark ``waterbirds-shapes-v1``: a Waterbirds-like group-shift problem with
+a procedural background editor, written in the Waterbirds metadata-CSV layout.
+
+Two shape classes (``y``) on two background families (``place``: land / water). In training
+the background agrees with the class 95 % of the time (minority groups 5 %); validation and
+test are balanced over the four groups. A procedural "editor" repaints the background of a
+fixed subset of training images with the other family and writes the edited copies plus an
+``edits.csv`` mapping, exactly as a generative editing pipeline (ALIA) would, so edit
+provenance (:mod:`.edits`) runs end to end without a diffusion model. Spec and rationale:
+docs/classification.md (fixed before any test-split number was produced; changing a number
+needs a new name)::
+
+    waterbirds-shapes-v1/
+        metadata.csv       img_id,img_filename,y,split,place,place_filename
+        000.landbird/landbird_0000.png ...     48x48 RGB
+        001.waterbird/...
+        object_masks/<img_filename>            48x48 L, 255 = object (for checking edit masks)
+        edits/edits.csv    edited_path,original_path,label
+        edits/000.landbird/landbird_0000_to_water.png ...
+        manifest.json      spec, seed, content hash
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from os import PathLike
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+
+from pgg_zoo_tasks.wsol.data.benchmark import _shape_mask, _texture, content_hash
+
+__all__ = ["SPEC", "BENCHMARK_NAME", "render_image", "edit_background", "write_benchmark",
+           "ensure_benchmark", "default_root", "plan"]
+
+BENCHMARK_NAME = "waterbirds-shapes-v1"
+
+#: The fixed specification (stored in manifest.json; a folder whose stored spec differs is
+#: regenerated). Fixed before any test-split result was looked at.
+SPEC: dict[str, Any] = {
+    "name": BENCHMARK_NAME,
+    "format": "Waterbirds metadata.csv layout + edits/edits.csv + object_masks/",
+    "image_size": 48,
+    "classes": ["landbird", "waterbird"],
+    "class_shapes": ["triangle", "plus"],       # shapes of the wsol-shapes renderer
+    "places": ["land", "water"],
+    # place -> texture families of the wsol-shapes renderer (0 hstripes, 1 vstripes,
+    # 2 checkerboard, 3 dots), uniform over the two
+    "place_textures": [[2, 3], [0, 1]],
+    # place -> background dark tone (RGB); each channel jittered uniformly by +-15 (integer)
+    "place_tones": [[125, 110, 70], [60, 95, 145]],
+    "tone_jitter": 15,
+    "texture_amplitude": 25,                   # light tone = dark tone + 25 on every channel
+    "texture_period_px": [6, 10],              # integer, uniform inclusive; phase uniform 0..P-1
+    "object_side_px": [12, 18],                # integer, uniform inclusive; frame fully inside
+    "palette": [[220, 40, 40], [230, 200, 20], [200, 40, 200], [240, 240, 240], [240, 130, 20]],
+    "noise_sigma": 6.0,                        # Gaussian on every pixel, then round + clip
+    # Train: per class 200 images; j % 20 == 1 (10 images, 5 %) get the other class's place.
+    "train_per_class": 200,
+    "train_minority_rule": "j % 20 == 1",
+    "val_per_group": 50,
+    "test_per_group": 100,
+    # Editor: train images with j % 20 == 0 (10 per class, all majority) are edited: object
+    # pixels kept, background repainted with the other place, then re-encoding noise.
+    "edit_rule": "train, j % 20 == 0",
+    "edit_noise_sigma": 2.0,
+}
+
+
+def default_root() -> Path:
+    """``$PGG_ZOO_HOME/benchmarks/waterbirds-shapes-v1`` (default home ``~/.cache/pgg_zoo``)."""
+    home = Path(os.environ.get("PGG_ZOO_HOME") or "~/.cache/pgg_zoo").expanduser()
+    return home / "benchmarks" / BENCHMARK_NAME
+
+
+# -- rendering -------------------------------------------------------------------------------
+def _background(rng: np.random.Generator, place: int) -> np.ndarray:
+    """float64 (S, S, 3): a two-tone texture of the place's family and tone."""
+    S = SPEC["image_size"]
+    fams = SPEC["place_textures"][place]
+    family = fams[int(rng.integers(len(fams)))]
+    lo, hi = SPEC["texture_period_px"]
+    period = int(rng.integers(lo, hi + 1))
+    phase = (int(rng.integers(period)), int(rng.integers(period)))
+    j = SPEC["tone_jitter"]
+    tone = np.asarray(SPEC["place_tones"][place], np.float64) + rng.integers(-j, j + 1, size=3)
+    pattern = _texture(family, S, period, phase).astype(np.float64)
+    return tone[None, None, :] + SPEC["texture_amplitude"] * pattern[..., None]
+
+
+def render_image(seed: int, img_id: int, label: int, place: int
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """One image from its own stream ``default_rng([seed, img_id])``.
+
+    Returns uint8 (S, S, 3), the object mask bool (S, S), and the attributes.
+    """
+    S = SPEC["image_size"]
+    rng = np.random.default_rng([seed, img_id])
+    lo, hi = SPEC["object_side_px"]
+    side = int(rng.integers(lo, hi + 1))
+    x, y = int(rng.integers(0, S - side + 1)), int(rng.integers(0, S - side + 1))
+    colour = int(rng.integers(len(SPEC["palette"])))
+    img = _background(rng, place)
+    mask = np.zeros((S, S), dtype=bool)
+    mask[y:y + side, x:x + side] = _shape_mask(SPEC["class_shapes"][label], side)
+    img[mask] = SPEC["palette"][colour]
+    img += rng.normal(0.0, SPEC["noise_sigma"], size=img.shape)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8), mask, {"side": side, "colour": colour}
+
+
+def edit_background(seed: int, img_id: int, image: np.ndarray, mask: np.ndarray, place: int
+                    ) -> np.ndarray:
+    """The procedural editor: keep the object's pixels, repaint the rest with ``place``.
+
+    Like a latent-diffusion editor it also perturbs every pixel slightly (re-encoding noise,
+    sigma ``edit_noise_sigma``), so the unedited region must be found by thresholding the
+    difference, not by equality. Stream: ``default_rng([seed, img_id, 1])``.
+    """
+    rng = np.random.default_rng([seed, img_id, 1])
+    out = _background(rng, place)
+    out += rng.normal(0.0, SPEC["noise_sigma"], size=out.shape)
+    out[mask] = image[mask]
+    out += rng.normal(0.0, SPEC["edit_noise_sigma"], size=out.shape)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# -- plan and writing --------------------------------------------------------------------------
+def plan() -> Iterator[dict[str, Any]]:
+    """Every image in metadata.csv order: img_id, rel path, y, split (0/1/2), place, edit."""
+    img_id = 0
+    for y, cname in enumerate(SPEC["classes"]):
+        j = 0
+        rows = [(0, (1 - y) if k % 20 == 1 else y, k % 20 == 0)
+                for k in range(SPEC["train_per_class"])]
+        for split, n in ((1, SPEC["val_per_group"]), (2, SPEC["test_per_group"])):
+            rows += [(split, place, False) for place in (0, 1) for _ in range(n)]
+        for split, place, edit in rows:
+            img_id += 1
+            yield {"img_id": img_id, "rel": f"{y:03d}.{cname}/{cname}_{j:04d}.png", "y": y,
+                   "split": split, "place": place, "edit": edit}
+            j += 1
+
+
+def _save_png(path: Path, arr: np.ndarray, mode: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr, mode).save(path, format="PNG", compress_level=6)
+
+
+def _csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _write_into(folder: Path, seed: int) -> None:
+    meta, edits = [], []
+    places = SPEC["places"]
+    for r in plan():
+        img, mask, _ = render_image(seed, r["img_id"], r["y"], r["place"])
+        _save_png(folder / r["rel"], img, "RGB")
+        _save_png(folder / "object_masks" / r["rel"], mask.astype(np.uint8) * 255, "L")
+        meta.append([r["img_id"], r["rel"], r["y"], r["split"], r["place"], f"/{places[r['place']]}"])
+        if r["edit"]:
+            other = 1 - r["place"]
+            rel = r["rel"][:-4] + f"_to_{places[other]}.png"
+            _save_png(folder / "edits" / rel, edit_background(seed, r["img_id"], img, mask, other), "RGB")
+            edits.append([rel, r["rel"], r["y"]])
+    (folder / "metadata.csv").write_text(_csv_text(
+        ["img_id", "img_filename", "y", "split", "place", "place_filename"], meta))
+    (folder / "edits" / "edits.csv").write_text(_csv_text(
+        ["edited_path", "original_path", "label"], edits))
+
+
+def write_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
+    """Generate the benchmark into ``root`` (replacing it) through a temporary sibling folder
+    renamed into place, so an interrupted run never leaves a partial benchmark. ~3 s."""
+    root = Path(root).expanduser().absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        _write_into(tmp, int(seed))
+        manifest = {"name": BENCHMARK_NAME, "seed": int(seed), "spec": SPEC,
+                    "content_sha256": content_hash(tmp)}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.chmod(tmp, 0o755)
+        aside = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
+        if root.exists():
+            os.replace(root, aside)  # rename cannot replace a non-empty folder
+        os.replace(tmp, root)
+        shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return root
+
+
+def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0) -> Path:
+    """The benchmark folder (default :func:`default_root`), generated when its manifest is
+    missing or records another spec or seed. Concurrent callers serialize on a lock file."""
+    from filelock import FileLock
+
+    root = Path(root).expanduser().absolute() if root is not None else default_root()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        try:
+            m = json.loads((root / "manifest.json").read_text())
+            ok = m.get("seed") == int(seed) and m.get("spec") == json.loads(json.dumps(SPEC))
+        except (OSError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            write_benchmark(root, seed)
+    return root

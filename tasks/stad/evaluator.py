@@ -1,0 +1,69 @@
+"""mmengine metric for STAD: frame-mAP and video-mAP of per-box action scores."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+
+from .data import TubeAnnotations
+from .metrics import frame_map, link_video, tubes_for_video_map, video_map
+
+
+class STADMetric(BaseMetric):
+    """frame-mAP@0.5 and video-mAP@{0.2, 0.5, 0.5:0.95} under a named protocol.
+
+    Every evaluated key frame contributes one detection per (person box, class) with the
+    class probability as score; per video, the frame detections are linked into tubes
+    (ACT-style linking, ``linking`` options) for video-mAP. Values are percentages.
+
+    Args:
+        annotations: the ground truth (all tubes of the evaluated videos).
+        videos: the evaluated videos (the test split).
+        protocol: "act", "voc" or "mmaction2" (see docs/stad_data_metrics.md).
+        linking: keyword options of :func:`link_video` (e.g. ``min_length`` for short clips).
+    """
+
+    default_prefix = None
+
+    def __init__(self, annotations: TubeAnnotations, videos: Sequence[str],
+                 protocol: str = "act", linking: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.annotations = annotations
+        self.videos = list(videos)
+        self.protocol = protocol
+        self.linking = dict(linking or {})
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict[str, Any]]) -> None:
+        meta = data_batch["data_samples"]
+        for i, pred in enumerate(data_samples):
+            self.results.append({
+                "video": meta["video"][i],
+                "frame": int(meta["frame"][i]),
+                "boxes": np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4) * meta["scale"][i],
+                "scores": np.asarray(pred["scores"], dtype=np.float64),
+            })
+
+    def compute_metrics(self, results: list[dict[str, Any]]) -> dict[str, float]:
+        n_classes = len(self.annotations.labels)
+        detections = []
+        per_video: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        for r in results:
+            for box, sc in zip(r["boxes"], r["scores"].reshape(len(r["boxes"]), -1)):
+                for c in range(n_classes):
+                    detections.append((r["video"], r["frame"], c, float(sc[c]), box))
+            per_video[r["video"]][r["frame"]] = (r["boxes"], r["scores"].reshape(len(r["boxes"]), -1))
+        p = self.protocol
+        kw = dict(videos=self.videos, labels=n_classes, protocol=p)
+        out = {f"frame_map@0.5[{p}]": 100 * float(frame_map(detections, self.annotations,
+                                                             iou_threshold=0.5, **kw))}
+        tubes = []
+        for video, dets in per_video.items():
+            tubes += tubes_for_video_map(video, link_video(dets, n_classes, **self.linking))
+        for th in ("0.2", "0.5", "0.5:0.95"):
+            thr: Any = th if ":" in th else float(th)
+            out[f"video_map@{th}[{p}]"] = 100 * float(video_map(tubes, self.annotations,
+                                                                iou_threshold=thr, **kw))
+        return out

@@ -1,0 +1,87 @@
+"""STAD metrics: frame-mAP, video-mAP, tube IoU, tube linking and named protocols.
+
+Metric names carry the protocol: ``frame_map@0.5[act]``, ``video_map@0.2[act]``,
+``video_map@0.5:0.95[voc]``. :func:`register_metrics` adds them to
+``pgg_zoo.registry.METRICS`` (not called at import). All values are fractions in [0, 1].
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .ap import ap_trapezoid, ap_voc, average_precision, pr_curve
+from .frame_map import MAPResult, frame_map, match_detections
+from .iou import box_area, box_iou, paired_box_iou, tube_iou
+from .linking import link_frame_detections, link_video, soft_nms_linear, tubes_for_video_map
+from .presets import PROTOCOLS, THRESHOLDS_050_095, Protocol, get_protocol, parse_thresholds
+from .video_map import tube_nms, video_map
+
+FRAME_THRESHOLDS = ("0.5",)
+VIDEO_THRESHOLDS = ("0.2", "0.5", "0.5:0.95")
+
+
+def metric_names() -> list[str]:
+    """Every protocol-named metric: ``frame_map@0.5[p]`` and ``video_map@{0.2,0.5,0.5:0.95}[p]``."""
+    names = []
+    for p in PROTOCOLS:
+        names += [f"frame_map@{t}[{p}]" for t in FRAME_THRESHOLDS]
+        names += [f"video_map@{t}[{p}]" for t in VIDEO_THRESHOLDS]
+    return names
+
+
+def make_metric(name: str) -> Callable[..., MAPResult]:
+    """The callable behind a metric name, e.g. ``make_metric("video_map@0.5:0.95[voc]")``.
+
+    ``frame_map@...`` callables take ``(detections, gttubes, *, videos=None, labels=None)`` as
+    :func:`frame_map`; ``video_map@...`` take ``(tubes, gttubes, *, videos=None, labels=None)``
+    as :func:`video_map`. Both return :class:`MAPResult` (``float(result)`` is the mAP).
+    """
+    try:
+        kind, rest = name.split("@", 1)
+        th, proto = rest[:-1].split("[", 1)
+        assert rest.endswith("]") and kind in ("frame_map", "video_map")
+    except (ValueError, AssertionError):
+        raise ValueError(f"bad STAD metric name {name!r}; expected e.g. 'frame_map@0.5[act]'") \
+            from None
+    protocol = get_protocol(proto)
+    thresholds = parse_thresholds(th)
+    if kind == "frame_map":
+        if len(thresholds) != 1:
+            raise ValueError(f"{name}: frame_map takes one threshold")
+
+        def metric(detections: Any, gttubes: Any, **kw: Any) -> MAPResult:
+            return frame_map(detections, gttubes, iou_threshold=thresholds[0],
+                             protocol=protocol, **kw)
+    else:
+        def metric(tubes: Any, gttubes: Any, **kw: Any) -> MAPResult:  # type: ignore[misc]
+            return video_map(tubes, gttubes, iou_threshold=thresholds, protocol=protocol, **kw)
+
+    metric.__name__ = metric.__qualname__ = name.replace("@", "_at_").replace(":", "_") \
+        .replace("[", "__").replace("]", "").replace(".", "")
+    metric.__doc__ = (f"{name}: {kind} at IoU {th} under the {protocol.name!r} protocol "
+                      f"({protocol}).")
+    return metric
+
+
+def register_metrics(replace: bool = False) -> list[str]:
+    """Add every protocol-named STAD metric to ``pgg_zoo.registry.METRICS`` (meta task="stad").
+
+    Returns the names registered. Not called at import: the task plugin's ``register()`` does.
+    """
+    from pgg_zoo.registry import METRICS
+
+    names = metric_names()
+    for n in names:
+        kind = n.split("@")[0]
+        proto = n[n.index("[") + 1:-1]
+        METRICS.add(n, make_metric(n), replace=replace, task="stad", kind=kind, protocol=proto,
+                    threshold=n[n.index("@") + 1:n.index("[")], higher_is_better=True)
+    return names
+
+
+__all__ = [
+    "MAPResult", "Protocol", "PROTOCOLS", "THRESHOLDS_050_095", "ap_trapezoid", "ap_voc",
+    "average_precision", "box_area", "box_iou", "frame_map", "get_protocol",
+    "link_frame_detections", "link_video", "make_metric", "match_detections", "metric_names",
+    "paired_box_iou", "parse_thresholds", "pr_curve", "register_metrics", "soft_nms_linear",
+    "tube_iou", "tube_nms", "tubes_for_video_map", "video_map",
+]

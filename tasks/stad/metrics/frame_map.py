@@ -1,0 +1,182 @@
+"""Frame-mAP: per-class AP of per-frame person-box detections against the tube annotations.
+
+Every detection is scored on its own frame; a detection matches a ground-truth box of its class
+on the same (video, frame) with IoU >= threshold, each ground-truth box at most once. Under
+``eval_frames="all"`` (ACT) a detection on a frame without ground truth of its class is a false
+positive; under ``"annotated"`` (YOWO) detections on frames where the video has no box at all
+are ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .ap import average_precision, pr_curve
+from .iou import box_iou
+from .presets import Protocol, get_protocol
+
+
+@dataclass
+class MAPResult:
+    """Result of a frame- or video-mAP evaluation.
+
+    Attributes:
+        value: mean AP over classes with ground truth, in [0, 1] (ACT prints x100).
+        ap: ``{label_index: AP}`` (``nan`` for classes without ground truth).
+        n_gt: ``{label_index: number of ground-truth instances}``.
+        n_det: ``{label_index: number of detections evaluated}``.
+        protocol: the :class:`Protocol` used; ``threshold``: the IoU threshold(s).
+        per_threshold: for multi-threshold video-mAP, ``{threshold: mAP}``.
+        curves: ``{label_index: (precision, recall)}`` arrays (single threshold only).
+    """
+
+    value: float
+    ap: dict[int, float]
+    n_gt: dict[int, int]
+    n_det: dict[int, int]
+    protocol: Protocol
+    threshold: Any
+    per_threshold: dict[float, float] = field(default_factory=dict)
+    curves: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def _gt_tables(gttubes: Any, videos: Optional[Sequence[str]]):
+    """(gttubes dict, ordered video list) from a dict or TubeAnnotations."""
+    tubes = getattr(gttubes, "gttubes", gttubes)
+    if videos is None:
+        videos = sorted(tubes)
+    missing = [v for v in videos if v not in tubes]
+    if missing:
+        raise KeyError(f"videos {missing[:3]} have no entry in gttubes")
+    return tubes, list(videos)
+
+
+def _nanmean(xs: Iterable[float]) -> float:
+    xs = [x for x in xs if not np.isnan(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def normalize_frame_detections(detections: Any, videos: Sequence[str]) -> np.ndarray:
+    """Detections as an ``(N, 8)`` float64 array ``video_index, frame, label, score, x1..y2``.
+
+    Accepts that array itself (ACT's ``alldets`` layout, video index into ``videos``) or an
+    iterable of tuples ``(video_name, frame, label, score, x1, y1, x2, y2)`` /
+    ``(video_name, frame, label, score, box4)``.
+
+    Raises:
+        ValueError: a detection names a video not among ``videos``.
+    """
+    if isinstance(detections, np.ndarray):
+        d = np.asarray(detections, dtype=np.float64).reshape(-1, 8)
+        if len(d) and (d[:, 0].min() < 0 or d[:, 0].max() >= len(videos)):
+            raise ValueError("frame detections: video index out of range of `videos`")
+        return d
+    index = {v: i for i, v in enumerate(videos)}
+    rows = []
+    for det in detections:
+        if len(det) == 5:
+            v, f, c, s, box = det
+            box = list(np.asarray(box, dtype=np.float64).reshape(4))
+        elif len(det) == 8:
+            v, f, c, s, *box = det
+        else:
+            raise ValueError(f"frame detection {det!r}: expected (video, frame, label, score, box)"
+                             " or (video, frame, label, score, x1, y1, x2, y2)")
+        if v not in index:
+            raise ValueError(f"frame detection on video {v!r} which is not among the evaluated "
+                             "videos")
+        rows.append([index[v], f, c, s, *box])
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 8)
+
+
+def match_detections(keys: Sequence[Any], boxes: np.ndarray, gt: Mapping[Any, np.ndarray],
+                     iou_threshold: float, protocol: Protocol) -> np.ndarray:
+    """Greedy matching of score-sorted detections; returns ``is_tp (N,)`` bool.
+
+    Args:
+        keys: per detection, the key of its ground-truth group (e.g. ``(video, frame)``).
+        boxes: ``(N, 4)`` detection boxes in the same (sorted) order.
+        gt: ``{key: (k, 4) ground-truth boxes}``.
+    """
+    taken = {k: np.zeros(len(g), dtype=bool) for k, g in gt.items()}
+    is_tp = np.zeros(len(keys), dtype=bool)
+    for i, k in enumerate(keys):
+        g = gt.get(k)
+        if g is None or len(g) == 0:
+            continue
+        ious = box_iou(g, boxes[i:i + 1], protocol.box_plus_one)[:, 0]
+        if protocol.matching == "unmatched":
+            ious = np.where(taken[k], -1.0, ious)  # ACT deletes matched GT boxes
+            j = int(np.argmax(ious))
+            if ious[j] >= iou_threshold:
+                is_tp[i] = True
+                taken[k][j] = True
+        else:
+            j = int(np.argmax(ious))
+            if ious[j] >= iou_threshold and not taken[k][j]:
+                is_tp[i] = True
+                taken[k][j] = True
+    return is_tp
+
+
+def frame_map(
+    detections: Any,
+    gttubes: Any,
+    *,
+    iou_threshold: float = 0.5,
+    protocol: "str | Protocol" = "act",
+    videos: Optional[Sequence[str]] = None,
+    labels: "int | Sequence[Any] | None" = None,
+) -> MAPResult:
+    """Frame-mAP of per-frame detections.
+
+    Args:
+        detections: see :func:`normalize_frame_detections`; frames are 1-based like the GT.
+        gttubes: ``{video: {label: [tube (n, 5)]}}`` or a ``TubeAnnotations``.
+        iou_threshold: match threshold (IoU >= threshold).
+        protocol: a preset name ("act", "voc", "mmaction2") or a :class:`Protocol`.
+        videos: evaluated videos (e.g. the test split); default all videos of ``gttubes``.
+        labels: number of classes or a label list; default the labels present in the GT.
+
+    Returns:
+        :class:`MAPResult`.
+    """
+    proto = get_protocol(protocol)
+    tubes, vlist = _gt_tables(gttubes, videos)
+    dets = normalize_frame_detections(detections, vlist)
+    if labels is None:
+        classes = sorted({int(c) for v in vlist for c in tubes[v]})
+    else:
+        classes = list(range(labels if isinstance(labels, int) else len(labels)))
+    annotated: set[tuple[int, int]] = set()
+    gt_by_class: dict[int, dict[tuple[int, int], list]] = {c: {} for c in classes}
+    for vi, v in enumerate(vlist):
+        for c, tl in tubes[v].items():
+            for t in tl:
+                t = np.asarray(t, dtype=np.float64)
+                for row in t:
+                    k = (vi, int(row[0]))
+                    annotated.add(k)
+                    if int(c) in gt_by_class:
+                        gt_by_class[int(c)].setdefault(k, []).append(row[1:5])
+    res = MAPResult(float("nan"), {}, {}, {}, proto, iou_threshold)
+    for c in classes:
+        gt = {k: np.asarray(b).reshape(-1, 4) for k, b in gt_by_class[c].items()}
+        n_gt = sum(len(b) for b in gt.values())
+        d = dets[dets[:, 2] == c]
+        if proto.eval_frames == "annotated" and len(d):
+            keep = np.array([(int(r[0]), int(r[1])) in annotated for r in d], dtype=bool)
+            d = d[keep]
+        d = d[np.argsort(-d[:, 3], kind="stable")]
+        keys = [(int(r[0]), int(r[1])) for r in d]
+        is_tp = match_detections(keys, d[:, 4:8], gt, iou_threshold, proto)
+        res.ap[c] = average_precision(is_tp, n_gt, proto.ap_mode)
+        res.n_gt[c], res.n_det[c] = n_gt, len(d)
+        res.curves[c] = pr_curve(is_tp, n_gt)
+    res.value = _nanmean(res.ap.values())
+    return res

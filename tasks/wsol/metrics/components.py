@@ -1,0 +1,320 @@
+"""Pixel extents of the connected components of every upper level set of an integer map, at once.
+
+For an integer map ``r`` (values ``0..n_levels``) and every query level ``j`` in
+``0..n_levels-1`` this returns the pixel bounding boxes of the connected components of
+``{r > j}`` -- without labelling each level set separately. That is what makes "all contours"
+box metrics over a fine threshold grid cheap: the per-threshold ``cv2.findContours`` loop costs
+O(levels * H * W), this costs O(H * W * log) plus the size of the output.
+
+How (a component tree built from "basins", all vectorized but a small Kruskal loop):
+
+1. Every pixel points to its neighbour with the largest key ``(r, index)`` if that beats its
+   own; pointer jumping follows the chains to a seed (a pixel that beats all its neighbours).
+   A chain never goes down in ``r``, so at any level ``j < r_p`` pixel ``p`` is connected to its
+   seed inside ``{r > j}``. Pixels sharing a seed form a basin.
+2. Two basins touch at ``s = max over adjacent pixel pairs (p, q) across them of min(r_p, r_q)``;
+   they are in the same component of ``{r > j}`` exactly when a path of basin contacts with
+   ``s > j`` joins them (a path inside ``{r > j}`` crosses basins only at such contacts, and by
+   1. every pixel reaches its seed). Kruskal over contacts in descending ``s`` gives the merge
+   tree; node ``n`` (a basin or a merge) is a component for ``j`` in ``[level(parent), level(n))``.
+3. Each pixel is owned by the node that is its component at the level where it enters
+   (``j = r_p - 1``), found by binary lifting. The box of node ``n`` at level ``j`` is the union of
+   its children's full boxes (all their pixels are above ``j``) and its own pixels with
+   ``r > j`` -- a prefix of its own pixels sorted by ``r`` descending, so cumulative min/max.
+
+Connectivity follows OpenCV's border following: 8 for the foreground; the holes of the
+foreground are the 4-connected components of the background that do not reach the image frame
+(:func:`hole_extents` runs the same machinery on the complement with a padded frame).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["component_extents", "hole_extents"]
+
+# dense (node x value) tables are used while they hold at most this many entries per pixel;
+# beyond, the sorted-pixel path is cheaper (both are exact; tests force each)
+TABLE_MAX_PER_PIXEL = 2.0
+# keys (value * n_pixels + index) below this are exact in float32 and go through cv2.dilate;
+# larger ones take the int64 numpy path (tests force it)
+FLOAT32_EXACT = 2 ** 24
+
+_OFFSETS = {
+    8: ((0, 1), (1, -1), (1, 0), (1, 1)),  # half of the neighbourhood; the rest is symmetric
+    4: ((0, 1), (1, 0)),
+}
+
+
+def _basins(r: np.ndarray, connectivity: int):
+    """Basin id of every pixel (flat) and the flat index of every basin's seed."""
+    h, w = r.shape
+    n = h * w
+    kmax = (int(r.max()) + 1) * n
+    if kmax < FLOAT32_EXACT:
+        # keys are exact in float32: one SIMD 3x3 dilation gives every neighbourhood's best key
+        key = (r.astype(np.float32) * np.float32(n)
+               + np.arange(n, dtype=np.float32).reshape(h, w))
+        shape = cv2.MORPH_RECT if connectivity == 8 else cv2.MORPH_CROSS
+        best = cv2.dilate(key, cv2.getStructuringElement(shape, (3, 3)))
+        ptr = best.astype(np.intp).ravel() % n
+    else:
+        key = r.astype(np.int64) * n + np.arange(n, dtype=np.int64).reshape(h, w)
+        pad = np.full((h + 2, w + 2), -1, dtype=np.int64)
+        pad[1:-1, 1:-1] = key
+        best = key.copy()
+        for dy, dx in _OFFSETS[connectivity]:
+            for sy, sx in ((dy, dx), (-dy, -dx)):
+                np.maximum(best, pad[1 + sy:1 + sy + h, 1 + sx:1 + sx + w], out=best)
+        ptr = (best % n).ravel().astype(np.intp)
+    while True:
+        nxt = np.take(ptr, ptr)
+        if np.array_equal(nxt, ptr):
+            break
+        ptr = np.take(nxt, nxt)
+    is_seed = ptr == np.arange(n)
+    ids = np.cumsum(is_seed, dtype=np.intp) - 1
+    return np.take(ids, ptr), np.flatnonzero(is_seed)
+
+
+def _contacts(basin: np.ndarray, rf: np.ndarray, h: int, w: int, nb: int,
+              connectivity: int):
+    """Unique basin pairs that touch, with the highest level at which they touch."""
+    b2 = basin.astype(np.int32).reshape(h, w)
+    ps = []
+    for dy, dx in _OFFSETS[connectivity]:
+        x_lo, x_hi = max(0, -dx), w - max(0, dx)
+        k = np.flatnonzero(b2[0:h - dy, x_lo:x_hi] != b2[dy:h, x_lo + dx:x_hi + dx])
+        if len(k):
+            wv = x_hi - x_lo
+            p = (k // wv) * w + (k % wv) + x_lo
+            ps.append((p, p + (dy * w + dx)))
+    if not ps:
+        return (np.empty(0, np.int64),) * 3
+    p = np.concatenate([x for x, _ in ps])
+    q = np.concatenate([y for _, y in ps])
+    a, b = basin[p].astype(np.int64), basin[q].astype(np.int64)
+    s = np.minimum(rf[p], rf[q]).astype(np.int64)
+    pair = np.minimum(a, b) * nb + np.maximum(a, b)
+    top = int(rf.max()) + 1
+    order = np.argsort(pair * top + (top - 1 - s))  # by pair, highest contact first
+    pair, s = pair[order], s[order]
+    first = np.ones(len(pair), dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    pair, s = pair[first], s[first]
+    order = np.argsort(-s, kind="stable")
+    return pair[order] // nb, pair[order] % nb, s[order]
+
+
+def _merge_tree(seed_level: np.ndarray, a: np.ndarray, b: np.ndarray, s: np.ndarray):
+    """Kruskal merge tree: parent and level of every node (basins first, then merges)."""
+    nb = len(seed_level)
+    uf = list(range(nb))
+    top = list(range(nb))
+    parent = [-1] * nb
+    level = seed_level.tolist()
+
+    def find(x: int) -> int:
+        root = x
+        while uf[root] != root:
+            root = uf[root]
+        while uf[x] != root:
+            uf[x], x = root, uf[x]
+        return root
+
+    for x, y, lv in zip(a.tolist(), b.tolist(), s.tolist()):
+        rx, ry = find(x), find(y)
+        if rx == ry:
+            continue
+        node = len(level)
+        level.append(lv)
+        parent.append(-1)
+        parent[top[rx]] = node
+        parent[top[ry]] = node
+        uf[ry] = rx
+        top[rx] = node
+    return np.asarray(parent, dtype=np.int64), np.asarray(level, dtype=np.int64)
+
+
+def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
+    """Pixel extents of the components of ``{r > j}`` for every ``j`` in ``0..n_levels-1``.
+
+    Args:
+        r: 2-D integer map with values in ``0..n_levels`` (larger values are allowed and are
+            above every query level).
+        n_levels: number of query levels.
+        connectivity: 8 (OpenCV foreground) or 4.
+
+    Returns:
+        ``(level, x0, y0, x1, y1, node, contains)``: one row per (component, level) pair with
+        inclusive pixel extents; ``node`` identifies the component in the merge tree and
+        ``contains(flat_index) -> bool array`` tells which rows' components hold that pixel.
+    """
+    h, w = r.shape
+    n = h * w
+    r = np.ascontiguousarray(r, dtype=np.intp)
+    rf = r.ravel()
+    basin, seeds = _basins(r, connectivity)
+    nb = len(seeds)
+    a, b, s = _contacts(basin, rf, h, w, nb, connectivity)
+    parent, level = _merge_tree(rf[seeds], a, b, s)
+    nn = len(level)
+    up = np.where(parent < 0, np.arange(nn), parent)
+    jumps = [up]
+    while True:
+        nxt = jumps[-1][jumps[-1]]
+        if np.array_equal(nxt, jumps[-1]):
+            break
+        jumps.append(nxt)
+    nv = int(rf.max()) + 1
+    # owner of pixel p: the component of {r > r_p - 1} holding p, i.e. the topmost ancestor of
+    # its basin whose level is still >= r_p
+    if nb * nv <= n:
+        # fewer (basin, value) pairs than pixels: lift the dense table, then look it up
+        tb = _lift(np.repeat(np.arange(nb), nv), np.tile(np.arange(nv), nb), level, jumps)
+        owner = tb[basin * nv + rf]
+    else:
+        owner = _lift(basin.astype(np.int64), rf, level, jumps)
+    if nn * (nv + 1) <= TABLE_MAX_PER_PIXEL * n:
+        own_at, own_full = _own_extents_table(owner, rf, h, w, nn, nv)
+    else:
+        own_at, own_full = _own_extents_sorted(owner, rf, h, w, nn, nv)
+    fx0, fy0, fx1, fy1 = own_full
+    inf = np.iinfo(np.int64).max // 4
+    kx0 = np.full(nn, inf, np.int64)
+    ky0 = np.full(nn, inf, np.int64)
+    kx1 = np.full(nn, -inf, np.int64)
+    ky1 = np.full(nn, -inf, np.int64)
+    _propagate(parent, fx0, fy0, fx1, fy1, kx0, ky0, kx1, ky1)
+    # alive ranges: node n is a component for j in [level(parent), level(n) - 1]
+    lo = np.where(parent < 0, 0, level[np.maximum(parent, 0)])
+    hi = np.minimum(level, n_levels) - 1
+    lens = np.maximum(hi - lo + 1, 0)
+    rows_node = np.repeat(np.arange(nn), lens)
+    offs = np.cumsum(lens) - lens
+    j = lo[rows_node] + (np.arange(len(rows_node)) - offs[rows_node])
+    ox0, oy0, ox1, oy1 = own_at(rows_node, j)
+    x0 = np.minimum(ox0, kx0[rows_node])
+    y0 = np.minimum(oy0, ky0[rows_node])
+    x1 = np.maximum(ox1, kx1[rows_node])
+    y1 = np.maximum(oy1, ky1[rows_node])
+
+    def contains(flat_index: int) -> np.ndarray:
+        """Rows whose component holds pixel ``flat_index`` (its basin's ancestors)."""
+        anc = np.zeros(nn, dtype=bool)
+        node = int(basin[flat_index])
+        while node >= 0:
+            anc[node] = True
+            node = int(parent[node])
+        return anc[rows_node]
+
+    return j, x0, y0, x1, y1, rows_node, contains
+
+
+_INF = np.iinfo(np.int64).max // 4
+
+
+def _own_extents_table(owner, rf, h, w, nn, nv):
+    """Own-pixel extents per (node, value) in a dense table, then suffix min/max over values."""
+    width = nv + 1  # column nv stays empty: "no own pixel above the top value"
+    idx = owner * width + rf
+    ys, xs = np.divmod(np.arange(h * w, dtype=np.int32), np.int32(w))
+    big = np.int32(2 ** 30)
+    tabs = []
+    for coord, ufunc, fill in ((xs, np.minimum, big), (ys, np.minimum, big),
+                               (xs, np.maximum, -big), (ys, np.maximum, -big)):
+        t = np.full(nn * width, fill, dtype=np.int32)
+        ufunc.at(t, idx, coord)
+        t = t.reshape(nn, width)
+        # suffix reduction: column v then covers all own pixels with value >= v
+        tabs.append(ufunc.accumulate(t[:, ::-1], axis=1)[:, ::-1])
+
+    def widen(a):
+        a = a.astype(np.int64)
+        a[a >= big] = _INF
+        a[a <= -big] = -_INF
+        return a
+
+    def own_at(nodes, j):
+        return tuple(widen(t[nodes, j + 1]) for t in tabs)
+
+    # value 0 is never foreground, so a node's full own extent starts at column 1
+    return own_at, tuple(widen(t[:, 1]) for t in tabs)
+
+
+def _own_extents_sorted(owner, rf, h, w, nn, nv):
+    """Own-pixel extents via pixels sorted by (node, value desc) and prefix min/max."""
+    fg = np.flatnonzero(rf > 0)
+    own, val = owner[fg], rf[fg]
+    span = nv + 1
+    inv = nv - val
+    order = np.argsort(inv.astype(np.uint16) if span < 2 ** 16 else inv, kind="stable")
+    ow = own[order]
+    order = order[np.argsort(ow.astype(np.uint16) if nn < 2 ** 16 else ow, kind="stable")]
+    own, inv, fg = own[order], inv[order], fg[order]
+    ys, xs = np.divmod(fg.astype(np.int64), w)
+    key = own * span + inv
+    big = max(h, w) + 1
+    cum = (np.minimum.accumulate(xs - own * big) + own * big,
+           np.minimum.accumulate(ys - own * big) + own * big,
+           np.maximum.accumulate(xs + own * big) - own * big,
+           np.maximum.accumulate(ys + own * big) - own * big)
+    start = np.searchsorted(own, np.arange(nn), side="left")
+    stop = np.searchsorted(own, np.arange(nn), side="right")
+    fills = (_INF, _INF, -_INF, -_INF)
+
+    def pick(pos, has):
+        if not len(key):
+            return tuple(np.full(len(pos), f, np.int64) for f in fills)
+        p = np.maximum(pos - 1, 0)
+        return tuple(np.where(has, c[p], f) for c, f in zip(cum, fills))
+
+    def own_at(nodes, j):
+        pos = np.searchsorted(key, nodes * span + (nv - j), side="left")
+        return pick(pos, pos > start[nodes])
+
+    return own_at, pick(stop, stop > start)
+
+
+def _lift(cur: np.ndarray, need: np.ndarray, level: np.ndarray, jumps: list) -> np.ndarray:
+    """Topmost ancestor of ``cur`` whose level is >= ``need`` (levels shrink going up)."""
+    for tbl in reversed(jumps):
+        cand = tbl[cur]
+        cur = np.where(level[cand] >= need, cand, cur)
+    return cur
+
+
+def _propagate(parent, fx0, fy0, fx1, fy1, kx0, ky0, kx1, ky1) -> None:
+    """Children-union extents (k*) and full subtree extents (f*), bottom-up over the tree."""
+    par = parent.tolist()
+    fx0l, fy0l, fx1l, fy1l = fx0.tolist(), fy0.tolist(), fx1.tolist(), fy1.tolist()
+    kx0l, ky0l, kx1l, ky1l = kx0.tolist(), ky0.tolist(), kx1.tolist(), ky1.tolist()
+    for n, pn in enumerate(par):
+        # f[n] is final here: all children of n have smaller ids
+        a0 = min(fx0l[n], kx0l[n]); b0 = min(fy0l[n], ky0l[n])
+        a1 = max(fx1l[n], kx1l[n]); b1 = max(fy1l[n], ky1l[n])
+        fx0l[n], fy0l[n], fx1l[n], fy1l[n] = a0, b0, a1, b1
+        if pn >= 0:
+            if a0 < kx0l[pn]: kx0l[pn] = a0
+            if b0 < ky0l[pn]: ky0l[pn] = b0
+            if a1 > kx1l[pn]: kx1l[pn] = a1
+            if b1 > ky1l[pn]: ky1l[pn] = b1
+    kx0[:] = kx0l; ky0[:] = ky0l; kx1[:] = kx1l; ky1[:] = ky1l
+
+
+def hole_extents(r: np.ndarray, n_levels: int):
+    """Pixel extents of the holes of ``{r > j}`` for every ``j`` in ``0..n_levels-1``.
+
+    A hole is a 4-connected component of the background ``{r <= j}`` that does not touch the
+    image frame (OpenCV's border following pairs 8-connected foreground with 4-connected
+    background and treats the outside of the image as background).
+
+    Returns:
+        ``(level, x0, y0, x1, y1)`` inclusive pixel extents of the hole regions themselves.
+    """
+    h, w = r.shape
+    d = np.full((h + 2, w + 2), n_levels + 1, dtype=np.int64)
+    d[1:-1, 1:-1] = n_levels - np.asarray(r, dtype=np.int64)
+    i, x0, y0, x1, y1, _, contains = component_extents(d, n_levels, connectivity=4)
+    keep = ~contains(0)
+    return (n_levels - 1 - i[keep], x0[keep] - 1, y0[keep] - 1, x1[keep] - 1, y1[keep] - 1)
