@@ -7,8 +7,10 @@ load from other processes hits all of them alike) the median wall time of
 * the same step plus the provenance guidance penalty in each mode,
 
 and prints each as a ratio to the plain step, with peak memory: ``torch.cuda.max_memory_allocated``
-on a GPU; on the CPU the growth of the process's peak RSS (``ru_maxrss``) during the steps,
-measured in a fresh subprocess per mode (a high-water mark cannot be reset in-process).
+on a GPU; on the CPU the peak growth of resident *anonymous* memory during the steps, sampled
+every millisecond in a fresh subprocess per mode (``ru_maxrss`` turned out useless: it is set by
+the file-backed pages of ``import torch``, which the kernel may reclaim, so a step's peak often
+never exceeds it).
 
 Lazy modes are timed over whole periods of ``every`` steps and reported per step (amortized).
 
@@ -214,26 +216,42 @@ def gpu_peak(cfg: Config, name: str) -> float:
     return peak / 2**20
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+def _anon_kib() -> int:
+    """Resident anonymous memory (KiB): tensors live here; file-backed library pages, which
+    dominate ``ru_maxrss`` after ``import torch`` and may be reclaimed at any time, do not."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise RuntimeError("no RssAnon in /proc/self/status (not Linux?)")
 
 
-def cpu_peak_probe(cfg: Config, name: str) -> float | None:
-    """In this (fresh) process: peak RSS during the steps of ``name`` minus the RSS just
-    before them (MiB); None when the steps never exceeded the peak reached while importing
-    and building (``ru_maxrss`` is a high-water mark that cannot be reset)."""
+def cpu_peak_probe(cfg: Config, name: str) -> float:
+    """In this (fresh) process: peak growth (MiB) of resident anonymous memory over the steps
+    of ``name`` (one period for lazy modes), sampled every millisecond by a thread (torch ops
+    release the GIL)."""
+    import threading
+
     torch.manual_seed(0)
     model = build_model(cfg)
     step = make_step(cfg, model, name)
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    now = _rss_kib()
+    before = _anon_kib()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _anon_kib())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
     for _ in range(MODES[name][2]):  # a lazy mode's period includes its due step
         step()
-    peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if peak_after <= peak_before:
-        return None
-    return (peak_after - now) / 1024
+    done.set()
+    th.join()
+    peak[0] = max(peak[0], _anon_kib())
+    return (peak[0] - before) / 1024
 
 
 def cpu_peak(cfg: Config, name: str, args: argparse.Namespace) -> float | None:
@@ -256,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated subset of: {', '.join(MODES)} (plain is always run)")
     ap.add_argument("--batch", type=int, help="override the config's batch size")
     ap.add_argument("--size", type=int, help="override the config's H = W")
-    ap.add_argument("--repeats", type=int, default=5, help="timed rounds (median over them)")
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="timed rounds (median over them); 0: memory only")
     ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     ap.add_argument("--memory", default="on", choices=["on", "off"])
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave)")
@@ -291,13 +310,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# step cost: {cfg.model}, input {tuple(shape)}, {cfg.amp}, {dev}, torch {torch.__version__}")
     print(f"# medians over {args.repeats} rounds after {args.warmup} warmup, modes interleaved")
     t0 = time.perf_counter()
-    times = time_modes(cfg, names, args.repeats, args.warmup)
+    times = time_modes(cfg, names, args.repeats, args.warmup) if args.repeats > 0 else {}
     mem: dict[str, float | None] = {}
     if args.memory == "on":
         for n in names:
             mem[n] = gpu_peak(cfg, n) if cfg.device == "cuda" else cpu_peak(cfg, n, args)
+    if not times:
+        print("| mode | " + ("peak alloc" if cfg.device == "cuda" else "peak anon-RSS growth")
+              + " MiB | mem ratio |\n|---|---|---|")
+        for n in names:
+            m, mp = mem.get(n), mem.get("plain")
+            print(f"| {n} | {'n/a' if m is None else f'{m:.0f}'} | "
+                  f"{'n/a' if m is None or not mp else f'{m / mp:.2f}x'} |")
+        return 0
     med = {n: statistics.median(ts) for n, ts in times.items()}
-    mem_kind = "peak alloc" if cfg.device == "cuda" else "peak RSS growth"
+    mem_kind = "peak alloc" if cfg.device == "cuda" else "peak anon-RSS growth"
     print(f"| mode | median ms | spread (max-min)/median | ratio | {mem_kind} MiB | mem ratio |")
     print("|---|---|---|---|---|---|")
     for n in names:

@@ -123,7 +123,7 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
             continue  # same run as "cutmix+pgg"
         variants[f"cutmix+pgg a={a:g}"] = {"synthesizer": "cutmix", "guidance": True,
                                            "guidance_mask": "provenance", "alpha": a}
-    results, _ = run_variants(task_name, variants, out_dir, common, log=log)
+    results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
     columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
     table = format_table(results, columns + ["train_minutes"])
     log("\n" + table)
@@ -135,7 +135,9 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
         if f"cutmix+pgg a={a:g}" in results:
             sweep[a] = results[f"cutmix+pgg a={a:g}"]
     figure = alpha_figure(sweep, columns, out_dir / "alpha.png")
-    log(f"table: {out_dir / 'ablation.md'}\nfigure: {figure}")
+    first = next(iter(tasks.values()))
+    extra = first.ablation_figures(tasks, out_dir) if hasattr(first, "ablation_figures") else []
+    log(f"table: {out_dir / 'ablation.md'}\nfigures: " + ", ".join(map(str, [figure, *extra])))
     return {"results": results, "table": table, "figure": figure}
 
 

@@ -82,6 +82,14 @@ class Task:
         # Use only the first N items of a split (smoke tests, quick looks); None = all.
         "limit_train": None,
         "limit_test": None,
+        # Scale-out and run control (docs/distributed.md).
+        "launcher": "none",  # none | pytorch (torchrun) | slurm | mpi
+        "resume": False,  # False | True / "auto" (work_dir/last_checkpoint) | checkpoint path
+        "accumulate": 1,  # gradient accumulation: micro-batches per optimizer step
+        "sync_bn": False,  # SyncBatchNorm across ranks (GPUs only)
+        "checkpoint_interval": None,  # None: at the end | N iterations | "Ne" epochs
+        "on_error": "raise",  # corrupted samples: "raise" | "skip" (skip and report)
+        "log_backend": "json",  # scalars: "json" (scalars.json) | "tensorboard" (+ events)
     }
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -95,7 +103,11 @@ class Task:
         cfg.update(overrides)
         self.config: dict[str, Any] = cfg
         self.validate_config()
-        self.model: nn.Module = self.build_model()
+        # Initialize the weights from the configured seed (runs reproduce from the seed alone)
+        # without touching the caller's global random state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(cfg["seed"]))
+            self.model: nn.Module = self.build_model()
         self.synthesizer = self.build_synthesizer()
         self.guidance = self.build_guidance()
 
@@ -150,7 +162,8 @@ class Task:
 
     def _run_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         run_keys = {"epochs", "work_dir", "seed", "batch_size", "lr", "num_workers", "data_root",
-                    "amp", "limit_train", "limit_test"}
+                    "amp", "limit_train", "limit_test", "launcher", "resume", "accumulate",
+                    "sync_bn", "checkpoint_interval", "on_error", "log_backend"}
         bad = sorted(set(overrides) - run_keys)
         if bad:
             raise ConfigError(

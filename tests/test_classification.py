@@ -343,7 +343,7 @@ def test_benchmark_layout_counts_and_cache(bench_root):
                           np.asarray(Image.open(bench_root / "000.landbird/landbird_0004.png")))
 
 
-def test_build_options_and_errors(bench_root):
+def test_build_options_and_errors(bench_root, tmp_path):
     t = pgg_zoo.build("classification", backbone="resnet50")
     assert t.model(torch.randn(1, 3, 48, 48))["logits"].shape == (1, 2)
     assert t.synthesizer.__class__ is EditProvenance and t.guidance.active
@@ -352,6 +352,10 @@ def test_build_options_and_errors(bench_root):
     assert t.model(torch.randn(1, 3, 48, 48))["logits"].shape == (1, 2)
     with pytest.raises(pgg_zoo.ConfigError, match="edit_provenance"):
         pgg_zoo.build("classification", edits=False)
+    _png(tmp_path / "train" / "cat" / "1.png")
+    t = pgg_zoo.build("classification", data_root=str(tmp_path))  # default edits=True, none there
+    with pytest.raises(MissingFileError, match="edits mapping file not found"):
+        t.build_dataset("train")
     assert set(pgg_zoo.TASKS.get("classification").demo_variants) == {"plain", "edited", "edited+pgg"}
 
 

@@ -251,7 +251,7 @@ def test_label_probabilities():
         label_probabilities(off, valid, "area_weighted")
 
 
-@pytest.mark.parametrize("probs", ["off_area", "area", "uniform"])
+@pytest.mark.parametrize("probs", ["off_area", "area"])
 def test_one_label_is_unbiased(probs):
     """Mean over many draws of value and weight-gradient -> exact (4 standard errors)."""
     net = smooth_net(seed=13)
@@ -259,7 +259,7 @@ def test_one_label_is_unbiased(probs):
     valid[2, 1] = False
     v_ex, g_ex, _ = run_mode(net, x0, labels, masks, valid, "exact")
     gen = torch.Generator().manual_seed(0)
-    n = 300
+    n = 120
     vals, grads = [], []
     for _ in range(n):
         v, g, _ = run_mode(net, x0, labels, masks, valid, "one_label", probs=probs, generator=gen)

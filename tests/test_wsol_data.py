@@ -444,7 +444,7 @@ def shapes(tmp_path_factory) -> Path:
 
 def test_benchmark_layout_and_counts(shapes):
     m = json.loads((shapes / "manifest.json").read_text())
-    assert m["name"] == "wsol-shapes-v1" and m["seed"] == 0 and m["spec"] == json.loads(json.dumps(SPEC))
+    assert m["name"] == SPEC["name"] and m["seed"] == 0 and m["spec"] == json.loads(json.dumps(SPEC))
     train = CUBDataset(shapes, "train", image_size=64, normalize=False)
     test = CUBDataset(shapes, "test", image_size=64, normalize=False)
     assert len(train) == 480 and len(test) == 240
@@ -479,10 +479,12 @@ def test_benchmark_boxes_and_masks(shapes):
 
 
 def test_benchmark_shortcut_statistics(shapes):
-    """The generated attributes follow the spec: train texture = own family ~90 %, test
-    texture independent of class (this checks generation, no model is evaluated)."""
+    """The generated attributes follow the spec: train texture = own family with the spec's
+    probability (0.7 in v2), test texture independent of class (this checks generation, no
+    model is evaluated)."""
     attrs = read_shapes_attributes(shapes)
-    for split, lo, hi in (("train", 0.84, 0.96), ("test", 0.12, 0.40)):
+    p = SPEC["train_own_texture_p"]
+    for split, lo, hi in (("train", p - 0.07, p + 0.07), ("test", 0.12, 0.40)):
         ds = CUBDataset(shapes, split, image_size=64)
         own = np.mean([attrs[i]["texture"] == lab for i, lab in zip(ds.image_ids, ds.labels)])
         assert lo <= own <= hi, (split, own)
@@ -508,7 +510,7 @@ def test_benchmark_write_is_atomic(shapes, tmp_path, monkeypatch):
     shutil.copytree(shapes, target)
     before = content_hash(target)
 
-    def boom(folder, seed):
+    def boom(folder, seed, spec=None):
         (folder / "images.txt").write_text("partial\n")
         raise KeyboardInterrupt  # a killed run
 

@@ -11,12 +11,16 @@ from ..task import build
 def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("backbone", "synthesizer", "alpha", "epochs", "seed", "work_dir", "data_root",
-                "batch_size", "lr", "guidance_mask", "guidance_mode", "num_workers", "amp"):
+                "batch_size", "lr", "guidance_mask", "guidance_mode", "num_workers", "amp",
+                "launcher", "resume", "accumulate", "checkpoint_interval", "on_error",
+                "log_backend"):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v
     if getattr(args, "no_guidance", False):
         out["guidance"] = False
+    if getattr(args, "sync_bn", False):
+        out["sync_bn"] = True
     for item in getattr(args, "set", None) or []:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
@@ -48,7 +52,25 @@ def _add_task_flags(p: argparse.ArgumentParser, train: bool = True) -> None:
         p.add_argument("--guidance-mode", dest="guidance_mode")
         p.add_argument("--epochs", type=int)
         p.add_argument("--lr", type=float)
-        p.add_argument("--amp", choices=["bf16", "fp16"])
+        p.add_argument("--amp", choices=["bf16", "fp16"],
+                       help="mixed precision (the guidance penalty stays in fp32)")
+        p.add_argument("--accumulate", type=int, metavar="N",
+                       help="gradient accumulation: N micro-batches per optimizer step")
+        p.add_argument("--sync-bn", dest="sync_bn", action="store_true",
+                       help="SyncBatchNorm across ranks (GPUs, launcher != none)")
+        p.add_argument("--checkpoint-interval", dest="checkpoint_interval", metavar="N|Ne",
+                       help="checkpoint every N iterations, or every N epochs with 'Ne' "
+                            "(default: at the end)")
+        p.add_argument("--resume", nargs="?", const="auto", metavar="CHECKPOINT",
+                       help="continue training: from CHECKPOINT, or (no value) from the work "
+                            "dir's last checkpoint")
+        p.add_argument("--log-backend", dest="log_backend", choices=["json", "tensorboard"],
+                       help="scalars as JSON lines (default) or also TensorBoard events")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"],
+                   help="distributed launcher: pytorch under torchrun, slurm under srun, mpi "
+                        "under mpirun (docs/distributed.md)")
+    p.add_argument("--on-error", dest="on_error", choices=["raise", "skip"],
+                   help="corrupted samples: stop (default) or skip and report")
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:

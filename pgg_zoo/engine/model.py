@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from ..guidance import ProvenanceGuidance
+from ..guidance.finite_difference import frozen_running_stats
 from ..synthesizers import NoMix, SynthesizedBatch
 
 
@@ -66,7 +67,7 @@ class PGGModel(BaseModel):
         sbatch = {**batch, **synth.extras, "inputs": synth.inputs}
         prov = synth.provenance
         x = synth.inputs
-        if self.guidance.active:
+        if self.guidance.active and self.guidance.due:
             x = x.detach().requires_grad_(True)
         outputs = self.task_model(x, sbatch)
         losses = {"loss_task": self.task_model.task_loss(outputs, prov, sbatch)}
@@ -74,7 +75,9 @@ class PGGModel(BaseModel):
             label_logits = self.task_model.label_logits(outputs, prov, sbatch)
 
             def forward_fn(z: Tensor) -> Tensor:
-                return self.task_model.label_logits(self.task_model(z, sbatch), prov, sbatch)
+                # Approximate modes re-run the model; BatchNorm must not count that batch twice.
+                with frozen_running_stats(self.task_model):
+                    return self.task_model.label_logits(self.task_model(z, sbatch), prov, sbatch)
 
             penalty = self.guidance.penalty(
                 x, label_logits, prov, forward_fn=forward_fn, generator=self.generator

@@ -14,13 +14,19 @@ from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
-from .hooks import MetricsRecorderHook, ProgressHook
+from ..data.policy import apply_on_error, check_on_error
+from .amp import AMP_DTYPES, PGGAmpOptimWrapper
+from .distributed import (check_launcher, init_distributed, is_main_process, model_wrapper_cfg,
+                          rank_and_world)
+from .hooks import AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, TrainStateHook
+from .loops import PGGEpochBasedTrainLoop, ResumableSampler
 from .model import PGGModel
 
 if TYPE_CHECKING:
     from ..task import Task
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+LOG_BACKENDS = ("json", "tensorboard")
 
 
 def default_work_dir(task: "Task") -> Path:
@@ -31,18 +37,30 @@ def default_work_dir(task: "Task") -> Path:
 
 
 def _loader(task: "Task", split: str, train: bool) -> DataLoader:
+    """The split's loader: ``on_error`` policy, rank shard, per-epoch order from the seed.
+
+    The sampler is mmengine's ``DefaultSampler`` (one permutation per epoch from
+    ``seed + epoch``, split across ranks by stride, padded to equal length), made resumable
+    mid-epoch. With ``world_size`` ranks of batch ``b`` a step trains on the same samples as
+    one process with batch ``world_size * b``.
+    """
     c = task.config
     ds = task.build_dataset(split)
     limit = c.get("limit_train" if train else "limit_test")
     if limit is not None and int(limit) < len(ds):
         ds = Subset(ds, range(int(limit)))
-    g = torch.Generator()
+    ds = apply_on_error(ds, c.get("on_error"))
+    _, world = rank_and_world()
+    bs = int(c["batch_size"])
+    sampler = ResumableSampler(ds, shuffle=train, seed=int(c["seed"]), round_up=True)
+    g = torch.Generator()  # worker seeds; re-seeded per epoch by the train loop
     g.manual_seed(int(c["seed"]))
+    per_rank = -(-len(ds) // world)
     return DataLoader(
         ds,
-        batch_size=int(c["batch_size"]),
-        shuffle=train,
-        drop_last=train and len(ds) > int(c["batch_size"]),
+        batch_size=bs,
+        sampler=sampler,
+        drop_last=train and per_rank > bs,
         num_workers=int(c["num_workers"]),
         collate_fn=task.collate,
         generator=g,
@@ -65,47 +83,137 @@ def _optim_wrapper(task: "Task") -> dict[str, Any]:
                                weight_decay=float(c["weight_decay"]))
     if name == "sgd":
         opt["momentum"] = 0.9
-    wrapper: dict[str, Any] = dict(type="OptimWrapper", optimizer=opt)
+    accumulate = int(c.get("accumulate") or 1)
+    if accumulate < 1:
+        raise ValueError(f"accumulate must be >= 1, got {accumulate}")
+    # mmengine divides each micro-batch loss by accumulative_counts and skips DDP's gradient
+    # all-reduce (no_sync) until the update step.
+    wrapper: dict[str, Any] = dict(type="OptimWrapper", optimizer=opt,
+                                   accumulative_counts=accumulate)
     amp = c.get("amp")
     if amp:
+        if amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be 'bf16' or 'fp16', got {amp!r}")
         # The penalty itself is reduced in fp32 (ProvenanceGuidance disables autocast).
-        wrapper = dict(type="AmpOptimWrapper", optimizer=opt,
-                       dtype={"bf16": "bfloat16", "fp16": "float16"}.get(amp, amp))
+        wrapper = dict(type=PGGAmpOptimWrapper, optimizer=opt, dtype=amp,
+                       accumulative_counts=accumulate)
     return wrapper
+
+
+def parse_checkpoint_interval(value: Any, epochs: int) -> tuple[int, bool]:
+    """``(interval, by_epoch)`` from the ``checkpoint_interval`` config value.
+
+    ``None``: once, at the end of training (every ``epochs`` epochs). An integer (or ``"500"``,
+    ``"500i"``, ``"500iter"``): every N iterations. ``"2e"``, ``"2ep"``, ``"2epochs"``: every N
+    epochs. The last iteration is always saved.
+    """
+    if value is None:
+        return max(1, int(epochs)), True
+    if isinstance(value, bool):
+        raise ValueError(f"checkpoint_interval must be a number of iterations or 'Ne', got {value!r}")
+    if isinstance(value, int):
+        n, by_epoch = value, False
+    else:
+        text = str(value).strip().lower()
+        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
+        unit = text[len(digits):].strip()
+        if not digits.isdigit() or unit not in ("", "i", "it", "iter", "iters", "iteration",
+                                                "iterations", "e", "ep", "epoch", "epochs"):
+            raise ValueError(f"checkpoint_interval {value!r}: use N (iterations), 'Ni' or 'Ne'")
+        n, by_epoch = int(digits), unit.startswith("e")
+    if n < 1:
+        raise ValueError(f"checkpoint_interval must be >= 1, got {value!r}")
+    return n, by_epoch
+
+
+def _visualizer(c: dict[str, Any]) -> dict[str, Any]:
+    """JSON scalars always (``LocalVisBackend``: ``<work_dir>/<timestamp>/vis_data/scalars.json``),
+    plus TensorBoard event files with ``log_backend="tensorboard"``."""
+    backend = c.get("log_backend") or "json"
+    if backend not in LOG_BACKENDS:
+        raise ValueError(f"log_backend must be one of {LOG_BACKENDS}, got {backend!r}")
+    backends: list[dict[str, Any]] = [dict(type="LocalVisBackend")]
+    if backend == "tensorboard":
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise RuntimeError("log_backend 'tensorboard' needs the tensorboard package, which "
+                               "is not installed (pip install tensorboard); the default 'json' "
+                               "backend writes <work_dir>/<timestamp>/vis_data/scalars.json")
+        backends.append(dict(type="TensorboardVisBackend"))
+    return dict(type="Visualizer", vis_backends=backends)
+
+
+def _resume_args(c: dict[str, Any]) -> dict[str, Any]:
+    """Runner arguments for ``resume``: False/None (fresh run), True or ``"auto"`` (the
+    checkpoint named in ``<work_dir>/last_checkpoint``, fresh if none), or a checkpoint path."""
+    r = c.get("resume")
+    if r in (None, False, "", "false", "False"):
+        return {}
+    if r is True or r in ("auto", "true", "True"):
+        return dict(resume=True)
+    if not Path(str(r)).is_file():
+        raise FileNotFoundError(f"resume checkpoint {r} does not exist")
+    return dict(resume=True, load_from=str(r))
 
 
 def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = None,
                  split: str = "test") -> tuple[Runner, MetricsRecorderHook]:
-    """An mmengine Runner for ``task``: train (with a final evaluation) or test only."""
+    """An mmengine Runner for ``task``: train (with a final evaluation) or test only.
+
+    With ``launcher`` other than ``"none"`` the process group is joined first (NCCL on GPUs,
+    gloo on CPUs) so that the loaders can shard by rank; the Runner then wraps the model in
+    DistributedDataParallel.
+    """
     c = task.config
+    launcher = check_launcher(c.get("launcher"))
+    check_on_error(c.get("on_error") or "raise")
+    init_distributed(launcher)
+    rank, world = rank_and_world()
     work_dir = Path(c["work_dir"] or default_work_dir(task))
     work_dir.mkdir(parents=True, exist_ok=True)
-    model = PGGModel(task.model, task.synthesizer, task.guidance, seed=int(c["seed"]))
+    model: torch.nn.Module = PGGModel(task.model, task.synthesizer, task.guidance,
+                                      seed=int(c["seed"]))
+    if c.get("sync_bn") and world > 1:
+        if not torch.cuda.is_available():
+            raise RuntimeError("sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU")
+        # Converts BN layers of task.model in place (PGGModel holds the same module).
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     recorder = MetricsRecorderHook()
+    interval, by_epoch = parse_checkpoint_interval(c.get("checkpoint_interval"), int(c["epochs"]))
     kwargs: dict[str, Any] = dict(
         model=model,
         work_dir=str(work_dir),
         experiment_name=_experiment_name(task),
         randomness=dict(seed=int(c["seed"])),
+        launcher=launcher,
         default_hooks=dict(
             logger=dict(type="LoggerHook", interval=10),
-            checkpoint=dict(type="CheckpointHook", interval=int(c["epochs"]), max_keep_ckpts=2),
+            checkpoint=dict(type=AtomicCheckpointHook, interval=interval, by_epoch=by_epoch,
+                            max_keep_ckpts=2),
         ),
-        custom_hooks=[ProgressHook(desc=task.name), recorder],
-        log_level=logging.WARNING,
+        custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(int(c["seed"]))],
+        visualizer=_visualizer(c),
+        # mmengine warns about things that do not apply here (no metainfo, no metric prefix);
+        # the console shows our progress bars and metric tables instead. Logs: work_dir.
+        log_level=logging.ERROR,
         default_scope="mmengine",
     )
+    if world > 1:
+        # mmengine reads the DDP wrapper's settings from its cfg (no Runner argument).
+        kwargs["cfg"] = dict(model_wrapper_cfg=model_wrapper_cfg())
     if train:
         epochs = int(c["epochs"])
         kwargs.update(
             train_dataloader=_loader(task, "train", train=True),
-            train_cfg=dict(by_epoch=True, max_epochs=epochs, val_interval=epochs),
+            train_cfg=dict(type=PGGEpochBasedTrainLoop, max_epochs=epochs, val_interval=epochs),
             val_dataloader=_loader(task, split, train=False),
             val_cfg=dict(),
             val_evaluator=Evaluator(task.build_metrics()),
             optim_wrapper=_optim_wrapper(task),
             param_scheduler=[dict(type="CosineAnnealingLR", T_max=epochs, by_epoch=True,
                                   convert_to_iter_based=True)],
+            **_resume_args(c),
         )
     else:
         kwargs.update(
@@ -123,13 +231,16 @@ WEIGHTS_FILE = "model.safetensors"
 def train(task: "Task") -> dict[str, float]:
     """Train ``task`` per its config; return the final evaluation metrics (test split).
 
-    Besides mmengine's checkpoints (``epoch_N.pth``, for resuming), the trained task model's
+    Besides mmengine's checkpoints (``epoch_N.pth`` / ``iter_N.pth``, for ``resume``), the trained task model's
     weights are written to ``<work_dir>/model.safetensors`` (temporary name, then renamed):
     the file to evaluate, share or describe in a model card.
     """
     runner, recorder = build_runner(task, train=True)
-    runner.train()
-    save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
+    # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
+    with _mmengine_checkpoint_globals():
+        runner.train()
+    if is_main_process():  # every rank holds the same weights; one writer
+        save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
     return dict(recorder.last)
 
 

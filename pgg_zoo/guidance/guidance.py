@@ -132,10 +132,10 @@ class ProvenanceGuidance:
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (runtime state such as a lazy schedule left out)."""
         opts = {k: v for k, v in self.mode_options.items() if k != "schedule"}
-        return {**asdict(replace_options(self, {})), "mode_options": copy.deepcopy(opts)}
+        return {**asdict(_with_options(self, {})), "mode_options": copy.deepcopy(opts)}
 
 
-def replace_options(g: ProvenanceGuidance, options: dict[str, Any]) -> ProvenanceGuidance:
+def _with_options(g: ProvenanceGuidance, options: dict[str, Any]) -> ProvenanceGuidance:
     """A shallow copy of ``g`` whose ``mode_options`` is ``options`` (no validation rerun)."""
     out = copy.copy(g)
     out.mode_options = options

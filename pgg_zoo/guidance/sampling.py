@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ..registry import GUIDANCE_MODES
+from .exact import accumulation_dtype
 from .finite_difference import directional_surrogate
 
 PROBS = ("off_area", "area", "uniform")
@@ -106,16 +107,18 @@ def one_label_penalty(
     rows = torch.arange(b, device=inputs.device)
     w = has.float() / p[rows, pick].clamp(min=1e-30)  # 1/p, 0 for inputs with nothing valid
     w = torch.where(has, w, torch.zeros_like(w))
-    onehot = torch.zeros_like(label_logits, dtype=torch.float32)
-    onehot[rows, pick] = has.float()
-    sel = (label_logits.float() * onehot).sum()
+    onehot = torch.zeros_like(label_logits, dtype=accumulation_dtype(label_logits))
+    onehot[rows, pick] = has.to(onehot.dtype)
+    sel = (label_logits.to(onehot.dtype) * onehot).sum()
     create = inner == "exact"
     (g,) = torch.autograd.grad(sel, inputs, create_graph=create, retain_graph=True,
                                allow_unused=True)
-    if g is None:
-        return torch.zeros(b, device=inputs.device, dtype=torch.float32)
-    g = g.float()
-    off = off_masks[rows, pick].unsqueeze(1).float()  # (B, 1, *grid)
+    if g is None:  # the drawn logits do not depend on the input
+        return torch.zeros(b, device=inputs.device, dtype=accumulation_dtype(label_logits))
+    dtype = accumulation_dtype(label_logits)
+    g = g.to(dtype)
+    w = w.to(dtype)
+    off = off_masks[rows, pick].unsqueeze(1).to(dtype)  # (B, 1, *grid)
     og = off * g
     reduce_dims = tuple(range(1, inputs.dim()))
     value = og.pow(2).sum(dim=reduce_dims) * w

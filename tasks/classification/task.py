@@ -81,10 +81,12 @@ class ClassificationTask(Task):
     demo_variants = DEMO_VARIANTS
 
     def validate_config(self) -> None:
-        from pgg_zoo_tasks.wsol.task import WSOLTask
-
-        WSOLTask.validate_config(self)  # image_size and data_root: the same checks as WSOL
         c = self.config
+        if int(c["image_size"]) < 16:
+            raise ConfigError(f"image_size must be >= 16, got {c['image_size']}")
+        root = c["data_root"]
+        if root is not None and not Path(root).is_dir():
+            raise FileNotFoundError(f"data_root {root} is not a folder")
         if c["synthesizer"] == "edit_provenance" and not c["edits"]:
             raise ConfigError("synthesizer 'edit_provenance' needs edited data: set edits=True "
                               "or edits='<path to edits.csv>'")

@@ -6,62 +6,113 @@ from typing import Any, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+#: Values of the WSOL config key ``eval_size``.
+EVAL_SIZES = ("input", "original")
+
 
 class WSOLMetric(BaseMetric):
-    """Top-1 accuracy and the box metrics of the chosen protocol preset.
+    """Top-1 accuracy and the box metrics of the chosen protocol preset (and PxAP with masks).
 
-    Per image it keeps the CAM of the ground-truth class, the GT boxes, the top-5 classes and
-    the label (stored as float16 CAMs so distributed evaluation can gather them), then scores
-    everything with the shared CAM-to-box core at the end.
+    Per image it keeps the CAM of the ground-truth class at input size ``(S, S)`` (float16, so
+    distributed evaluation can gather them), the GT boxes, the top-5 classes, the label, the
+    original size and the masks, and scores everything with the shared CAM-to-box core at the
+    end.
 
-    Output keys: ``top1``, ``maxboxacc_v2`` (mean over IoU 30/50/70), ``maxboxacc_v2@30/50/70``,
-    ``maxboxacc_v1``, ``top1_loc``, ``top5_loc``, ``gt_known_loc``; and ``pxap`` when masks
-    are available.
+    Output keys: ``top1``; with boxes ``maxboxacc_v2`` (mean over IoU 30/50/70),
+    ``maxboxacc_v2@30/50/70``, ``maxboxacc_v1``, ``top1_loc``, ``top5_loc``, ``gt_known_loc``;
+    with masks ``pxap``. A dataset with masks only (OpenImages) reports ``top1`` and ``pxap``.
 
     Args:
         preset: the convention preset of the box metrics (``"wsoleval"``).
+        eval_size: the frame in which maps are scored:
+
+            * ``"input"``: the network input (``S x S``; wsolevaluation's protocol at S = 224,
+              where its boxes are also scaled to 224 and the CAM resized to 224);
+            * ``"original"``: each image's original ``(h, w)``. The CAM is resized with
+              :func:`~.metrics.resize_scoremap` (bicubic, then min-max normalized), the boxes
+              are scaled back with :func:`~.metrics.resize_boxes` (no truncation), the masks
+              are resized with nearest neighbour from the input frame.
     """
 
     default_prefix = None
 
-    def __init__(self, preset: str = "wsoleval", **kwargs: Any) -> None:
+    def __init__(self, preset: str = "wsoleval", eval_size: str = "input", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if eval_size not in EVAL_SIZES:
+            raise ValueError(f"eval_size must be one of {EVAL_SIZES}, got {eval_size!r}")
         self.preset = preset
+        self.eval_size = eval_size
 
     def process(self, data_batch: Any, data_samples: Sequence[dict[str, Any]]) -> None:
         for p in data_samples:
+            cam = np.asarray(p["cam"], dtype=np.float16)
             r = {
-                "cam": np.asarray(p["cam"], dtype=np.float16),
+                "cam": cam,
                 "boxes": np.asarray(p["boxes"], dtype=np.float32).reshape(-1, 4),
                 "top5": np.asarray(p["top5"]),
                 "label": int(p["label"]),
             }
             if "mask" in p:
                 # CUB's segmentations are soft (averaged over annotators): binarize at 0.5.
-                r["mask"] = np.asarray(p["mask"], dtype=np.float32).reshape(r["cam"].shape) >= 0.5
+                r["mask"] = np.asarray(p["mask"], dtype=np.float32).reshape(cam.shape) >= 0.5
+            if "ignore" in p:
+                r["ignore"] = np.asarray(p["ignore"], dtype=np.float32).reshape(cam.shape) >= 0.5
+            if "orig_size" in p:
+                r["orig_size"] = tuple(int(v) for v in p["orig_size"])
+            elif self.eval_size == "original":
+                raise ValueError("eval_size='original' needs each prediction's 'orig_size' "
+                                 "(h, w); the dataset items must carry it")
             self.results.append(r)
 
+    def _to_frame(self, r: dict[str, Any]):
+        """``(cam, boxes, mask, ignore)`` in the evaluation frame; cam normalized to [0, 1]."""
+        import cv2
+
+        from .metrics import normalize_scoremap, resize_boxes, resize_scoremap
+
+        cam = r["cam"].astype(np.float32)
+        mask, ignore = r.get("mask"), r.get("ignore")
+        if self.eval_size == "input":
+            return normalize_scoremap(cam), r["boxes"], mask, ignore
+        h, w = r["orig_size"]
+        sh, sw = cam.shape
+        cam = resize_scoremap(cam, (w, h))
+        boxes = r["boxes"]
+        if len(boxes):
+            boxes = resize_boxes(boxes, (sw, sh), (w, h), integer=False)
+
+        def nearest(m):
+            if m is None:
+                return None
+            return cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+        return cam, boxes, nearest(mask), nearest(ignore)
+
     def compute_metrics(self, results: list[dict[str, Any]]) -> dict[str, float]:
-        from .metrics import BoxAccumulator, PxAPAccumulator, normalize_scoremap
+        from .metrics import BoxAccumulator, PxAPAccumulator
 
         v2 = BoxAccumulator(self.preset, variant="v2")
         # GT-known / Top-k Loc come from the single-box (largest contour) protocol.
         v1 = BoxAccumulator(self.preset, variant="v1")
-        pxap = PxAPAccumulator() if results and "mask" in results[0] else None
+        pxap = PxAPAccumulator() if any("mask" in r for r in results) else None
         correct = 0
+        n_boxed = 0
         for r in results:
-            cam = normalize_scoremap(r["cam"].astype(np.float32))
-            v2.update(cam, r["boxes"])
-            v1.update(cam, r["boxes"], pred_top5=r["top5"], gt_label=r["label"])
+            cam, boxes, mask, ignore = self._to_frame(r)
+            if len(boxes):
+                v2.update(cam, boxes)
+                v1.update(cam, boxes, pred_top5=r["top5"], gt_label=r["label"])
+                n_boxed += 1
             correct += int(r["top5"][0] == r["label"])
-            if pxap is not None:
-                pxap.update(cam, r["mask"])
+            if pxap is not None and mask is not None:
+                pxap.update(cam, mask, ignore)
         out = {"top1": 100.0 * correct / max(len(results), 1)}
-        m2, m1 = v2.compute(), v1.compute()
-        out.update({k: float(v) for k, v in m2.items() if k.startswith("maxboxacc_v2")})
-        out["maxboxacc_v1"] = float(m1["maxboxacc_v1"])
-        for k in ("top1_loc", "top5_loc", "gt_known_loc"):
-            out[k] = float(m1[k])
-        if pxap is not None:
+        if n_boxed:
+            m2, m1 = v2.compute(), v1.compute()
+            out.update({k: float(v) for k, v in m2.items() if k.startswith("maxboxacc_v2")})
+            out["maxboxacc_v1"] = float(m1["maxboxacc_v1"])
+            for k in ("top1_loc", "top5_loc", "gt_known_loc"):
+                out[k] = float(m1[k])
+        if pxap is not None and pxap.count:
             out["pxap"] = float(pxap.compute()["pxap"])
         return out

@@ -34,13 +34,21 @@ class CAMClassifier(nn.Module):
     Args:
         features: the backbone (``(B, 3, H, W) -> (B, C, h, w)``).
         num_classes: number of classes ``K``.
+        cam_method: the localization map :meth:`predict` returns: ``"cam"`` (the head's
+            weights on the feature map) or ``"gradcam"`` (Grad-CAM; for this head it equals
+            ``ReLU(CAM) / (h w)``, see :mod:`.localization`).
     """
 
-    def __init__(self, features: Features, num_classes: int) -> None:
+    def __init__(self, features: Features, num_classes: int, *, cam_method: str = "cam") -> None:
         super().__init__()
+        from .localization import CAM_METHODS
+
+        if cam_method not in CAM_METHODS:
+            raise ValueError(f"cam_method must be one of {CAM_METHODS}, got {cam_method!r}")
         self.features = features
         self.fc = nn.Linear(features.out_channels, num_classes)
         self.num_classes = num_classes
+        self.cam_method = cam_method
 
     def forward(self, inputs: Tensor, batch: Mapping[str, Any] | None = None) -> dict[str, Tensor]:
         """``{"logits": (B, K), "features": (B, C, h, w)}``."""
@@ -73,23 +81,67 @@ class CAMClassifier(nn.Module):
         cam = torch.einsum("bc,bchw->bhw", w, features)
         return F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
+    def localization_maps(self, inputs: Tensor, classes: Tensor, size: tuple[int, int] | None = None,
+                          method: str | None = None) -> Tensor:
+        """Localization maps of ``classes`` by ``method`` (default ``self.cam_method``).
+
+        Args:
+            inputs: ``(B, 3, H, W)``.
+            classes: ``(B,)``.
+            size: output ``(H', W')``; default the input's ``(H, W)``.
+            method: ``"cam"`` or ``"gradcam"``.
+
+        Returns:
+            ``(B, H', W')`` float32 maps, bilinearly upsampled from the feature resolution.
+        """
+        from .localization import grad_cam
+
+        method = method or self.cam_method
+        size = tuple(inputs.shape[-2:]) if size is None else size
+        if method == "gradcam":
+            # grad_cam switches to eval mode itself and differentiates only the head
+            cam = grad_cam(self, inputs, classes, eval_mode=False)
+            return F.interpolate(cam[:, None], size=size, mode="bilinear",
+                                 align_corners=False)[:, 0]
+        with torch.no_grad():
+            feats = self(inputs)["features"].float()
+            return self.cams(feats, classes.to(feats.device), size)
+
     @torch.no_grad()
     def predict(self, inputs: Tensor, batch: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Per image: top-5 classes, the CAM of the ground-truth class, GT boxes (and mask)."""
+        """Per image: top-5 classes, the localization map of the ground-truth class
+        (``self.cam_method``), GT boxes, and when present the mask, ignore mask and
+        original size.
+
+        Returns:
+            One dict per image: ``top5`` (5,), ``label`` int, ``cam`` (H, W) float32 at input
+            size, ``boxes`` (n, 4) in the input frame (n may be 0 for mask-only datasets),
+            optional ``mask`` / ``ignore`` (1, H, W), ``orig_size`` (h, w).
+        """
         out = self(inputs)
         logits = out["logits"].float()
         top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
         labels = batch["labels"].to(inputs.device)
-        cams = self.cams(out["features"].float(), labels, tuple(inputs.shape[-2:]))
+        size = tuple(inputs.shape[-2:])
+        if self.cam_method == "cam":
+            cams = self.cams(out["features"].float(), labels, size)
+        else:
+            cams = self.localization_maps(inputs, labels, size)
+        boxes = batch.get("boxes")
+        orig = batch.get("orig_sizes")
         preds = []
         for i in range(inputs.shape[0]):
             p = {
                 "top5": top5[i].cpu().numpy(),
                 "label": int(labels[i]),
                 "cam": cams[i].cpu().numpy(),
-                "boxes": batch["boxes"][i].cpu().numpy(),
+                "boxes": (boxes[i].cpu().numpy() if boxes is not None
+                          else torch.zeros(0, 4).numpy()),
             }
-            if batch.get("masks") is not None:
-                p["mask"] = batch["masks"][i].cpu().numpy()
+            for key, name in (("masks", "mask"), ("ignores", "ignore")):
+                if batch.get(key) is not None:
+                    p[name] = batch[key][i].cpu().numpy()
+            if orig is not None:
+                p["orig_size"] = tuple(int(v) for v in orig[i])
             preds.append(p)
         return preds

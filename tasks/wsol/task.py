@@ -15,13 +15,28 @@ from .backbones import build_backbone
 from .evaluator import WSOLMetric
 from .model import CAMClassifier
 
+#: Values of the WSOL config key ``data_format``.
+DATA_FORMATS = ("cub", "wsoleval")
+
 
 @register_task("wsol")
 class WSOLTask(Task):
     """Weakly supervised object localization with a CAM classifier.
 
-    Data: a CUB-200-2011 folder (``data_root``), or the embedded benchmark
-    ``wsol-shapes-v1`` (written in CUB layout on first use) when ``data_root`` is None.
+    Data (``data_format``):
+
+    * ``"cub"`` (default): a CUB-200-2011 folder (``data_root``), or the embedded benchmark
+      ``wsol-shapes-v1`` (written in CUB layout on first use) when ``data_root`` is None.
+      Splits ``train`` / ``test`` (CUB's ``train_test_split.txt``).
+    * ``"wsoleval"``: clovaai/wsolevaluation metadata (``metadata_root``) for ``dataset``
+      ``"CUB"``, ``"ILSVRC"`` or ``"OpenImages"``, images under ``data_root`` (masks under
+      ``mask_root``, default ``data_root``). Splits ``train`` -> ``train`` (train-weaksup),
+      ``test`` -> ``test``, and ``evaluate(split="val")`` -> ``val`` (train-fullsup).
+
+    Localization: ``cam_method`` ``"cam"`` or ``"gradcam"``; scored in the ``eval_size`` frame
+    (``"input"``: S x S, wsolevaluation's 224 protocol at ``image_size=224``; ``"original"``:
+    each image's own size). PxAP is reported when the split has masks (OpenImages, CUB
+    segmentations); OpenImages ignore masks are honoured.
     """
 
     defaults = {
@@ -34,18 +49,47 @@ class WSOLTask(Task):
         "lr": 1e-3,
         "optimizer": "adamw",
         "preset": "wsoleval",
+        # Embedded benchmark used when data_root is None (docs/benchmarks.md).
+        "benchmark": "wsol-shapes-v2",
         "hflip": False,
+        # localization map of predict(): "cam" | "gradcam"
+        "cam_method": "cam",
+        # frame in which maps are scored: "input" (S x S) | "original" (image size)
+        "eval_size": "input",
+        # data: "cub" (CUB layout / embedded benchmark) | "wsoleval" (wsolevaluation metadata)
+        "data_format": "cub",
+        "metadata_root": None,
+        "dataset": "CUB",
+        "mask_root": None,
     }
     #: Columns of the demo / ablation tables.
     summary_metrics = ("top1", "maxboxacc_v2", "maxboxacc_v2@30", "maxboxacc_v2@50",
                        "maxboxacc_v2@70")
 
     def validate_config(self) -> None:
+        from .data.wsoleval import DATASETS
+        from .evaluator import EVAL_SIZES
+        from .localization import CAM_METHODS
+
         c = self.config
         if int(c["image_size"]) < 16:
             raise ConfigError(f"image_size must be >= 16, got {c['image_size']}")
+        for key, allowed in (("cam_method", CAM_METHODS), ("eval_size", EVAL_SIZES),
+                             ("data_format", DATA_FORMATS)):
+            if c[key] not in allowed:
+                raise ConfigError(f"{key} must be one of {list(allowed)}, got {c[key]!r}")
         if c["data_root"] is not None and not Path(c["data_root"]).is_dir():
             raise FileNotFoundError(f"data_root {c['data_root']} is not a folder")
+        if c["data_format"] == "wsoleval":
+            if c["data_root"] is None or c["metadata_root"] is None:
+                raise ConfigError("data_format='wsoleval' needs data_root (the image root) and "
+                                  "metadata_root (wsolevaluation's metadata/ folder)")
+            if c["dataset"] not in DATASETS:
+                raise ConfigError(f"dataset must be one of {sorted(DATASETS)}, got {c['dataset']!r}")
+            md = Path(c["metadata_root"]) / c["dataset"]
+            if not md.is_dir():
+                raise FileNotFoundError(f"metadata folder {md} not found (metadata_root/"
+                                        f"{c['dataset']}/{{train,val,test}}/)")
 
     # -- data ----------------------------------------------------------------------------
     def data_root(self) -> Path:
@@ -54,45 +98,109 @@ class WSOLTask(Task):
             return Path(self.config["data_root"])
         from .data import ensure_shapes_benchmark
 
-        return ensure_shapes_benchmark()
+        return ensure_shapes_benchmark(spec=self._benchmark_spec())
+
+    def _benchmark_spec(self) -> dict[str, Any]:
+        from .data import SPECS
+
+        name = self.config["benchmark"]
+        if name not in SPECS:
+            raise ConfigError(f"unknown WSOL benchmark {name!r}; available: {sorted(SPECS)}")
+        return SPECS[name]
 
     def num_classes(self) -> int:
         if self.config["num_classes"] is not None:
             return int(self.config["num_classes"])
-        if self.config["data_root"] is None:
-            from .data import SPEC
+        if self.config["data_format"] == "wsoleval":
+            from .data.wsoleval import DATASETS
 
-            return len(SPEC["classes"])
+            return DATASETS[self.config["dataset"]][0]
+        if self.config["data_root"] is None:
+            return len(self._benchmark_spec()["classes"])
         from .data import CUBDataset
 
         return CUBDataset(self.data_root(), split="train").num_classes
 
     def build_dataset(self, split: str) -> Dataset:
+        """``split``: ``"train"``, ``"test"``; ``"val"`` (train-fullsup) for wsoleval data."""
+        c = self.config
+        hflip = bool(c["hflip"]) and split == "train"
+        if c["data_format"] == "wsoleval":
+            from .data import WSOLEvalDataset
+
+            if split not in ("train", "val", "test"):
+                raise ConfigError(f"split must be 'train', 'val' or 'test', got {split!r}")
+            return WSOLEvalDataset(c["data_root"], c["metadata_root"], dataset=c["dataset"],
+                                   split=split, image_size=int(c["image_size"]),
+                                   mask_root=c["mask_root"], num_classes=self.num_classes(),
+                                   hflip=hflip)
         from .data import CUBDataset
 
-        return CUBDataset(self.data_root(), split=split, image_size=int(self.config["image_size"]),
-                          hflip=bool(self.config["hflip"]) and split == "train")
+        if split not in ("train", "test"):
+            raise ConfigError(f"CUB-layout data has splits 'train' and 'test', got {split!r} "
+                              "(a 'val' split needs data_format='wsoleval')")
+        return CUBDataset(self.data_root(), split=split, image_size=int(c["image_size"]),
+                          hflip=hflip)
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """``{"inputs": (B, 3, S, S), "data_samples": {...}}``.
+
+        ``data_samples``: ``labels`` (B,) long; ``image_ids``; ``orig_sizes`` (B, 2) long
+        ``(h, w)``; ``boxes`` list of (n_i, 4) float32 when any item has boxes (an item without
+        boxes gets (0, 4)); ``masks`` / ``ignores`` (B, 1, S, S) when every item has them.
+        """
         samples: dict[str, Any] = {
             "labels": torch.tensor([int(it["label"]) for it in items], dtype=torch.long),
-            "boxes": [torch.as_tensor(it["boxes"], dtype=torch.float32) for it in items],
             "image_ids": [it["image_id"] for it in items],
         }
-        if all("mask" in it for it in items):
-            samples["masks"] = torch.stack([torch.as_tensor(it["mask"]) for it in items])
+        if any("boxes" in it for it in items):
+            samples["boxes"] = [torch.as_tensor(it["boxes"], dtype=torch.float32).reshape(-1, 4)
+                                if "boxes" in it else torch.zeros(0, 4) for it in items]
+        if all("orig_size" in it for it in items):
+            samples["orig_sizes"] = torch.tensor([tuple(it["orig_size"]) for it in items],
+                                                 dtype=torch.long)
+        for key, out in (("mask", "masks"), ("ignore", "ignores")):
+            if all(key in it for it in items):
+                samples[out] = torch.stack([torch.as_tensor(it[key]) for it in items])
         return {"inputs": torch.stack([it["inputs"] for it in items]), "data_samples": samples}
 
     # -- model and metrics -----------------------------------------------------------------
     def build_model(self) -> nn.Module:
         feats = build_backbone(self.config["backbone"], output_stride=self.config["output_stride"])
-        return CAMClassifier(feats, self.num_classes())
+        return CAMClassifier(feats, self.num_classes(), cam_method=self.config["cam_method"])
 
     def build_metrics(self) -> list[Any]:
-        return [WSOLMetric(preset=self.config["preset"])]
+        return [WSOLMetric(preset=self.config["preset"], eval_size=self.config["eval_size"])]
 
     def demo_figure(self, tasks: Mapping[str, "WSOLTask"], path: Path, n: int = 6) -> Path:
-        """CAM overlays with GT (red) and predicted (green) boxes, one row per model."""
-        from .figures import cam_comparison_figure
+        """CAM overlays with GT (red) and predicted (green) boxes, one row per model.
 
-        return cam_comparison_figure(tasks, self.build_dataset("test"), path, n=n)
+        Also writes ``guided_gradcam_cutmix.png`` beside ``path`` (Guided Grad-CAM of the host
+        and pasted labels on CutMix test inputs, see :meth:`ablation_figures`).
+        """
+        from .figures import cam_comparison_figure, guided_gradcam_cutmix_figure
+
+        test = self.build_dataset("test")
+        guided_gradcam_cutmix_figure(tasks, test, Path(path).with_name("guided_gradcam_cutmix.png"))
+        return cam_comparison_figure(tasks, test, path, n=n)
+
+    def ablation_figures(self, tasks: Mapping[str, "WSOLTask"], out_dir: str | Path,
+                         n: int = 4, seed: int = 0) -> list[Path]:
+        """Figures of an ablation run, written to ``out_dir``; returns their paths.
+
+        * ``cams.png``: CAM overlays of every variant on the same test images;
+        * ``guided_gradcam_cutmix.png``: Guided Grad-CAM of the host and pasted labels on the
+          same CutMix test inputs (fixed ``seed``), for ``cutmix`` vs ``cutmix+pgg`` when both
+          are present, else for every variant.
+        """
+        from .figures import cam_comparison_figure, guided_gradcam_cutmix_figure
+
+        out_dir = Path(out_dir)
+        test = self.build_dataset("test")
+        paths = [cam_comparison_figure(tasks, test, out_dir / "cams.png", n=max(n, 6))]
+        pair = {k: tasks[k] for k in ("cutmix", "cutmix+pgg") if k in tasks}
+        chosen = pair if len(pair) == 2 else dict(tasks)
+        paths.append(guided_gradcam_cutmix_figure(chosen, test,
+                                                  out_dir / "guided_gradcam_cutmix.png",
+                                                  n=n, seed=seed))
+        return paths

@@ -9,6 +9,9 @@ from ._common import IMAGENET_MEAN, IMAGENET_STD, collate_wsol
 from .benchmark import (
     BENCHMARK_NAME,
     SPEC,
+    SPEC_V1,
+    SPEC_V2,
+    SPECS,
     content_hash,
     default_benchmark_root,
     ensure_shapes_benchmark,
@@ -21,6 +24,6 @@ from .wsoleval import WSOLEvalDataset
 
 __all__ = [
     "CUBDataset", "WSOLEvalDataset", "DatasetFormatError", "MissingFileError", "collate_wsol",
-    "IMAGENET_MEAN", "IMAGENET_STD", "SPEC", "BENCHMARK_NAME", "write_shapes_benchmark",
+    "IMAGENET_MEAN", "IMAGENET_STD", "SPEC", "SPEC_V1", "SPEC_V2", "SPECS", "BENCHMARK_NAME", "write_shapes_benchmark",
     "ensure_shapes_benchmark", "default_benchmark_root", "content_hash", "read_shapes_attributes",
 ]

@@ -26,7 +26,7 @@ import tempfile
 import uuid
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 from PIL import Image
@@ -36,12 +36,11 @@ __all__ = [
     "ensure_shapes_benchmark", "render_shapes_image", "content_hash", "read_shapes_attributes",
 ]
 
-BENCHMARK_NAME = "wsol-shapes-v1"
 
 #: The fixed specification. It is stored in manifest.json; ensure_shapes_benchmark regenerates
 #: when the stored spec differs. Fixed before any test-split result was looked at.
-SPEC: dict[str, Any] = {
-    "name": BENCHMARK_NAME,
+SPEC_V1: dict[str, Any] = {
+    "name": "wsol-shapes-v1",
     "format": "CUB-200-2011 layout + segmentations/ + shapes_attributes.txt",
     "image_size": 64,
     "classes": ["disk", "square", "triangle", "plus"],
@@ -65,6 +64,20 @@ SPEC: dict[str, Any] = {
     "test_per_class": 60,
 }
 
+#: Version 2 changes one number of v1: the texture shortcut in the train split drops from 0.9 to
+#: 0.7. Why: on v1, plain CutMix training with the demo's settings stayed at chance (25 %) on the
+#: test split -- the model read texture only (the train-split learnability check had already
+#: shown 0 / 9 held-out images on another class's texture classified correctly), which leaves
+#: nothing to compare. The change was decided from that plain-CutMix number alone, before the
+#: guided v1 run had finished, and checked on held-out *train* images (docs/benchmarks.md).
+SPEC_V2: dict[str, Any] = {**SPEC_V1, "name": "wsol-shapes-v2", "train_own_texture_p": 0.7}
+
+#: Specifications by name; the WSOL task's ``benchmark`` option picks one.
+SPECS: dict[str, dict[str, Any]] = {sp["name"]: sp for sp in (SPEC_V1, SPEC_V2)}
+#: The default benchmark.
+SPEC = SPEC_V2
+BENCHMARK_NAME = SPEC["name"]
+
 _ATTR_FILE = "shapes_attributes.txt"
 
 
@@ -82,7 +95,7 @@ def _shape_mask(kind: str, side: int) -> np.ndarray:
         depth = v + side / 2.0  # distance from the top edge
         return np.abs(u) <= depth / 2.0
     if kind == "plus":
-        half = round(side * SPEC["plus_arm_fraction"]) / 2.0
+        half = round(side * SPEC_V1["plus_arm_fraction"]) / 2.0  # same in every version
         return (np.abs(u) <= half) | (np.abs(v) <= half)
     raise ValueError(kind)
 
@@ -103,7 +116,7 @@ def _texture(family: int, size: int, period: int, phase: tuple[int, int]) -> np.
     raise ValueError(family)
 
 
-def render_shapes_image(seed: int, image_index: int, label: int, train: bool
+def render_shapes_image(seed: int, image_index: int, label: int, train: bool, spec: Mapping[str, Any] = SPEC
                         ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Render one benchmark image from its own random stream.
 
@@ -114,35 +127,35 @@ def render_shapes_image(seed: int, image_index: int, label: int, train: bool
         image: uint8 (64, 64, 3); mask: bool (64, 64), the object's pixels;
         attrs: ``texture``, ``colour``, ``side`` (the frame side), ``x``, ``y`` (frame corner).
     """
-    S = SPEC["image_size"]
+    S = spec["image_size"]
     rng = np.random.default_rng([seed, image_index])
-    lo, hi = SPEC["object_side_px"]
+    lo, hi = spec["object_side_px"]
     side = int(rng.integers(lo, hi + 1))
     x = int(rng.integers(0, S - side + 1))
     y = int(rng.integers(0, S - side + 1))
-    colour = int(rng.integers(len(SPEC["palette"])))
-    K = len(SPEC["textures"])
+    colour = int(rng.integers(len(spec["palette"])))
+    K = len(spec["textures"])
     if train:
-        if rng.random() < SPEC["train_own_texture_p"]:
+        if rng.random() < spec["train_own_texture_p"]:
             family = label
         else:
             others = [f for f in range(K) if f != label]
             family = others[int(rng.integers(len(others)))]
     else:
         family = int(rng.integers(K))
-    plo, phi = SPEC["texture_period_px"]
+    plo, phi = spec["texture_period_px"]
     period = int(rng.integers(plo, phi + 1))
     phase = (int(rng.integers(period)), int(rng.integers(period)))
-    glo, ghi = SPEC["texture_base_grey"]
+    glo, ghi = spec["texture_base_grey"]
     base = int(rng.integers(glo, ghi + 1))
-    noise = rng.normal(0.0, SPEC["noise_sigma"], size=(S, S, 3))
+    noise = rng.normal(0.0, spec["noise_sigma"], size=(S, S, 3))
 
     pattern = _texture(family, S, period, phase)
     img = np.empty((S, S, 3), dtype=np.float64)
-    img[...] = (base + SPEC["texture_amplitude"] * pattern.astype(np.float64))[..., None]
+    img[...] = (base + spec["texture_amplitude"] * pattern.astype(np.float64))[..., None]
     mask = np.zeros((S, S), dtype=bool)
-    mask[y:y + side, x:x + side] = _shape_mask(SPEC["classes"][label], side)
-    img[mask] = SPEC["palette"][colour]
+    mask[y:y + side, x:x + side] = _shape_mask(spec["classes"][label], side)
+    img[mask] = spec["palette"][colour]
     img = np.clip(np.rint(img + noise), 0, 255).astype(np.uint8)
     return img, mask, {"texture": family, "colour": colour, "side": side, "x": x, "y": y}
 
@@ -173,25 +186,25 @@ def content_hash(root: str | PathLike[str]) -> str:
 
 
 # -- writing -------------------------------------------------------------------------------------
-def _plan() -> Iterable[tuple[int, int, int, bool, str]]:
+def _plan(spec: Mapping[str, Any] = SPEC) -> Iterable[tuple[int, int, int, bool, str]]:
     """(image_id, label, index_in_class, is_train, relpath) in images.txt order (by class)."""
-    ntr, nte = SPEC["train_per_class"], SPEC["test_per_class"]
+    ntr, nte = spec["train_per_class"], spec["test_per_class"]
     image_id = 0
-    for label, name in enumerate(SPEC["classes"]):
+    for label, name in enumerate(spec["classes"]):
         for j in range(ntr + nte):
             image_id += 1
             yield image_id, label, j, j < ntr, f"{label + 1:03d}.{name}/{name}_{j:04d}.png"
 
 
-def _write_into(folder: Path, seed: int) -> str:
+def _write_into(folder: Path, seed: int, spec: Mapping[str, Any] = SPEC) -> str:
     """Write the whole benchmark into an existing empty ``folder``; return the content hash."""
     lines: dict[str, list[str]] = {k: [] for k in (
         "images.txt", "image_class_labels.txt", "bounding_boxes.txt", "train_test_split.txt",
         _ATTR_FILE)}
-    lines["classes.txt"] = [f"{k + 1} {k + 1:03d}.{n}" for k, n in enumerate(SPEC["classes"])]
+    lines["classes.txt"] = [f"{k + 1} {k + 1:03d}.{n}" for k, n in enumerate(spec["classes"])]
     pixels: dict[str, bytes] = {}
-    for iid, label, _j, is_train, rel in _plan():
-        img, mask, a = render_shapes_image(seed, iid, label, is_train)
+    for iid, label, _j, is_train, rel in _plan(spec):
+        img, mask, a = render_shapes_image(seed, iid, label, is_train, spec)
         ys, xs = np.nonzero(mask)
         # Tight box of the object's pixels, CUB style: x, y top-left, width = x1 - x0 with x1
         # exclusive (the last column is x1 - 1).
@@ -217,8 +230,9 @@ def _write_into(folder: Path, seed: int) -> str:
     return h.hexdigest()
 
 
-def write_shapes_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
-    """Generate ``wsol-shapes-v1`` into the folder ``root`` (replaced if it exists).
+def write_shapes_benchmark(root: str | PathLike[str], seed: int = 0,
+                           spec: Mapping[str, Any] = SPEC) -> Path:
+    """Generate the benchmark of ``spec`` (default ``wsol-shapes-v2``) into the folder ``root`` (replaced if it exists).
 
     The benchmark is written to a temporary sibling folder and renamed into place at the end,
     so an interrupted run never leaves a partial benchmark at ``root`` (manifest.json is
@@ -230,14 +244,14 @@ def write_shapes_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        digest = _write_into(tmp, int(seed))
-        manifest = {"name": BENCHMARK_NAME, "seed": int(seed), "spec": SPEC,
+        digest = _write_into(tmp, int(seed), spec)
+        manifest = {"name": spec["name"], "seed": int(seed), "spec": dict(spec),
                     "content_sha256": digest,
                     "hash_note": "sha256 over sorted relative paths; text files by bytes, PNGs "
                                  "by decoded pixels; manifest.json excluded",
                     "attributes_columns": ["image_id", "texture_family", "colour_index", "side_px"],
-                    "counts": {"train": SPEC["train_per_class"] * len(SPEC["classes"]),
-                               "test": SPEC["test_per_class"] * len(SPEC["classes"])}}
+                    "counts": {"train": spec["train_per_class"] * len(spec["classes"]),
+                               "test": spec["test_per_class"] * len(spec["classes"])}}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the benchmark is ordinary shared data
         old = None
@@ -254,39 +268,39 @@ def write_shapes_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
     return root
 
 
-def default_benchmark_root() -> Path:
-    """``$PGG_ZOO_HOME/benchmarks/wsol-shapes-v1`` (``PGG_ZOO_HOME`` default ``~/.cache/pgg_zoo``)."""
+def default_benchmark_root(spec: Mapping[str, Any] = SPEC) -> Path:
+    """``$PGG_ZOO_HOME/benchmarks/<spec name>`` (``PGG_ZOO_HOME`` default ``~/.cache/pgg_zoo``)."""
     home = Path(os.environ.get("PGG_ZOO_HOME") or "~/.cache/pgg_zoo").expanduser()
-    return home / "benchmarks" / BENCHMARK_NAME
+    return home / "benchmarks" / spec["name"]
 
 
-def _manifest_ok(root: Path, seed: int) -> bool:
+def _manifest_ok(root: Path, seed: int, spec: Mapping[str, Any] = SPEC) -> bool:
     try:
         m = json.loads((root / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
     # Compare through JSON so tuples/lists and float spelling do not matter.
     return (isinstance(m, dict) and m.get("seed") == seed
-            and m.get("spec") == json.loads(json.dumps(SPEC)))
+            and m.get("spec") == json.loads(json.dumps(dict(spec))))
 
 
 def ensure_shapes_benchmark(root: str | PathLike[str] | None = None, seed: int = 0, *,
-                            verify: bool = False) -> Path:
+                            verify: bool = False, spec: Mapping[str, Any] = SPEC) -> Path:
     """Return the benchmark folder, generating it if its manifest is missing or its spec or
     seed differs (``verify=True`` also recomputes the content hash and regenerates on a
     mismatch). ``root`` defaults to :func:`default_benchmark_root`. Concurrent callers are
     serialized with a lock file beside the folder."""
-    root = Path(root).expanduser().absolute() if root is not None else default_benchmark_root()
+    root = Path(root).expanduser().absolute() if root is not None else default_benchmark_root(spec)
     root.parent.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock
 
     with FileLock(str(root.parent / f".{root.name}.lock")):
-        ok = _manifest_ok(root, int(seed))
+        ok = _manifest_ok(root, int(seed), spec)
         if ok and verify:
             m = json.loads((root / "manifest.json").read_text())
             ok = m.get("content_sha256") == content_hash(root)
         if not ok:
-            write_shapes_benchmark(root, seed)
+            write_shapes_benchmark(root, seed, spec)
     return root
 
 

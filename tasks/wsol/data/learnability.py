@@ -54,7 +54,7 @@ def learnability_check(root: str | Path | None = None, *, seed: int = 0, epochs:
     tmp = None
     if root is None:
         tmp = tempfile.TemporaryDirectory()
-        root = write_shapes_benchmark(Path(tmp.name) / "wsol-shapes-v1", seed=0)
+        root = write_shapes_benchmark(Path(tmp.name) / "wsol-shapes", seed=0)
     ds = CUBDataset(root, split="train", image_size=64)
     attrs = read_shapes_attributes(root)
     items = [ds[i] for i in range(len(ds))]

@@ -39,6 +39,12 @@ TABLE_MAX_PER_PIXEL = 2.0
 # keys (value * n_pixels + index) below this are exact in float32 and go through cv2.dilate;
 # larger ones take the int64 numpy path (tests force it)
 FLOAT32_EXACT = 2 ** 24
+# basin pairs are reduced in a dense (nb x nb) table up to this many entries, else by sorting
+# (both exact, same order of output: by contact level descending, then by pair id)
+CONTACT_TABLE_MAX = 2 ** 18
+# the owner table is decoded from ancestor chains while (chain depth x basins) stays below this
+# many entries per pixel, else every (basin, value) pair is lifted (both exact; tests force each)
+OWNER_CHAINS_MAX_PER_PIXEL = 1.0
 
 _OFFSETS = {
     8: ((0, 1), (1, -1), (1, 0), (1, 1)),  # half of the neighbourhood; the rest is symmetric
@@ -96,6 +102,15 @@ def _contacts(basin: np.ndarray, rf: np.ndarray, h: int, w: int, nb: int,
     a, b = basin[p].astype(np.int64), basin[q].astype(np.int64)
     s = np.minimum(rf[p], rf[q]).astype(np.int64)
     pair = np.minimum(a, b) * nb + np.maximum(a, b)
+    if nb * nb <= CONTACT_TABLE_MAX:
+        # few basins: the highest contact per pair by a scatter-max into a dense (nb x nb) table
+        # instead of sorting all contact pixels (a sort of O(boundary) elements dominated here)
+        best = np.full(nb * nb, -1, dtype=np.int64)
+        np.maximum.at(best, pair, s)
+        pair = np.flatnonzero(best >= 0)
+        s = best[pair]
+        order = np.argsort(-s, kind="stable")
+        return pair[order] // nb, pair[order] % nb, s[order]
     top = int(rf.max()) + 1
     order = np.argsort(pair * top + (top - 1 - s))  # by pair, highest contact first
     pair, s = pair[order], s[order]
@@ -169,23 +184,16 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
     nv = int(rf.max()) + 1
     # owner of pixel p: the component of {r > r_p - 1} holding p, i.e. the topmost ancestor of
     # its basin whose level is still >= r_p
-    if nb * nv <= n:
+    tb = (_owner_table(parent, level, nb, nv, int(OWNER_CHAINS_MAX_PER_PIXEL * n))
+          if nb * nv <= n else None)
+    if tb is not None:
+        owner = tb[basin * nv + rf]
+    elif nb * nv <= n:
         # fewer (basin, value) pairs than pixels: lift the dense table, then look it up
         tb = _lift(np.repeat(np.arange(nb), nv), np.tile(np.arange(nv), nb), level, jumps)
         owner = tb[basin * nv + rf]
     else:
         owner = _lift(basin.astype(np.int64), rf, level, jumps)
-    if nn * (nv + 1) <= TABLE_MAX_PER_PIXEL * n:
-        own_at, own_full = _own_extents_table(owner, rf, h, w, nn, nv)
-    else:
-        own_at, own_full = _own_extents_sorted(owner, rf, h, w, nn, nv)
-    fx0, fy0, fx1, fy1 = own_full
-    inf = np.iinfo(np.int64).max // 4
-    kx0 = np.full(nn, inf, np.int64)
-    ky0 = np.full(nn, inf, np.int64)
-    kx1 = np.full(nn, -inf, np.int64)
-    ky1 = np.full(nn, -inf, np.int64)
-    _propagate(parent, fx0, fy0, fx1, fy1, kx0, ky0, kx1, ky1)
     # alive ranges: node n is a component for j in [level(parent), level(n) - 1]
     lo = np.where(parent < 0, 0, level[np.maximum(parent, 0)])
     hi = np.minimum(level, n_levels) - 1
@@ -193,7 +201,18 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
     rows_node = np.repeat(np.arange(nn), lens)
     offs = np.cumsum(lens) - lens
     j = lo[rows_node] + (np.arange(len(rows_node)) - offs[rows_node])
+    if nn * (nv + 1) <= TABLE_MAX_PER_PIXEL * n:
+        own_at, own_full = _own_extents_table(owner, rf, h, w, nn, nv)
+    else:
+        own_at, own_full = _own_extents_sorted(owner, rf, h, w, nn, nv)
     ox0, oy0, ox1, oy1 = own_at(rows_node, j)
+    fx0, fy0, fx1, fy1 = own_full
+    inf = np.iinfo(np.int64).max // 4
+    kx0 = np.full(nn, inf, np.int64)
+    ky0 = np.full(nn, inf, np.int64)
+    kx1 = np.full(nn, -inf, np.int64)
+    ky1 = np.full(nn, -inf, np.int64)
+    _propagate(parent, fx0, fy0, fx1, fy1, kx0, ky0, kx1, ky1)
     x0 = np.minimum(ox0, kx0[rows_node])
     y0 = np.minimum(oy0, ky0[rows_node])
     x1 = np.maximum(ox1, kx1[rows_node])
@@ -274,6 +293,38 @@ def _own_extents_sorted(owner, rf, h, w, nn, nv):
         return pick(pos, pos > start[nodes])
 
     return own_at, pick(stop, stop > start)
+
+
+def _owner_table(parent: np.ndarray, level: np.ndarray, nb: int, nv: int, budget: int):
+    """Dense ``(nb * nv,)`` table: entry ``b * nv + v`` is the topmost ancestor of basin ``b``
+    whose level is ``>= v`` (``b`` itself when none is), like :func:`_lift` on every pair.
+
+    Along a basin's ancestor chain ``a_0 = b, a_1, ..., a_D`` (root) levels do not increase, so
+    ``a_k`` answers exactly the values in ``(level(a_{k+1}), level(a_k)]`` (the root: ``[0,
+    level(root)]``; values above ``level(b)``: ``b``). Each table row is therefore a run-length
+    code of the chain, decoded with one ``np.repeat`` -- cheaper than lifting every entry.
+    Returns None when the chains are too deep for the matrix of ancestors to stay below
+    ``budget`` entries (then :func:`_lift` is used).
+    """
+    cur = np.arange(nb)
+    chain = [cur]
+    while True:
+        nxt = parent[cur]
+        up = nxt >= 0
+        if not up.any():
+            break
+        cur = np.where(up, nxt, cur)
+        chain.append(cur)
+        if len(chain) * nb > budget:
+            return None
+    anc = np.stack(chain[::-1], axis=1)  # (nb, D + 1): root first, the basin itself last
+    lv = level[anc]
+    lens = np.empty((nb, anc.shape[1] + 1), dtype=np.int64)
+    lens[:, 0] = lv[:, 0] + 1  # the root answers 0 .. level(root)
+    lens[:, 1:-1] = lv[:, 1:] - lv[:, :-1]  # 0 where the chain is clamped at the root
+    lens[:, -1] = nv - 1 - lv[:, -1]  # values above the basin's own level
+    nodes = np.concatenate([anc, np.arange(nb)[:, None]], axis=1)
+    return np.repeat(nodes.ravel(), lens.ravel())
 
 
 def _lift(cur: np.ndarray, need: np.ndarray, level: np.ndarray, jumps: list) -> np.ndarray:

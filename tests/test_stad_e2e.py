@@ -1,0 +1,43 @@
+"""End to end: the STAD task on the embedded sprites benchmark, through the engine."""
+import json
+
+import pytest
+import torch
+
+import pgg_zoo
+
+
+@pytest.fixture
+def home(tmp_path_factory, monkeypatch):
+    h = tmp_path_factory.getbasetemp() / "stad_home"
+    monkeypatch.setenv("PGG_ZOO_HOME", str(h))
+    return h
+
+
+def test_build_full_size_slowfast():
+    task = pgg_zoo.build("stad", backbone="slowfast_r50", clip_len=8, num_classes=24)
+    assert type(task.synthesizer).__name__ == "VideoPaste"
+    assert sum(p.numel() for p in task.model.parameters()) > 30e6
+
+
+def test_guided_training_and_figure(home, tmp_path):
+    from pgg_zoo.study import demo
+
+    out = demo("stad", out_dir=tmp_path / "demo", epochs=1, batch_size=4, limit_train=8,
+               limit_test=12, log=lambda *a: None)
+    assert set(out["results"]) == {"paste", "paste+pgg"}
+    for metrics in out["results"].values():
+        for key in ("frame_map@0.5[act]", "video_map@0.2[act]", "video_map@0.5:0.95[act]"):
+            assert 0.0 <= metrics[key] <= 100.0
+    assert out["figure"].stat().st_size > 1000
+    saved = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert saved["task"] == "stad"
+
+
+def test_bad_options():
+    with pytest.raises(pgg_zoo.ConfigError, match="synthesizers"):
+        pgg_zoo.build("stad", synthesizer="cutmix")
+    with pytest.raises(pgg_zoo.ConfigError, match="annotations"):
+        pgg_zoo.build("stad", data_root=".")
+    with pytest.raises(pgg_zoo.ConfigError, match="divisible by 4"):
+        pgg_zoo.build("stad", backbone="slowfast_r50", clip_len=6)
