@@ -524,11 +524,11 @@ def test_benchmark_write_is_atomic(shapes, tmp_path, monkeypatch):
 def test_ensure_benchmark(shapes, tmp_path, monkeypatch):
     monkeypatch.setenv("PGG_ZOO_HOME", str(tmp_path / "home"))
     root = bench_mod.default_benchmark_root()
-    assert root == tmp_path / "home" / "benchmarks" / "wsol-shapes-v1"
+    assert root == tmp_path / "home" / "benchmarks" / SPEC["name"]
     calls = []
     real = bench_mod.write_shapes_benchmark
 
-    def counting(r, seed=0):
+    def counting(r, seed=0, spec=None):
         calls.append(Path(r))
         if Path(r).exists():
             shutil.rmtree(r)
