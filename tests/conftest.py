@@ -1,7 +1,11 @@
 import os
+import tempfile
 
 import pytest
 import torch
+
+# Benchmarks and downloads go to a throw-away home, never to the user's ~/.cache/pgg_zoo.
+os.environ["PGG_ZOO_HOME"] = tempfile.mkdtemp(prefix="pgg_zoo_test_home_")
 
 # Keep CI on 2 cores predictable and quiet.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -1,0 +1,23 @@
+"""Every card whose weights this project trained reproduces its metrics when built from the card."""
+import pytest
+
+import pgg_zoo
+
+SHIPPED = [n for n in pgg_zoo.list_cards() if pgg_zoo.load_card(n).origin == "pgg_zoo"]
+
+
+def test_every_task_ships_a_trained_card():
+    tasks = {pgg_zoo.load_card(n).task for n in SHIPPED}
+    assert tasks == set(pgg_zoo.list_tasks())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_reproduces_its_metrics(name, tmp_path):
+    card = pgg_zoo.load_card(name)
+    task = pgg_zoo.build(card.task, weights=name, work_dir=str(tmp_path))
+    got = task.evaluate()
+    ((dataset, expected),) = card.metrics.items()
+    assert expected, f"card {name} lists no metrics"
+    for metric, value in expected.items():
+        key = metric if metric in got else metric.split("[")[0]
+        assert got[key] == pytest.approx(value, abs=1e-3), (metric, got[key], value)
