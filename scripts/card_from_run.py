@@ -36,9 +36,10 @@ def protocol_names(metrics: dict[str, float], preset: str | None) -> dict[str, f
     """Keep metrics under their registered protocol names (``maxboxacc_v2[wsoleval]``)."""
     registered = set(METRICS.names())
     out = {}
+    presets = (preset or "").split(",")
     for k, v in metrics.items():
-        for name in (k, f"{k}[{preset}]" if preset else None):
-            if name and name in registered:
+        for name in (k, *(f"{k}[{p}]" for p in presets if p)):
+            if name in registered:
                 out[name] = round(float(v), 4)
                 break
     return out
@@ -51,7 +52,8 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--recipe", required=True)
     ap.add_argument("--dataset", required=True, help="data set name for the metrics key")
-    ap.add_argument("--preset", default=None, help="protocol suffix for metric names")
+    ap.add_argument("--preset", default=None,
+                    help="protocol suffixes for metric names, comma-separated (first match wins)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="task options of the run (JSON values)")
     ap.add_argument("--notes", default="")

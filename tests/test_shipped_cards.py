@@ -18,6 +18,11 @@ def test_shipped_card_reproduces_its_metrics(name, tmp_path):
     got = task.evaluate()
     ((dataset, expected),) = card.metrics.items()
     assert expected, f"card {name} lists no metrics"
+    # Image benchmarks are bit-reproducible: the numbers must match exactly. The video
+    # benchmark's mp4 files are re-encoded wherever it is generated, and x264 did not give
+    # identical bitstreams across runs here (~1 grey level mean difference after decoding),
+    # so video metrics get 0.5 point.
+    tol = 0.5 if card.modality == "video" else 1e-3
     for metric, value in expected.items():
         key = metric if metric in got else metric.split("[")[0]
-        assert got[key] == pytest.approx(value, abs=1e-3), (metric, got[key], value)
+        assert got[key] == pytest.approx(value, abs=tol), (metric, got[key], value)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 #: Card names are identifiers users type: lowercase, digits, ``_``, ``-`` and ``.``.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 #: Every metric names its protocol: ``maxboxacc_v2[wsoleval]``, ``acc@1[torchvision]``.
-METRIC_RE = re.compile(r"^[A-Za-z0-9_@.\-]+\[[A-Za-z0-9_.@\-]+\]$")
+METRIC_RE = re.compile(r"^[A-Za-z0-9_@.:\-]+\[[A-Za-z0-9_.@\-]+\]$")  # "video_map@0.5:0.95[act]"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 SHA256_PREFIX_RE = re.compile(r"^[0-9a-f]{6,64}$")
 

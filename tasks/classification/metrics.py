@@ -77,7 +77,7 @@ class ClassificationMetric(BaseMetric):
     ``mean_group_acc`` (the unweighted mean over groups).
     """
 
-    default_prefix = None
+    default_prefix = ""  # keys stay unprefixed ("top1"), without mmengine's warning
 
     def process(self, data_batch: Any, data_samples: Sequence[dict[str, Any]]) -> None:
         for p in data_samples:

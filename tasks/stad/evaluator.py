@@ -25,7 +25,7 @@ class STADMetric(BaseMetric):
         linking: keyword options of :func:`link_video` (e.g. ``min_length`` for short clips).
     """
 
-    default_prefix = None
+    default_prefix = ""  # keys stay unprefixed ("top1"), without mmengine's warning
 
     def __init__(self, annotations: TubeAnnotations, videos: Sequence[str],
                  protocol: str = "act", linking: Mapping[str, Any] | None = None,

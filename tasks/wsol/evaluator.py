@@ -34,7 +34,7 @@ class WSOLMetric(BaseMetric):
               are resized with nearest neighbour from the input frame.
     """
 
-    default_prefix = None
+    default_prefix = ""  # keys stay unprefixed ("top1"), without mmengine's warning
 
     def __init__(self, preset: str = "wsoleval", eval_size: str = "input", **kwargs: Any) -> None:
         super().__init__(**kwargs)

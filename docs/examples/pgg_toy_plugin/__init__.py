@@ -63,7 +63,7 @@ class ToyNet(nn.Module):
 
 
 class ToyAccuracy(BaseMetric):
-    default_prefix = None
+    default_prefix = ""  # keys stay unprefixed ("top1"), without mmengine's warning
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         self.results.extend(int(s["pred"] == s["label"]) for s in data_samples)

@@ -318,8 +318,15 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 8, *, cr
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
-        # one thread: deterministic bitstream and no oversubscription of shared cores
+        # One thread everywhere (codec context, x264 frame and lookahead threads). Even so,
+        # the same frames were seen to encode to different bitstreams in separate runs under
+        # load (decoded pixels differ by ~1 grey level on average): benchmark videos are not
+        # bit-reproducible across generations; metrics on them agree to about 0.1 point.
+        stream.codec_context.thread_count = 1
         stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        if codec == "libx264":
+            stream.options = {**stream.options,
+                              "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
         for f in frames:
             for pkt in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
                 container.mux(pkt)
