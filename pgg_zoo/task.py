@@ -69,6 +69,8 @@ class Task:
         "guidance_mask": "provenance",
         "guidance_mode": "exact",
         "guidance_options": {},
+        # "mean" over the batch (default) or "sum" (as RRR does; alpha then scales with B).
+        "guidance_reduction": "mean",
         "epochs": 10,
         "batch_size": 32,
         "lr": 0.01,
@@ -142,6 +144,7 @@ class Task:
             mask=self.config["guidance_mask"],
             mode=self.config["guidance_mode"],
             mode_options=dict(self.config.get("guidance_options") or {}),
+            reduction=self.config["guidance_reduction"],
         )
 
     def train(self, **overrides: Any) -> dict[str, float]:

@@ -156,3 +156,16 @@ def test_bad_config():
         ProvenanceGuidance(mask="boxes")
     with pytest.raises(KeyError, match="Available"):
         ProvenanceGuidance(mode="exactt")
+
+
+def test_sum_reduction_is_batch_size_times_mean():
+    W = torch.randn(3, 16)
+    x = torch.randn(4, 1, 4, 4, requires_grad=True)
+    labels = torch.tensor([[0], [1], [2], [0]])
+    prov = _prov(torch.zeros(4, 1, 4, 4), labels)
+    ll = (x.flatten(1) @ W.T).gather(1, labels)
+    mean = ProvenanceGuidance(reduction="mean").penalty(x, ll, prov)
+    total = ProvenanceGuidance(reduction="sum").penalty(x, ll, prov)
+    assert total.item() == pytest.approx(4 * mean.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="reduction"):
+        ProvenanceGuidance(reduction="max")
