@@ -35,7 +35,8 @@ def run_variants(
     tasks: dict[str, Task] = {}
     for name, overrides in variants.items():
         cfg = {**(common or {}), **overrides}
-        cfg.setdefault("work_dir", str(out_dir / name.replace("+", "_")))
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("+", "_"))
+        cfg.setdefault("work_dir", str(out_dir / safe))
         t0 = time.time()
         task = build(task_name, **cfg)
         log(f"[{name}] training {task!r}")
