@@ -18,3 +18,16 @@ def pgg_home(tmp_path, monkeypatch):
     home = tmp_path / "pgg_home"
     monkeypatch.setenv("PGG_ZOO_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def bench_home(tmp_path_factory):
+    """A fresh $PGG_ZOO_HOME for one test module (benchmarks generated there once)."""
+    home = tmp_path_factory.mktemp("pgg_home")
+    old = os.environ.get("PGG_ZOO_HOME")
+    os.environ["PGG_ZOO_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("PGG_ZOO_HOME", None)
+    else:
+        os.environ["PGG_ZOO_HOME"] = old

@@ -8,20 +8,6 @@ import pgg_zoo
 from pgg_zoo.cli.main import main as cli
 
 
-@pytest.fixture(scope="module")
-def bench_home(tmp_path_factory):
-    import os
-
-    home = tmp_path_factory.mktemp("pgg_home")
-    old = os.environ.get("PGG_ZOO_HOME")
-    os.environ["PGG_ZOO_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("PGG_ZOO_HOME", None)
-    else:
-        os.environ["PGG_ZOO_HOME"] = old
-
-
 def test_build_returns_model_synthesizer_and_train_evaluate(bench_home):
     task = pgg_zoo.build("wsol", backbone="resnet18")
     assert isinstance(task.model, torch.nn.Module)

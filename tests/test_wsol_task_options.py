@@ -78,20 +78,6 @@ def make_wsoleval(base: Path, dataset: str, n: int = 8, seed: int = 0):
     return data, meta
 
 
-@pytest.fixture(scope="module")
-def bench_home(tmp_path_factory):
-    import os
-
-    home = tmp_path_factory.mktemp("pgg_home")
-    old = os.environ.get("PGG_ZOO_HOME")
-    os.environ["PGG_ZOO_HOME"] = str(home)
-    yield home
-    if old is None:
-        os.environ.pop("PGG_ZOO_HOME", None)
-    else:
-        os.environ["PGG_ZOO_HOME"] = old
-
-
 # ------------------------------------------------------------------------------------------
 # data wiring
 # ------------------------------------------------------------------------------------------

@@ -114,6 +114,17 @@ def _ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_study_flags(p: argparse.ArgumentParser, out_dir: str, alpha_help: str | None) -> None:
+    """Flags shared by the commands that train several variants (demo, ablate)."""
+    p.add_argument("task", nargs="?", default="wsol")
+    p.add_argument("--out-dir", dest="out_dir", default=out_dir)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--backbone")
+    p.add_argument("--alpha", type=float, help=alpha_help)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a task (default: its embedded benchmark)")
     _add_task_flags(p)
@@ -126,23 +137,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("demo", help="CutMix vs CutMix + guidance on the embedded benchmark")
-    p.add_argument("task", nargs="?", default="wsol")
-    p.add_argument("--out-dir", dest="out_dir", default="work_dirs/demo")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--backbone")
-    p.add_argument("--alpha", type=float)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    _add_study_flags(p, "work_dirs/demo", alpha_help=None)
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("ablate", help="mask ablation and alpha sweep on the embedded benchmark")
-    p.add_argument("task", nargs="?", default="wsol")
-    p.add_argument("--out-dir", dest="out_dir", default="work_dirs/ablate")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--backbone")
-    p.add_argument("--alpha", type=float, help="alpha of the mask-ablation runs")
+    _add_study_flags(p, "work_dirs/ablate", alpha_help="alpha of the mask-ablation runs")
     p.add_argument("--alphas", type=float, nargs="+", help="alpha sweep (default 0 .01 .03 .05 .09)")
     p.add_argument("--data-root", dest="data_root")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=_ablate)

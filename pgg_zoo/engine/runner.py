@@ -259,21 +259,13 @@ def load_weights_file(model: torch.nn.Module, path: str | Path) -> None:
     """Load a ``.safetensors`` state dict strictly; errors list missing/unexpected keys."""
     from safetensors.torch import load_file
 
+    from ..cards.loading import check_state_dict
+
     try:
         state = load_file(str(path))
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        raise ValueError(
-            f"{path} does not fit the model: missing keys {missing[:10]}, unexpected keys "
-            f"{unexpected[:10]}, shape mismatches {shapes[:10]} (counts {len(missing)}, "
-            f"{len(unexpected)}, {len(shapes)})"
-        )
+    check_state_dict(model, state, what=str(path))
     model.load_state_dict(state, strict=True)
 
 

@@ -122,7 +122,6 @@ class STADTask(Task):
         return SYNTHESIZERS.build("video_paste", **opts)
 
     def build_metrics(self) -> list[Any]:
-        root, ann = self._source()
         ds = self.build_dataset("test")
         linking = self.config["linking"]
         if linking is None:

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from pgg_zoo.viz import denormalize, draw_boxes, heat_overlay, save_figure
 
 
-def _predicted_box(cam: np.ndarray, preset: str) -> np.ndarray:
+def _predicted_box(cam: np.ndarray) -> np.ndarray:
     """``(1, 4)`` box of the largest contour at CAM threshold 0.5 (min-max normalized map).
 
     The metrics pick the best threshold over the whole test set; a figure of a few images
@@ -52,7 +52,7 @@ def cam_comparison_figure(tasks: Mapping[str, Any], dataset: Dataset, path: Path
             ax = axes[r, c]
             ax.imshow(heat_overlay(denormalize(it["inputs"]), p["cam"]))
             draw_boxes(ax, np.asarray(it["boxes"]), "red")
-            draw_boxes(ax, _predicted_box(p["cam"], "wsoleval"), "lime")
+            draw_boxes(ax, _predicted_box(p["cam"]), "lime")
             ok = int(p["top5"][0]) == int(p["label"])
             ax.set_title(f"pred {int(p['top5'][0])} {'ok' if ok else 'x'}", fontsize=7)
             ax.set_xticks([])
