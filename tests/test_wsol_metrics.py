@@ -349,10 +349,9 @@ CONVS = [
 ]
 
 
-@pytest.mark.parametrize("table, f32", [(0.0, 2 ** 24), (1e9, 2 ** 24), (1e9, 0)],
-                         ids=["sorted-path", "table-path", "int64-keys"])
-def test_fast_equals_reference_on_random_cams(monkeypatch, table, f32):
-    monkeypatch.setattr(components, "TABLE_MAX_PER_PIXEL", table)
+@pytest.mark.parametrize("f32", [2 ** 24, 0],
+                         ids=["float32-keys", "int64-keys"])
+def test_fast_equals_reference_on_random_cams(monkeypatch, f32):
     monkeypatch.setattr(components, "FLOAT32_EXACT", f32)
     rng = np.random.default_rng(1234)
     for trial in range(45):
@@ -415,3 +414,15 @@ def test_register_metrics_into_registry(monkeypatch):
     acc.update(block(5, 5, 1, 3, 1, 3), [[1, 1, 3, 3]])
     assert acc.compute()[acc.primary_key] == pytest.approx((100 + 100 + 0) / 3)
     assert set(metric_factories()) == set(fresh.names())
+
+
+@pytest.mark.parametrize("connectivity", [8, 4])
+def test_basins_float32_keys_equal_int64_keys_on_large_maps(monkeypatch, connectivity):
+    # the float32 path recovers the argmax index with a float floor of key / n: it must give
+    # the exact basins at full size (224 x 224, up to the largest value float32 keys allow)
+    rng = np.random.default_rng(5)
+    r = rng.integers(0, 333, (224, 224))
+    fast = components._basins(r, connectivity)
+    monkeypatch.setattr(components, "FLOAT32_EXACT", 0)
+    ref = components._basins(r, connectivity)
+    assert np.array_equal(fast[0], ref[0]) and np.array_equal(fast[1], ref[1])

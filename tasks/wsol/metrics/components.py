@@ -28,14 +28,13 @@ foreground are the 4-connected components of the background that do not reach th
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 __all__ = ["component_extents", "hole_extents"]
 
-# dense (node x value) tables are used while they hold at most this many entries per pixel;
-# beyond, the sorted-pixel path is cheaper (both are exact; tests force each)
-TABLE_MAX_PER_PIXEL = 2.0
 # keys (value * n_pixels + index) below this are exact in float32 and go through cv2.dilate;
 # larger ones take the int64 numpy path (tests force it)
 FLOAT32_EXACT = 2 ** 24
@@ -58,12 +57,16 @@ def _basins(r: np.ndarray, connectivity: int):
     n = h * w
     kmax = (int(r.max()) + 1) * n
     if kmax < FLOAT32_EXACT:
-        # keys are exact in float32: one SIMD 3x3 dilation gives every neighbourhood's best key
-        key = (r.astype(np.float32) * np.float32(n)
-               + np.arange(n, dtype=np.float32).reshape(h, w))
+        # keys are exact in float32: one SIMD 3x3 dilation gives every neighbourhood's best key;
+        # its index is recovered with a float floor (an int64 modulo costs 10x more here). The
+        # floor is exact: the quotient v + i/n is at least 1/n below v + 1 and, as
+        # (v + 1) * n < 2**24, float32 rounds it by less than v / 2**24 < 1/n.
+        nf = np.float32(n)
+        key = r.astype(np.float32) * nf + _grid(h, w)[2].reshape(h, w)
         shape = cv2.MORPH_RECT if connectivity == 8 else cv2.MORPH_CROSS
         best = cv2.dilate(key, cv2.getStructuringElement(shape, (3, 3)))
-        ptr = best.astype(np.intp).ravel() % n
+        best -= np.floor(best / nf) * nf
+        ptr = best.astype(np.int32).ravel()
     else:
         key = r.astype(np.int64) * n + np.arange(n, dtype=np.int64).reshape(h, w)
         pad = np.full((h + 2, w + 2), -1, dtype=np.int64)
@@ -72,15 +75,25 @@ def _basins(r: np.ndarray, connectivity: int):
         for dy, dx in _OFFSETS[connectivity]:
             for sy, sx in ((dy, dx), (-dy, -dx)):
                 np.maximum(best, pad[1 + sy:1 + sy + h, 1 + sx:1 + sx + w], out=best)
-        ptr = (best % n).ravel().astype(np.intp)
+        ptr = (best % n).ravel().astype(np.int32)
     while True:
-        nxt = np.take(ptr, ptr)
+        nxt = ptr[ptr]
         if np.array_equal(nxt, ptr):
             break
-        ptr = np.take(nxt, nxt)
-    is_seed = ptr == np.arange(n)
-    ids = np.cumsum(is_seed, dtype=np.intp) - 1
-    return np.take(ids, ptr), np.flatnonzero(is_seed)
+        ptr = nxt[nxt]
+    is_seed = ptr == np.arange(n, dtype=np.int32)
+    ids = np.cumsum(is_seed, dtype=np.int32) - 1
+    return ids[ptr], np.flatnonzero(is_seed)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(h: int, w: int):
+    """``(xs, ys, index)`` of every pixel in raster order (int32, int32, float32), read-only."""
+    ys, xs = np.divmod(np.arange(h * w, dtype=np.int32), np.int32(w))
+    index = np.arange(h * w, dtype=np.float32)
+    for a in (xs, ys, index):
+        a.setflags(write=False)
+    return xs, ys, index
 
 
 def _contacts(basin: np.ndarray, rf: np.ndarray, h: int, w: int, nb: int,
@@ -182,18 +195,6 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
             break
         jumps.append(nxt)
     nv = int(rf.max()) + 1
-    # owner of pixel p: the component of {r > r_p - 1} holding p, i.e. the topmost ancestor of
-    # its basin whose level is still >= r_p
-    tb = (_owner_table(parent, level, nb, nv, int(OWNER_CHAINS_MAX_PER_PIXEL * n))
-          if nb * nv <= n else None)
-    if tb is not None:
-        owner = tb[basin * nv + rf]
-    elif nb * nv <= n:
-        # fewer (basin, value) pairs than pixels: lift the dense table, then look it up
-        tb = _lift(np.repeat(np.arange(nb), nv), np.tile(np.arange(nv), nb), level, jumps)
-        owner = tb[basin * nv + rf]
-    else:
-        owner = _lift(basin.astype(np.int64), rf, level, jumps)
     # alive ranges: node n is a component for j in [level(parent), level(n) - 1]
     lo = np.where(parent < 0, 0, level[np.maximum(parent, 0)])
     hi = np.minimum(level, n_levels) - 1
@@ -201,12 +202,27 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
     rows_node = np.repeat(np.arange(nn), lens)
     offs = np.cumsum(lens) - lens
     j = lo[rows_node] + (np.arange(len(rows_node)) - offs[rows_node])
-    if nn * (nv + 1) <= TABLE_MAX_PER_PIXEL * n:
-        own_at, own_full = _own_extents_table(owner, rf, h, w, nn, nv)
+    # owner of pixel p: the component of {r > r_p - 1} holding p, i.e. the topmost ancestor of
+    # its basin whose level is still >= r_p. So node n owns pixels of values in (lo_n, level_n]
+    # only (the root also those of value 0): it gets one table slot per value lo_n .. level_n
+    # + 1 (the last stays empty), a table about the size of the output rather than
+    # nodes x values.
+    width = level - lo + 2
+    start = np.cumsum(width) - width
+    tb = (_owner_table(parent, level, nb, nv, int(OWNER_CHAINS_MAX_PER_PIXEL * n))
+          if nb * nv <= n else None)
+    if tb is None and nb * nv <= n:
+        # fewer (basin, value) pairs than pixels: lift the dense table, then look it up
+        tb = _lift(np.repeat(np.arange(nb), nv), np.tile(np.arange(nv), nb), level, jumps)
+    if tb is not None:
+        slot_tb = start[tb] + np.tile(np.arange(nv), nb) - lo[tb]
+        slot = slot_tb[basin * nv + rf]
     else:
-        own_at, own_full = _own_extents_sorted(owner, rf, h, w, nn, nv)
-    ox0, oy0, ox1, oy1 = own_at(rows_node, j)
-    fx0, fy0, fx1, fy1 = own_full
+        owner = _lift(basin.astype(np.int64), rf, level, jumps)
+        slot = start[owner] + rf - lo[owner]
+    own = _own_extents(slot, width, h, w)
+    ox0, oy0, ox1, oy1 = (t[start[rows_node] + j + 1 - lo[rows_node]] for t in own)
+    fx0, fy0, fx1, fy1 = (t[start + 1] for t in own)
     inf = np.iinfo(np.int64).max // 4
     kx0 = np.full(nn, inf, np.int64)
     ky0 = np.full(nn, inf, np.int64)
@@ -233,66 +249,26 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
 _INF = np.iinfo(np.int64).max // 4
 
 
-def _own_extents_table(owner, rf, h, w, nn, nv):
-    """Own-pixel extents per (node, value) in a dense table, then suffix min/max over values."""
-    width = nv + 1  # column nv stays empty: "no own pixel above the top value"
-    idx = owner * width + rf
-    ys, xs = np.divmod(np.arange(h * w, dtype=np.int32), np.int32(w))
-    big = np.int32(2 ** 30)
-    tabs = []
-    for coord, ufunc, fill in ((xs, np.minimum, big), (ys, np.minimum, big),
-                               (xs, np.maximum, -big), (ys, np.maximum, -big)):
-        t = np.full(nn * width, fill, dtype=np.int32)
-        ufunc.at(t, idx, coord)
-        t = t.reshape(nn, width)
-        # suffix reduction: column v then covers all own pixels with value >= v
-        tabs.append(ufunc.accumulate(t[:, ::-1], axis=1)[:, ::-1])
-
-    def widen(a):
-        a = a.astype(np.int64)
-        a[a >= big] = _INF
-        a[a <= -big] = -_INF
-        return a
-
-    def own_at(nodes, j):
-        return tuple(widen(t[nodes, j + 1]) for t in tabs)
-
-    # value 0 is never foreground, so a node's full own extent starts at column 1
-    return own_at, tuple(widen(t[:, 1]) for t in tabs)
-
-
-def _own_extents_sorted(owner, rf, h, w, nn, nv):
-    """Own-pixel extents via pixels sorted by (node, value desc) and prefix min/max."""
-    fg = np.flatnonzero(rf > 0)
-    own, val = owner[fg], rf[fg]
-    span = nv + 1
-    inv = nv - val
-    order = np.argsort(inv.astype(np.uint16) if span < 2 ** 16 else inv, kind="stable")
-    ow = own[order]
-    order = order[np.argsort(ow.astype(np.uint16) if nn < 2 ** 16 else ow, kind="stable")]
-    own, inv, fg = own[order], inv[order], fg[order]
-    ys, xs = np.divmod(fg.astype(np.int64), w)
-    key = own * span + inv
-    big = max(h, w) + 1
-    cum = (np.minimum.accumulate(xs - own * big) + own * big,
-           np.minimum.accumulate(ys - own * big) + own * big,
-           np.maximum.accumulate(xs + own * big) - own * big,
-           np.maximum.accumulate(ys + own * big) - own * big)
-    start = np.searchsorted(own, np.arange(nn), side="left")
-    stop = np.searchsorted(own, np.arange(nn), side="right")
-    fills = (_INF, _INF, -_INF, -_INF)
-
-    def pick(pos, has):
-        if not len(key):
-            return tuple(np.full(len(pos), f, np.int64) for f in fills)
-        p = np.maximum(pos - 1, 0)
-        return tuple(np.where(has, c[p], f) for c, f in zip(cum, fills))
-
-    def own_at(nodes, j):
-        pos = np.searchsorted(key, nodes * span + (nv - j), side="left")
-        return pick(pos, pos > start[nodes])
-
-    return own_at, pick(stop, stop > start)
+def _own_extents(slot: np.ndarray, width: np.ndarray, h: int, w: int):
+    """Extents ``(x0, y0, x1, y1)`` (int64, +-``_INF`` when empty) per slot of the pixels in that
+    slot or in a later slot of the same segment (node); ``slot`` is every pixel's slot,
+    ``width`` every node's number of consecutive slots."""
+    xs, ys, _ = _grid(h, w)
+    total = int(width.sum())
+    # segmented suffix min/max in one pass: offsetting segment k (counted from the end) by
+    # k * big makes every later segment dominate all earlier ones, so the running min/max
+    # restarts at each segment
+    big = max(h, w) + 2
+    rank = np.repeat(np.arange(len(width), dtype=np.int32), width[::-1]) * big
+    out = []
+    for coord, ufunc, empty, sign in ((xs, np.minimum, w, -1), (ys, np.minimum, h, -1),
+                                      (xs, np.maximum, -1, 1), (ys, np.maximum, -1, 1)):
+        t = np.full(total, empty, dtype=np.int32)
+        ufunc.at(t, slot, coord)
+        t = (ufunc.accumulate(t[::-1] + sign * rank) - sign * rank)[::-1].astype(np.int64)
+        t[t == empty] = -sign * _INF
+        out.append(t)
+    return out
 
 
 def _owner_table(parent: np.ndarray, level: np.ndarray, nb: int, nv: int, budget: int):
