@@ -74,6 +74,7 @@ MODES: dict[str, tuple[str, dict[str, Any], int]] = {
     "one_label": ("one_label", {}, 1),
     "one_label[fd]": ("one_label", {"inner": "finite_difference"}, 1),
     "lazy4[exact]": ("lazy", {"every": 4, "inner": "exact"}, 4),
+    "lazy4[one_label]": ("lazy", {"every": 4, "inner": "one_label"}, 4),
     "lazy4[one_label_fd]": ("lazy", {"every": 4, "inner": "one_label",
                                      "inner_options": {"inner": "finite_difference"}}, 4),
 }

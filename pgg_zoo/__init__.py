@@ -5,6 +5,7 @@ Public API::
     import pgg_zoo
     task = pgg_zoo.build("wsol", backbone="resnet18")
     task.train(epochs=2); task.evaluate()
+    pgg_zoo.demo("wsol"); pgg_zoo.ablate("wsol"); pgg_zoo.compare_modes("wsol")
     pgg_zoo.list_tasks(); pgg_zoo.list_synthesizers(); pgg_zoo.list_backbones("wsol")
 
     @pgg_zoo.register_task("my_task")
@@ -29,6 +30,7 @@ from .registry import (
     UnknownNameError,
     load_plugins,
 )
+from .study import ablate, compare_modes, demo, run_variants
 from .synthesizers import CutMix, NoMix, SynthesizedBatch
 from .task import ConfigError, Task, TaskModel, build, register_task, seeded_generator
 
@@ -42,4 +44,5 @@ __all__ = [
     "Registry", "RegistryError", "UnknownNameError", "DuplicateNameError", "failed_plugins",
     "TASKS", "SYNTHESIZERS", "BACKBONES", "DATASETS", "METRICS", "GUIDANCE_MODES",
     "ENTRY_POINT_GROUP", "load_plugins", "seeded_generator", "__version__",
+    "demo", "ablate", "compare_modes", "run_variants",
 ]

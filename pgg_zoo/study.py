@@ -59,6 +59,29 @@ def write_json(path: str | Path, payload: Any) -> Path:
     return path
 
 
+def _common(seed: int, epochs: int | None, common: Mapping[str, Any]) -> dict[str, Any]:
+    out = {"seed": seed, **common}
+    if epochs is not None:
+        out["epochs"] = epochs
+    return out
+
+
+def _study(task_name: str, variants: Mapping[str, Mapping[str, Any]], out_dir: Path,
+           common: Mapping[str, Any], table_name: str, log: Any):
+    """Run the variants; print and write the table (``table_name``) and ``metrics.json``."""
+    cls = TASKS.get(task_name)
+    results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
+    columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
+    table = format_table(results, columns + ["train_minutes"])
+    log("\n" + table)
+    (out_dir / table_name).write_text(table + "\n")
+    write_json(out_dir / "metrics.json", {"task": task_name, "seed": common.get("seed"),
+                                          "common": dict(common),
+                                          "variants": {k: dict(v) for k, v in variants.items()},
+                                          "results": results})
+    return results, tasks, columns, table
+
+
 def demo(task_name: str, out_dir: str | Path = "work_dirs/demo", seed: int = 0,
          epochs: int | None = None, log: Any = print, **common: Any) -> dict[str, Any]:
     """Train the task's demo variants (default: CutMix alone and CutMix with guidance) on its
@@ -69,18 +92,10 @@ def demo(task_name: str, out_dir: str | Path = "work_dirs/demo", seed: int = 0,
     """
     out_dir = Path(out_dir)
     cls = TASKS.get(task_name)
-    common = {"seed": seed, **common}
-    if epochs is not None:
-        common["epochs"] = epochs
+    common = _common(seed, epochs, common)
     variants = getattr(cls, "demo_variants", None) or DEMO_VARIANTS
-    results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
-    columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
-    table = format_table(results, columns + ["train_minutes"])
-    log("\n" + table)
-    write_json(out_dir / "metrics.json", {"task": task_name, "seed": seed,
-                                          "config": {k: dict(v) for k, v in variants.items()},
-                                          "common": common, "results": results})
-    (out_dir / "table.md").write_text(table + "\n")
+    results, tasks, columns, table = _study(task_name, variants, out_dir, common, "table.md",
+                                            log)
     figure = None
     first = next(iter(tasks.values()))
     if hasattr(first, "demo_figure"):
@@ -111,9 +126,7 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
     """
     out_dir = Path(out_dir)
     cls = TASKS.get(task_name)
-    common = {"seed": seed, **common}
-    if epochs is not None:
-        common["epochs"] = epochs
+    common = _common(seed, epochs, common)
     base_alpha = float(common.pop("alpha", cls.base_defaults["alpha"]))
     variants = {k: ({**v, "alpha": base_alpha} if v.get("guidance") else dict(v))
                 for k, v in ABLATION_VARIANTS.items()}
@@ -124,13 +137,8 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
             continue  # same run as "cutmix+pgg"
         variants[f"cutmix+pgg a={a:g}"] = {"synthesizer": "cutmix", "guidance": True,
                                            "guidance_mask": "provenance", "alpha": a}
-    results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
-    columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
-    table = format_table(results, columns + ["train_minutes"])
-    log("\n" + table)
-    (out_dir / "ablation.md").write_text(table + "\n")
-    write_json(out_dir / "metrics.json", {"task": task_name, "seed": seed, "common": common,
-                                          "variants": variants, "results": results})
+    results, tasks, columns, table = _study(task_name, variants, out_dir, common,
+                                            "ablation.md", log)
     sweep = {0.0: results["cutmix"], base_alpha: results["cutmix+pgg"]}
     for a in alphas:
         if f"cutmix+pgg a={a:g}" in results:
@@ -162,3 +170,35 @@ def alpha_figure(sweep: Mapping[float, Mapping[str, float]], columns: list[str],
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+#: Ways to compute the same penalty (docs/performance.md): the exact double backprop and the
+#: cheaper estimates that stay valid for any model (``finite_difference`` needs checking per
+#: model and fails with train-mode BatchNorm in fp32, so it is not in the default set).
+MODE_VARIANTS: dict[str, dict[str, Any]] = {
+    "no-guidance": {"guidance": False},  # the time and accuracy baseline of the same run
+    "exact": {"guidance_mode": "exact"},
+    "lazy4[exact]": {"guidance_mode": "lazy",
+                     "guidance_options": {"every": 4, "inner": "exact"}},
+    "one_label": {"guidance_mode": "one_label"},
+    "lazy4[one_label]": {"guidance_mode": "lazy",
+                         "guidance_options": {"every": 4, "inner": "one_label"}},
+}
+
+
+def compare_modes(task_name: str, out_dir: str | Path = "work_dirs/modes", seed: int = 0,
+                  epochs: int | None = None, modes: Mapping[str, Mapping[str, Any]] | None = None,
+                  log: Any = print, **common: Any) -> dict[str, Any]:
+    """CutMix + guidance trained with each guidance computation mode, same data and seed.
+
+    ``modes`` maps a name to config overrides (``guidance_mode``, ``guidance_options``); the
+    default is :data:`MODE_VARIANTS`. Writes ``modes.md`` and ``metrics.json`` (with each
+    run's ``train_minutes``) to ``out_dir``.
+    """
+    variants = {name: {"synthesizer": "cutmix", "guidance": True,
+                       "guidance_mask": "provenance", **dict(opts)}
+                for name, opts in (modes or MODE_VARIANTS).items()}
+    results, _, _, table = _study(task_name, variants, Path(out_dir),
+                                  _common(seed, epochs, common), "modes.md", log)
+    log(f"table: {Path(out_dir) / 'modes.md'}")
+    return {"results": results, "table": table}

@@ -61,3 +61,33 @@ def test_cli_demo_tiny(bench_home, tmp_path, capsys):
     payload = json.loads((out_dir / "metrics.json").read_text())
     assert set(payload["results"]) == {"cutmix", "cutmix+pgg"}
     assert (out_dir / "figure.png").stat().st_size > 1000
+
+
+TINY = ["--epochs", "1", "--set", "limit_train=32", "--set", "limit_test=16",
+        "--set", "batch_size=16"]
+
+
+def test_cli_ablate_tiny(bench_home, tmp_path, capsys):
+    out_dir = tmp_path / "ablate"
+    assert cli(["ablate", "wsol", "--out-dir", str(out_dir), "--alphas", "0", "0.01", *TINY]) == 0
+    payload = json.loads((out_dir / "metrics.json").read_text())
+    assert set(payload["results"]) == {"no-mix", "cutmix", "cutmix+pgg", "cutmix+random-mask",
+                                       "cutmix+no-mask", "cutmix+pgg a=0.01"}
+    assert payload["variants"]["cutmix+random-mask"]["guidance_mask"] == "random"
+    assert "| cutmix+no-mask |" in (out_dir / "ablation.md").read_text()
+    for name in ("alpha.png", "cams.png", "guided_gradcam_cutmix.png"):
+        assert (out_dir / name).stat().st_size > 1000
+
+
+def test_cli_modes_tiny(bench_home, tmp_path, capsys):
+    out_dir = tmp_path / "modes"
+    assert cli(["modes", "wsol", "--out-dir", str(out_dir), "--modes", "exact",
+                "lazy4[one_label]", *TINY]) == 0
+    payload = json.loads((out_dir / "metrics.json").read_text())
+    assert set(payload["results"]) == {"exact", "lazy4[one_label]"}
+    lazy = payload["variants"]["lazy4[one_label]"]
+    assert lazy["guidance_mode"] == "lazy" and lazy["guidance_options"]["inner"] == "one_label"
+    assert all("train_minutes" in m for m in payload["results"].values())
+    assert "| lazy4[one_label] |" in (out_dir / "modes.md").read_text()
+    assert cli(["modes", "wsol", "--out-dir", str(out_dir), "--modes", "fast"]) == 2
+    assert "unknown mode variant" in capsys.readouterr().err

@@ -114,6 +114,20 @@ def _ablate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _modes(args: argparse.Namespace) -> int:
+    from ..study import MODE_VARIANTS, compare_modes
+
+    overrides = _task_overrides(args)
+    overrides.pop("work_dir", None)
+    names = args.modes or list(MODE_VARIANTS)
+    unknown = [m for m in names if m not in MODE_VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown mode variant(s) {unknown}; choose from {list(MODE_VARIANTS)}")
+    compare_modes(args.task, out_dir=args.out_dir,
+                  modes={m: MODE_VARIANTS[m] for m in names}, **overrides)
+    return 0
+
+
 def _add_study_flags(p: argparse.ArgumentParser, out_dir: str, alpha_help: str | None) -> None:
     """Flags shared by the commands that train several variants (demo, ablate)."""
     p.add_argument("task", nargs="?", default="wsol")
@@ -145,3 +159,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alphas", type=float, nargs="+", help="alpha sweep (default 0 .01 .03 .05 .09)")
     p.add_argument("--data-root", dest="data_root")
     p.set_defaults(func=_ablate)
+
+    p = sub.add_parser("modes", help="CutMix + guidance with each guidance computation mode "
+                                     "(exact vs the cheap estimates), same data and seed")
+    _add_study_flags(p, "work_dirs/modes", alpha_help=None)
+    p.add_argument("--modes", nargs="+", metavar="NAME",
+                   help="subset of: no-guidance exact lazy4[exact] one_label lazy4[one_label] "
+                        "(default: all)")
+    p.set_defaults(func=_modes)
