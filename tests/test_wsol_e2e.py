@@ -91,3 +91,22 @@ def test_cli_modes_tiny(bench_home, tmp_path, capsys):
     assert "| lazy4[one_label] |" in (out_dir / "modes.md").read_text()
     assert cli(["modes", "wsol", "--out-dir", str(out_dir), "--modes", "fast"]) == 2
     assert "unknown mode variant" in capsys.readouterr().err
+
+
+def test_mode_error_benchmark_runs_and_checks_modes(bench_home, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_error.py"
+    spec = importlib.util.spec_from_file_location("mode_error", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr("sys.argv", ["mode_error.py", "--batch", "8", "--draws", "3",
+                                     "--steps", "1e-3"])
+    mod.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines[1:]] == [
+        "finite_difference h=0.001", "one_label, one draw", "one_label, mean of 3 draws"]
+    cos = [float(ln.split("cosine")[1].split()[0]) for ln in lines[1:]]
+    assert all(-1.0 <= c <= 1.0 for c in cos)
+    assert cos[2] > 0.9  # the one_label mean estimates the exact gradient
