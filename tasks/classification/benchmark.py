@@ -35,7 +35,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from pgg_zoo_tasks.wsol.data.benchmark import _shape_mask, _texture, content_hash
+from pgg_zoo_tasks.wsol.data.benchmark import content_hash, shape_mask, texture
 
 __all__ = ["SPEC", "BENCHMARK_NAME", "render_image", "edit_background", "write_benchmark",
            "ensure_benchmark", "default_root", "plan"]
@@ -91,7 +91,7 @@ def _background(rng: np.random.Generator, place: int) -> np.ndarray:
     phase = (int(rng.integers(period)), int(rng.integers(period)))
     j = SPEC["tone_jitter"]
     tone = np.asarray(SPEC["place_tones"][place], np.float64) + rng.integers(-j, j + 1, size=3)
-    pattern = _texture(family, S, period, phase).astype(np.float64)
+    pattern = texture(family, S, period, phase).astype(np.float64)
     return tone[None, None, :] + SPEC["texture_amplitude"] * pattern[..., None]
 
 
@@ -109,7 +109,7 @@ def render_image(seed: int, img_id: int, label: int, place: int
     colour = int(rng.integers(len(SPEC["palette"])))
     img = _background(rng, place)
     mask = np.zeros((S, S), dtype=bool)
-    mask[y:y + side, x:x + side] = _shape_mask(SPEC["class_shapes"][label], side)
+    mask[y:y + side, x:x + side] = shape_mask(SPEC["class_shapes"][label], side)
     img[mask] = SPEC["palette"][colour]
     img += rng.normal(0.0, SPEC["noise_sigma"], size=img.shape)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), mask, {"side": side, "colour": colour}

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pgg_zoo_tasks.wsol.data import IMAGENET_MEAN, IMAGENET_STD, DatasetFormatError, MissingFileError
-from pgg_zoo_tasks.wsol.data._common import load_rgb, normalize_, open_image, parse_int, want_flip
+from pgg_zoo_tasks.wsol.data.files import load_rgb, normalize_, open_image, parse_int, want_flip
 
 __all__ = [
     "ImageListDataset", "image_folder", "metadata_csv", "cub_classification", "detect_layout",

@@ -36,7 +36,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pgg_zoo_tasks.wsol.data import DatasetFormatError, MissingFileError
-from pgg_zoo_tasks.wsol.data._common import image_size, parse_int
+from pgg_zoo_tasks.wsol.data.files import image_size, parse_int
 
 from .data import ImageListDataset, _read_csv
 

@@ -5,7 +5,7 @@ and read back by :class:`CUBDataset`).
 Importing this package has no side effects (nothing is generated or registered); the WSOL task
 plugin registers these readers.
 """
-from ._common import IMAGENET_MEAN, IMAGENET_STD, collate_wsol
+from .files import IMAGENET_MEAN, IMAGENET_STD, collate_wsol
 from .benchmark import (
     BENCHMARK_NAME,
     SPEC,

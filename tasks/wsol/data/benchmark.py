@@ -34,6 +34,7 @@ from PIL import Image
 __all__ = [
     "SPEC", "BENCHMARK_NAME", "default_benchmark_root", "write_shapes_benchmark",
     "ensure_shapes_benchmark", "render_shapes_image", "content_hash", "read_shapes_attributes",
+    "shape_mask", "texture",
 ]
 
 
@@ -82,7 +83,7 @@ _ATTR_FILE = "shapes_attributes.txt"
 
 
 # -- rendering -------------------------------------------------------------------------------
-def _shape_mask(kind: str, side: int) -> np.ndarray:
+def shape_mask(kind: str, side: int) -> np.ndarray:
     """Binary (side, side) mask of a shape in its square frame, sampled at pixel centres."""
     c = (np.arange(side) + 0.5) - side / 2.0  # pixel-centre offsets from the frame centre
     u, v = np.meshgrid(c, c)  # u: x (columns), v: y (rows)
@@ -100,7 +101,7 @@ def _shape_mask(kind: str, side: int) -> np.ndarray:
     raise ValueError(kind)
 
 
-def _texture(family: int, size: int, period: int, phase: tuple[int, int]) -> np.ndarray:
+def texture(family: int, size: int, period: int, phase: tuple[int, int]) -> np.ndarray:
     """Binary (size, size) two-tone pattern of one family (True = light tone)."""
     r = (np.arange(size)[:, None] + phase[0]) % period
     c = (np.arange(size)[None, :] + phase[1]) % period
@@ -150,11 +151,11 @@ def render_shapes_image(seed: int, image_index: int, label: int, train: bool, sp
     base = int(rng.integers(glo, ghi + 1))
     noise = rng.normal(0.0, spec["noise_sigma"], size=(S, S, 3))
 
-    pattern = _texture(family, S, period, phase)
+    pattern = texture(family, S, period, phase)
     img = np.empty((S, S, 3), dtype=np.float64)
     img[...] = (base + spec["texture_amplitude"] * pattern.astype(np.float64))[..., None]
     mask = np.zeros((S, S), dtype=bool)
-    mask[y:y + side, x:x + side] = _shape_mask(spec["classes"][label], side)
+    mask[y:y + side, x:x + side] = shape_mask(spec["classes"][label], side)
     img[mask] = spec["palette"][colour]
     img = np.clip(np.rint(img + noise), 0, 255).astype(np.uint8)
     return img, mask, {"texture": family, "colour": colour, "side": side, "x": x, "y": y}
@@ -310,7 +311,7 @@ def read_shapes_attributes(root: str | PathLike[str]) -> dict[str, dict[str, int
     For grouping results, e.g. test accuracy on images whose texture is the class's own family
     vs another family's.
     """
-    from ._common import parse_int, read_records
+    from .files import parse_int, read_records
 
     path = Path(root) / _ATTR_FILE
     out: dict[str, dict[str, int]] = {}

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._common import (
+from .files import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     flip_boxes,

@@ -114,7 +114,7 @@ def shape_only_check(*, seed: int = 12345, n_train: int = 400, n_heldout: int = 
     method: if shape were unlearnable at this size, no training method could beat the texture
     shortcut on the benchmark's test split.
     """
-    from ._common import IMAGENET_MEAN, IMAGENET_STD
+    from .files import IMAGENET_MEAN, IMAGENET_STD
     from .benchmark import render_shapes_image
 
     torch.set_num_threads(threads)

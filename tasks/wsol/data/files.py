@@ -1,8 +1,9 @@
-"""Helpers shared by the WSOL readers: line parsing with located errors, image and mask loading,
+"""Image-dataset file helpers: line parsing with located errors, image and mask loading,
 resizing, normalization, flipping and batching.
 
 Nothing here knows a particular dataset layout; the layouts live in ``cub.py`` and
-``wsoleval.py``.
+``wsoleval.py``. Public: the classification plugin reads its folders with the same helpers, so
+its errors name file and line the same way.
 """
 from __future__ import annotations
 
