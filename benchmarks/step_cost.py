@@ -20,6 +20,7 @@ Usage::
     python benchmarks/step_cost.py --repeats 3 --memory off   # quicker
     python benchmarks/step_cost.py --config gpu-resnet50-bf16   # needs CUDA
     python benchmarks/step_cost.py --list
+    python benchmarks/step_cost.py --profile exact --threads 2   # where the exact step goes
 
 Timings are wall-clock medians after warmup; on a shared machine quote the ratios, which are
 more robust than absolute times, and rerun if the spread column is large.
@@ -77,7 +78,10 @@ MODES: dict[str, tuple[str, dict[str, Any], int]] = {
     "lazy4[one_label]": ("lazy", {"every": 4, "inner": "one_label"}, 4),
     "lazy4[one_label_fd]": ("lazy", {"every": 4, "inner": "one_label",
                                      "inner_options": {"inner": "finite_difference"}}, 4),
+    "exact[composite_bn]": ("exact", {}, 1),
 }
+# modes whose model has its BatchNorm layers replaced by CompositeBN (same weights)
+COMPOSITE_BN = {"exact[composite_bn]"}
 
 
 class VGG16CAM(nn.Module):
@@ -110,7 +114,46 @@ class SlowFastOneTensor(nn.Module):
         return self.net([x[:, :, ::4], x])
 
 
-def build_model(cfg: Config) -> nn.Module:
+class CompositeBN(nn.Module):
+    """Train-mode BatchNorm written with elementary ops, so that its double backward is built
+    by autograd from those ops instead of ``NativeBatchNormBackwardBackward0``: one of the
+    issue's candidates for a cheaper exact step (``--bn composite``). Same outputs, running
+    statistics and gradients as the wrapped BatchNorm (to float32 rounding)."""
+
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm) -> None:
+        super().__init__()
+        self.bn = bn
+
+    def forward(self, x: Tensor) -> Tensor:
+        bn = self.bn
+        if not bn.training:
+            return bn(x)
+        dims = (0, *range(2, x.dim()))
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mean = x.mean(dims, keepdim=True)
+        xc = x - mean
+        var = (xc * xc).mean(dims, keepdim=True)
+        with torch.no_grad():
+            n = x.numel() / x.shape[1]
+            m = bn.momentum if bn.momentum is not None else 0.1
+            bn.running_mean.mul_(1 - m).add_(mean.flatten() * m)
+            bn.running_var.mul_(1 - m).add_(var.flatten() * (n / max(n - 1, 1)) * m)
+            bn.num_batches_tracked += 1
+        y = xc * torch.rsqrt(var + bn.eps)
+        return y * bn.weight.view(shape) + bn.bias.view(shape)
+
+
+def _composite_bn(module: nn.Module) -> nn.Module:
+    for name, child in module.named_children():
+        if isinstance(child, (nn.BatchNorm2d, nn.BatchNorm3d)) and child.affine:
+            setattr(module, name, CompositeBN(child))
+        else:
+            _composite_bn(child)
+    return module
+
+
+def build_model(cfg: Config, name: str = "plain") -> nn.Module:
+    """The configuration's model in train mode; mode ``name`` may change its BatchNorm."""
     if cfg.model == "vgg16_cam":
         model = VGG16CAM(cfg.classes)
     elif cfg.model == "slowfast_r50":
@@ -119,6 +162,8 @@ def build_model(cfg: Config) -> nn.Module:
         import timm
 
         model = timm.create_model(cfg.model, num_classes=cfg.classes)
+    if name in COMPOSITE_BN:
+        model = _composite_bn(model)
     return model.to(cfg.device).train()
 
 
@@ -180,6 +225,8 @@ def time_modes(cfg: Config, names: list[str], repeats: int, warmup: int) -> dict
     for n in names:
         m = build_model(cfg)
         m.load_state_dict(state)
+        if n in COMPOSITE_BN:  # after loading: CompositeBN nests the BatchNorm's parameters
+            _composite_bn(m)
         models[n] = m
         steps[n] = make_step(cfg, m, n)
     del base
@@ -201,7 +248,7 @@ def time_modes(cfg: Config, names: list[str], repeats: int, warmup: int) -> dict
 def gpu_peak(cfg: Config, name: str) -> float:
     """Peak allocated GPU memory (MiB) of one step of ``name``, after one warmup step."""
     torch.manual_seed(0)
-    model = build_model(cfg)
+    model = build_model(cfg, name)
     step = make_step(cfg, model, name)
     for _ in range(MODES[name][2]):
         step()
@@ -215,6 +262,35 @@ def gpu_peak(cfg: Config, name: str) -> float:
     del model, step
     torch.cuda.empty_cache()
     return peak / 2**20
+
+
+def profile_mode(cfg: Config, name: str, steps: int = 3, rows: int = 15) -> None:
+    """torch.profiler table of ``steps`` steps of ``name`` (after one warmup step), and the
+    share of the step spent in double-backward autograd nodes (``*BackwardBackward*``)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    model = build_model(cfg, name)
+    step = make_step(cfg, model, name)
+    for _ in range(MODES[name][2]):
+        step()
+    cuda = cfg.device == "cuda"
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts) as prof:
+        for _ in range(steps * MODES[name][2]):
+            step()
+        sync(cfg)
+    events = prof.key_averages()
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    print(events.table(sort_by=key, row_limit=rows))
+    total = sum(getattr(e, key) for e in events)
+    # the node's CPU total includes the ops it launched
+    dbl = {e.key: e.cpu_time_total for e in events
+           if "BackwardBackward" in e.key and not e.key.startswith("autograd::")}
+    cpu_total = sum(e.self_cpu_time_total for e in events)
+    for k, v in sorted(dbl.items(), key=lambda kv: -kv[1]):
+        print(f"# {k}: {v / cpu_total:.1%} of CPU time")
+    print(f"# profiled {steps * MODES[name][2]} steps of {name}; {key} {total / 1e3:.0f} ms")
 
 
 def _anon_kib() -> int:
@@ -234,7 +310,7 @@ def cpu_peak_probe(cfg: Config, name: str) -> float:
     import threading
 
     torch.manual_seed(0)
-    model = build_model(cfg)
+    model = build_model(cfg, name)
     step = make_step(cfg, model, name)
     before = _anon_kib()
     peak = [before]
@@ -281,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory", default="on", choices=["on", "off"])
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave)")
     ap.add_argument("--list", action="store_true", help="list configurations and modes")
+    ap.add_argument("--profile", metavar="MODE",
+                    help="print a torch.profiler table of MODE's step instead of timing")
     ap.add_argument("--_probe", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -301,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SKIPPED {args.config}: needs CUDA, and torch.cuda.is_available() is False "
               f"on this machine.")
         return 0
+    if args.profile:
+        if args.profile not in MODES:
+            ap.error(f"unknown mode {args.profile!r}; choose from {list(MODES)}")
+        profile_mode(cfg, args.profile)
+        return 0
     names = ["plain"] + [n for n in args.modes.split(",") if n and n != "plain"]
     unknown = [n for n in names if n not in MODES]
     if unknown:
@@ -308,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
 
     dev = torch.cuda.get_device_name() if cfg.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     shape = (cfg.batch, 3, *((cfg.frames,) if cfg.frames else ()), cfg.size, cfg.size)
-    print(f"# step cost: {cfg.model}, input {tuple(shape)}, {cfg.amp}, {dev}, torch {torch.__version__}")
+    print(f"# step cost: {cfg.model}, input {tuple(shape)}, {cfg.amp}, {dev}, "
+          f"torch {torch.__version__}")
     print(f"# medians over {args.repeats} rounds after {args.warmup} warmup, modes interleaved")
     t0 = time.perf_counter()
     times = time_modes(cfg, names, args.repeats, args.warmup) if args.repeats > 0 else {}

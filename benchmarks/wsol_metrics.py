@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--n-images", type=int, default=1000)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--interval", type=float, default=0.001, help="cam_curve_interval")
-    ap.add_argument("--naive-images", type=int, default=25,
+    ap.add_argument("--naive-images", type=int, default=50,
                     help="CAMs the naive loop is timed on (extrapolated to --n-images)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--grid", type=int, default=14, help="CAM feature-map size before upsampling")

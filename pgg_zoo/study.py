@@ -5,7 +5,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .registry import TASKS
 from .task import Task, build
@@ -18,6 +18,11 @@ DEMO_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def variant_dir_name(name: str) -> str:
+    """The folder (under a study's ``out_dir``) where variant ``name`` trains."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("+", "_"))
+
+
 def run_variants(
     task_name: str,
     variants: Mapping[str, Mapping[str, Any]],
@@ -27,16 +32,15 @@ def run_variants(
 ) -> tuple[dict[str, dict[str, float]], dict[str, Task]]:
     """Train and evaluate each variant (config overrides) with the same ``common`` settings.
 
-    Each variant trains in ``out_dir/<variant>`` and its metrics are written there by the
-    engine; returns ``({variant: metrics}, {variant: trained task})``.
+    Each variant trains in ``out_dir/variant_dir_name(variant)`` and its metrics are written
+    there by the engine; returns ``({variant: metrics}, {variant: trained task})``.
     """
     out_dir = Path(out_dir)
     results: dict[str, dict[str, float]] = {}
     tasks: dict[str, Task] = {}
     for name, overrides in variants.items():
         cfg = {**(common or {}), **overrides}
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("+", "_"))
-        cfg.setdefault("work_dir", str(out_dir / safe))
+        cfg.setdefault("work_dir", str(out_dir / variant_dir_name(name)))
         t0 = time.time()
         task = build(task_name, **cfg)
         log(f"[{name}] training {task!r}")
@@ -150,23 +154,36 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
     return {"results": results, "table": table, "figure": figure}
 
 
-def alpha_figure(sweep: Mapping[float, Mapping[str, float]], columns: list[str],
-                 path: Path) -> Path:
-    """Metrics against alpha (alpha = 0 is plain CutMix), one line per summary metric."""
+def alpha_figure(sweep: Mapping[float, Mapping[str, float] | Sequence[Mapping[str, float]]],
+                 columns: list[str], path: Path) -> Path:
+    """Metrics against alpha (alpha = 0 is plain CutMix), one line per summary metric.
+
+    ``sweep`` maps alpha to one run's metrics, or to a list of runs (seeds): then the line is
+    the mean with sample-std error bars.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from .viz import save_figure
 
     alphas = sorted(sweep)
+    runs = {a: [sweep[a]] if isinstance(sweep[a], Mapping) else list(sweep[a]) for a in alphas}
+    seeds = max(len(r) for r in runs.values())
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for col in columns:
-        ys = [sweep[a].get(col, float("nan")) for a in alphas]
-        ax.plot(alphas, ys, marker="o", label=col)
+        vals = [np.array([m.get(col, float("nan")) for m in runs[a]], dtype=float)
+                for a in alphas]
+        means = [v.mean() for v in vals]
+        if seeds > 1:
+            errs = [v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals]
+            ax.errorbar(alphas, means, yerr=errs, marker="o", capsize=3, label=col)
+        else:
+            ax.plot(alphas, means, marker="o", label=col)
     ax.set_xlabel("alpha (0 = CutMix without guidance)")
-    ax.set_ylabel("metric (%)")
+    ax.set_ylabel("metric (%)" + (f", mean ± std over {seeds} seeds" if seeds > 1 else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
@@ -189,14 +206,14 @@ MODE_VARIANTS: dict[str, dict[str, Any]] = {
 def compare_modes(task_name: str, out_dir: str | Path = "work_dirs/modes", seed: int = 0,
                   epochs: int | None = None, modes: Mapping[str, Mapping[str, Any]] | None = None,
                   log: Any = print, **common: Any) -> dict[str, Any]:
-    """CutMix + guidance trained with each guidance computation mode, same data and seed.
+    """The task's default synthesis + guidance, trained with each guidance computation mode on
+    the same data and seed.
 
     ``modes`` maps a name to config overrides (``guidance_mode``, ``guidance_options``); the
     default is :data:`MODE_VARIANTS`. Writes ``modes.md`` and ``metrics.json`` (with each
     run's ``train_minutes``) to ``out_dir``.
     """
-    variants = {name: {"synthesizer": "cutmix", "guidance": True,
-                       "guidance_mask": "provenance", **dict(opts)}
+    variants = {name: {"guidance": True, "guidance_mask": "provenance", **dict(opts)}
                 for name, opts in (modes or MODE_VARIANTS).items()}
     results, _, _, table = _study(task_name, variants, Path(out_dir),
                                   _common(seed, epochs, common), "modes.md", log)

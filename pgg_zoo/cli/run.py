@@ -160,7 +160,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", dest="data_root")
     p.set_defaults(func=_ablate)
 
-    p = sub.add_parser("modes", help="CutMix + guidance with each guidance computation mode "
+    p = sub.add_parser("modes", help="synthesis + guidance with each guidance computation mode "
                                      "(exact vs the cheap estimates), same data and seed")
     _add_study_flags(p, "work_dirs/modes", alpha_help=None)
     p.add_argument("--modes", nargs="+", metavar="NAME",

@@ -1,0 +1,61 @@
+"""scripts/summarize_runs.py: means over seeds, paired differences and the alpha figure."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "summarize_runs.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("summarize_runs", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(path: Path, seed: int, cutmix: float, pgg: float) -> str:
+    path.mkdir()
+    payload = {
+        "task": "wsol", "seed": seed,
+        "variants": {"cutmix": {"synthesizer": "cutmix", "guidance": False},
+                     "cutmix+pgg": {"synthesizer": "cutmix", "guidance": True,
+                                    "guidance_mask": "provenance", "alpha": 0.05}},
+        "results": {"cutmix": {"top1": cutmix, "maxboxacc_v2": 60.0, "train_minutes": 1.0},
+                    "cutmix+pgg": {"top1": pgg, "maxboxacc_v2": 61.0, "train_minutes": 2.0}},
+    }
+    (path / "metrics.json").write_text(json.dumps(payload))
+    return str(path)
+
+
+def test_means_paired_differences_and_alpha_figure(tmp_path, capsys):
+    runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
+    fig = tmp_path / "alpha.png"
+    _load().main(["--paired-to", "cutmix", "--alpha-figure", str(fig), *runs])
+    out = capsys.readouterr().out
+    assert "| cutmix | 35.00 ± 7.07 [30.0, 40.0]" in out
+    # per-seed differences +1 and +3: mean +2, sample std 1.41
+    assert "| cutmix+pgg | +2.00 ± 1.41 [+1.0, +3.0] | +1.00 ± 0.00 [+1.0, +1.0]" in out
+    assert fig.stat().st_size > 1000
+
+
+def test_paired_to_unknown_variant_is_a_clear_error(tmp_path):
+    runs = [_run(tmp_path / "s0", 0, 30.0, 31.0)]
+    with pytest.raises(SystemExit, match="not a variant of every run"):
+        _load().main(["--paired-to", "no-mix", *runs])
+
+
+def test_penalty_share_reads_the_latest_training_log(tmp_path, capsys):
+    run = _run(tmp_path / "s0", 0, 30.0, 31.0)
+    for stamp, pgg in (("20260101_000000", 0.5), ("20260102_000000", 0.01)):
+        logs = tmp_path / "s0" / "cutmix_pgg" / stamp / "vis_data"
+        logs.mkdir(parents=True)
+        lines = [{"loss": 1.0, "loss_task": 1.0 - pgg, "loss_pgg": pgg, "iter": 10},
+                 {"loss": 2.0, "loss_task": 2.0 - 3 * pgg, "loss_pgg": 3 * pgg, "iter": 20},
+                 {"top1": 50.0, "step": 2}]  # evaluation lines carry no loss
+        (logs / "scalars.json").write_text("\n".join(json.dumps(x) for x in lines))
+    _load().main(["--penalty-share", run])
+    out = capsys.readouterr().out
+    # latest log only: shares 1 % and 1.5 %, mean 1.25 %; the unguided run has no log
+    assert "| cutmix+pgg | 1.25 |" in out and "| cutmix |" not in out.split("share")[-1]
