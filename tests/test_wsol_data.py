@@ -549,3 +549,12 @@ def test_ensure_benchmark(shapes, tmp_path, monkeypatch):
     monkeypatch.setattr(bench_mod, "write_shapes_benchmark", counting)
     ensure_shapes_benchmark()  # manifest missing: regenerated
     assert len(calls) == 2
+
+
+def test_shape_only_learnability_check_is_reproducible():
+    from pgg_zoo_tasks.wsol.data.learnability import shape_only_check
+
+    runs = [shape_only_check(epochs=1, n_train=16, n_heldout=8) for _ in range(2)]
+    assert runs[0]["history"] == runs[1]["history"]
+    assert set(runs[0]["history"][0]) == {"epoch", "train_loss", "heldout_acc"}
+    assert 0.0 <= runs[0]["heldout_acc"] <= 1.0 and runs[0]["n_heldout"] == 8

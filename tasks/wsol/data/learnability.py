@@ -41,6 +41,38 @@ def small_cnn(num_classes: int = 4) -> nn.Module:
     )
 
 
+def _fit_and_score(x: torch.Tensor, y: torch.Tensor, tr: torch.Tensor, te: torch.Tensor,
+                   num_classes: int, epochs: int, batch_size: int, lr: float):
+    """Train a fresh :func:`small_cnn` on ``x[tr]`` (random horizontal flips) and score ``x[te]``
+    after every epoch. Returns ``(history, correct, seconds)``; ``correct`` is the last epoch's
+    per-image hit vector on ``te``. Draws from the global torch RNG (seed it first)."""
+    model = small_cnn(num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        order = tr[torch.randperm(len(tr))]
+        tot = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            xb = x[idx]
+            # random horizontal flip: all four shapes are mirror-symmetric, labels unchanged
+            flip = torch.rand(len(idx)) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            loss = F.cross_entropy(model(xb), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            tot += loss.item() * len(idx)
+        model.eval()
+        with torch.no_grad():
+            correct = model(x[te]).argmax(1) == y[te]
+        history.append({"epoch": epoch + 1, "train_loss": round(tot / len(tr), 4),
+                        "heldout_acc": round(correct.float().mean().item(), 4)})
+    return history, correct, round(time.time() - t0, 1)
+
+
 def learnability_check(root: str | Path | None = None, *, seed: int = 0, epochs: int = 8,
                        n_heldout: int = 80, batch_size: int = 32, lr: float = 1e-3,
                        threads: int = 1) -> dict:
@@ -64,31 +96,8 @@ def learnability_check(root: str | Path | None = None, *, seed: int = 0, epochs:
     perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(1234))
     te, tr = perm[:n_heldout], perm[n_heldout:]
 
-    model = small_cnn(ds.num_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    t0 = time.time()
-    for epoch in range(epochs):
-        model.train()
-        order = tr[torch.randperm(len(tr))]
-        tot = 0.0
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            xb = x[idx]
-            # random horizontal flip: all four shapes are mirror-symmetric, labels unchanged
-            flip = torch.rand(len(idx)) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            loss = F.cross_entropy(model(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(idx)
-        model.eval()
-        with torch.no_grad():
-            pred = model(x[te]).argmax(1)
-        correct = pred == y[te]
-        history.append({"epoch": epoch + 1, "train_loss": round(tot / len(tr), 4),
-                        "heldout_acc": round(correct.float().mean().item(), 4)})
+    history, correct, seconds = _fit_and_score(x, y, tr, te, ds.num_classes, epochs,
+                                               batch_size, lr)
     o = off[te]
     result = {
         "n_train": len(tr), "n_heldout": len(te), "chance": 1 / ds.num_classes,
@@ -96,7 +105,7 @@ def learnability_check(root: str | Path | None = None, *, seed: int = 0, epochs:
         "heldout_other_texture_n": int(o.sum()),
         "heldout_other_texture_acc": (round(correct[o].float().mean().item(), 4)
                                       if o.any() else None),
-        "history": history, "seconds": round(time.time() - t0, 1),
+        "history": history, "seconds": seconds,
     }
     if tmp is not None:
         tmp.cleanup()
@@ -132,28 +141,9 @@ def shape_only_check(*, seed: int = 12345, n_train: int = 400, n_heldout: int = 
     x = (torch.stack(imgs) - mean) / std
     y = torch.tensor(ys)
     tr, te = torch.arange(n_train), torch.arange(n_train, n)
-    model = small_cnn(K)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = []
-    t0 = time.time()
-    for epoch in range(epochs):
-        model.train()
-        order = tr[torch.randperm(len(tr))]
-        for s in range(0, len(order), batch_size):
-            idx = order[s:s + batch_size]
-            xb = x[idx]
-            flip = torch.rand(len(idx)) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            loss = F.cross_entropy(model(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            acc = (model(x[te]).argmax(1) == y[te]).float().mean().item()
-        history.append({"epoch": epoch + 1, "heldout_acc": round(acc, 4)})
+    history, _, seconds = _fit_and_score(x, y, tr, te, K, epochs, batch_size, lr)
     return {"n_train": n_train, "n_heldout": n_heldout, "heldout_acc": history[-1]["heldout_acc"],
-            "history": history, "seconds": round(time.time() - t0, 1)}
+            "history": history, "seconds": seconds}
 
 
 if __name__ == "__main__":
