@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from typing import Any
 
 import torch
 from torch import Tensor
 
 import pgg_zoo
+from pgg_zoo.cli.run import parse_set_options
 from pgg_zoo.engine.model import PGGModel
 
 
@@ -58,13 +58,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="task option (JSON value), repeatable")
     args = ap.parse_args()
-    overrides: dict[str, Any] = {}
-    for item in args.set:
-        k, v = item.split("=", 1)
-        try:
-            overrides[k] = json.loads(v)
-        except json.JSONDecodeError:
-            overrides[k] = v
+    overrides = parse_set_options(args.set)
     task = pgg_zoo.build(args.task, **overrides)
     ds = task.build_dataset("train")
     collated = task.collate([ds[i] for i in range(min(args.batch, len(ds)))])

@@ -20,6 +20,7 @@ import yaml
 
 import pgg_zoo
 from pgg_zoo import METRICS
+from pgg_zoo.cli.run import parse_set_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,13 +60,7 @@ def main() -> None:
     ap.add_argument("--notes", default="")
     args = ap.parse_args()
 
-    cfg = {}
-    for item in args.set:
-        k, v = item.split("=", 1)
-        try:
-            cfg[k] = json.loads(v)
-        except json.JSONDecodeError:
-            cfg[k] = v
+    cfg = parse_set_options(args.set)
     folder = ROOT / "model_cards" / args.task
     weights = folder / f"{args.name}.safetensors"
     shutil.copyfile(args.run / "model.safetensors", weights)

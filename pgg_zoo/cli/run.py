@@ -21,7 +21,14 @@ def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["guidance"] = False
     if getattr(args, "sync_bn", False):
         out["sync_bn"] = True
-    for item in getattr(args, "set", None) or []:
+    out.update(parse_set_options(getattr(args, "set", None) or []))
+    return out
+
+
+def parse_set_options(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as task options: values parsed as JSON, else kept as text."""
+    out: dict[str, Any] = {}
+    for item in items:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
