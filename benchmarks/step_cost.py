@@ -117,7 +117,7 @@ class SlowFastOneTensor(nn.Module):
 class CompositeBN(nn.Module):
     """Train-mode BatchNorm written with elementary ops, so that its double backward is built
     by autograd from those ops instead of ``NativeBatchNormBackwardBackward0``: one of the
-    issue's candidates for a cheaper exact step (``--bn composite``). Same outputs, running
+    issue's candidates for a cheaper exact step (mode ``exact[composite_bn]``). Same outputs, running
     statistics and gradients as the wrapped BatchNorm (to float32 rounding)."""
 
     def __init__(self, bn: nn.modules.batchnorm._BatchNorm) -> None:

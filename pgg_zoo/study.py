@@ -143,15 +143,26 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
                                            "guidance_mask": "provenance", "alpha": a}
     results, tasks, columns, table = _study(task_name, variants, out_dir, common,
                                             "ablation.md", log)
-    sweep = {0.0: results["cutmix"], base_alpha: results["cutmix+pgg"]}
-    for a in alphas:
-        if f"cutmix+pgg a={a:g}" in results:
-            sweep[a] = results[f"cutmix+pgg a={a:g}"]
-    figure = alpha_figure(sweep, columns, out_dir / "alpha.png")
+    figure = alpha_figure(alpha_sweep(variants, results), columns, out_dir / "alpha.png")
     first = next(iter(tasks.values()))
     extra = first.ablation_figures(tasks, out_dir) if hasattr(first, "ablation_figures") else []
     log(f"table: {out_dir / 'ablation.md'}\nfigures: " + ", ".join(map(str, [figure, *extra])))
     return {"results": results, "table": table, "figure": figure}
+
+
+def alpha_sweep(variants: Mapping[str, Mapping[str, Any]],
+                results: Mapping[str, Mapping[str, float]]) -> dict[float, Mapping[str, float]]:
+    """``{alpha: metrics}`` of an ablation's CutMix runs: alpha 0 is CutMix without guidance,
+    the others CutMix + guidance with true provenance at that alpha (controls left out)."""
+    sweep: dict[float, Mapping[str, float]] = {}
+    for name, spec in variants.items():
+        if spec.get("synthesizer") != "cutmix" or name not in results:
+            continue
+        if not spec.get("guidance"):
+            sweep[0.0] = results[name]
+        elif spec.get("guidance_mask") == "provenance":
+            sweep[float(spec["alpha"])] = results[name]
+    return sweep
 
 
 def alpha_figure(sweep: Mapping[float, Mapping[str, float] | Sequence[Mapping[str, float]]],

@@ -98,16 +98,12 @@ def main(argv: list[str] | None = None) -> None:
         for variant, v in shares.items():
             print(f"| {variant} | {_cell(np.array(v))} |")
     if args.alpha_figure:
-        from pgg_zoo.study import alpha_figure
+        from pgg_zoo.study import alpha_figure, alpha_sweep
 
         sweep: dict[float, list[dict[str, float]]] = defaultdict(list)
         for r in runs:
-            for variant, metrics in r["results"].items():
-                spec = r.get("variants", {}).get(variant, {})
-                if spec.get("synthesizer") == "cutmix" and not spec.get("guidance"):
-                    sweep[0.0].append(metrics)
-                elif spec.get("guidance_mask") == "provenance" and spec.get("guidance"):
-                    sweep[float(spec["alpha"])].append(metrics)
+            for alpha, metrics in alpha_sweep(r.get("variants", {}), r["results"]).items():
+                sweep[alpha].append(metrics)
         metric_cols = [c for c in columns if c != "train_minutes"]
         print(f"\nalpha figure: {alpha_figure(sweep, metric_cols, Path(args.alpha_figure))}")
 

@@ -45,6 +45,9 @@ CONTACT_TABLE_MAX = 2 ** 18
 # many entries per pixel, else every (basin, value) pair is lifted (both exact; tests force each)
 OWNER_CHAINS_MAX_PER_PIXEL = 1.0
 
+# "no pixel" extent: above / below every coordinate, safe to min/max with
+_INF = np.iinfo(np.int64).max // 4
+
 _OFFSETS = {
     8: ((0, 1), (1, -1), (1, 0), (1, 1)),  # half of the neighbourhood; the rest is symmetric
     4: ((0, 1), (1, 0)),
@@ -97,8 +100,8 @@ def _basins(r: np.ndarray, connectivity: int):
 
 @functools.lru_cache(maxsize=8)
 def _grid(h: int, w: int):
-    """``(xs, ys, index, index)`` of every pixel in raster order (int32, int32, float32, int32),
-    read-only."""
+    """``(xs, ys, flat index as float32, flat index as int32)`` of every pixel in raster order,
+    read-only (cached per image size)."""
     flat = np.arange(h * w, dtype=np.int32)
     ys, xs = np.divmod(flat, np.int32(w))
     index = np.arange(h * w, dtype=np.float32)
@@ -222,11 +225,12 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
     start = np.cumsum(width) - width
     tb = (_owner_table(parent, level, nb, nv, int(OWNER_CHAINS_MAX_PER_PIXEL * n))
           if nb * nv <= n else None)
-    if tb is None and nb * nv <= n:
+    values = np.tile(np.arange(nv), nb) if nb * nv <= n else None  # value of each table entry
+    if tb is None and values is not None:
         # fewer (basin, value) pairs than pixels: lift the dense table, then look it up
-        tb = _lift(np.repeat(np.arange(nb), nv), np.tile(np.arange(nv), nb), level, jumps)
+        tb = _lift(np.repeat(np.arange(nb), nv), values, level, jumps)
     if tb is not None:
-        slot_tb = start[tb] + np.tile(np.arange(nv), nb) - lo[tb]
+        slot_tb = start[tb] + values - lo[tb]
         # int32 throughout: half the memory traffic of intp on these pixel-sized passes
         slot = _gather(slot_tb, basin * np.int32(nv) + rf.astype(np.int32))
     else:
@@ -235,11 +239,10 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
     own = _own_extents(slot, width, h, w)
     ox0, oy0, ox1, oy1 = (t[start[rows_node] + j + 1 - lo[rows_node]] for t in own)
     fx0, fy0, fx1, fy1 = (t[start + 1] for t in own)
-    inf = np.iinfo(np.int64).max // 4
-    kx0 = np.full(nn, inf, np.int64)
-    ky0 = np.full(nn, inf, np.int64)
-    kx1 = np.full(nn, -inf, np.int64)
-    ky1 = np.full(nn, -inf, np.int64)
+    kx0 = np.full(nn, _INF, np.int64)
+    ky0 = np.full(nn, _INF, np.int64)
+    kx1 = np.full(nn, -_INF, np.int64)
+    ky1 = np.full(nn, -_INF, np.int64)
     _propagate(parent, fx0, fy0, fx1, fy1, kx0, ky0, kx1, ky1)
     x0 = np.minimum(ox0, kx0[rows_node])
     y0 = np.minimum(oy0, ky0[rows_node])
@@ -257,8 +260,6 @@ def component_extents(r: np.ndarray, n_levels: int, connectivity: int = 8):
 
     return j, x0, y0, x1, y1, rows_node, contains
 
-
-_INF = np.iinfo(np.int64).max // 4
 
 
 def _own_extents(slot: np.ndarray, width: np.ndarray, h: int, w: int):
