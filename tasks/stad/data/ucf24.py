@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pgg_zoo.data.safe_pickle import UnsafePickleError, load_pickle
+
 from .errors import DatasetFormatError
 from .video import SkipPolicy, read_clip
 
@@ -226,16 +228,21 @@ def load_tube_annotations(path: str | os.PathLike, *,
 
     Raises:
         DatasetFormatError: unreadable pickle or malformed content (names file and key).
+        UnsafePickleError: the pickle names a global other than builtin containers/scalars and
+            numpy (names file and global); nothing in it was run.
         FileNotFoundError: no such file.
     """
     path = Path(path)
-    with open(path, "rb") as f:
-        try:
-            # latin1: the public files are Python 2 pickles holding numpy arrays
-            raw = pickle.load(f, encoding="latin1")
-        except Exception as exc:  # UnpicklingError, EOFError, ValueError, ...
-            raise DatasetFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: "
-                                     f"{exc})", path) from exc
+    try:
+        # restricted: these files come from third-party mirrors, and a plain pickle.load would
+        # run any callable the file names before validation sees it. latin1: the public files
+        # are Python 2 pickles holding numpy arrays.
+        raw = load_pickle(path, encoding="latin1")
+    except (UnsafePickleError, OSError):  # OSError: missing/unreadable file, not its content
+        raise
+    except Exception as exc:  # UnpicklingError, EOFError, ValueError, ...
+        raise DatasetFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: "
+                                 f"{exc})", path) from exc
     return validate_tube_annotations(raw, path, box_tolerance=box_tolerance)
 
 
