@@ -12,6 +12,17 @@ class ProvenanceError(ValueError):
     """A Provenance that does not fit its input or is malformed."""
 
 
+#: How a synthesizer assigns its masks: ``"label"`` (default) merges the slots of an input that
+#: carry the same class, ``"source"`` keeps one slot per source (the paper's literal formula).
+PROVENANCE_LEVELS = ("label", "source")
+
+
+def check_provenance_level(level: str) -> None:
+    """Raise ``ValueError`` unless ``level`` is one of :data:`PROVENANCE_LEVELS`."""
+    if level not in PROVENANCE_LEVELS:
+        raise ValueError(f"provenance must be one of {PROVENANCE_LEVELS}, got {level!r}")
+
+
 @dataclass(frozen=True, eq=False)
 class Provenance:
     """Which input elements come from which supervisory label's target.
@@ -133,6 +144,40 @@ class Provenance:
             input_shape=(self.masks.shape[0], 1, *self.grid_shape),
             valid=self.valid.to(device),
         )
+
+    def label_level(self) -> "Provenance":
+        """The same provenance with the slots of each input that carry the same class merged.
+
+        Provenance belongs to labels, not to source slots: when both sources of a mix carry
+        class ``y`` (or an input is mixed with itself), every element of that input comes from
+        a ``y`` target. Penalizing the two slots separately would add up to the whole-gradient
+        penalty of ``y`` (the no-mask control). Here the first valid slot of each class gets
+        the union of the masks of all valid slots of that class (``min(1, sum)``: synthesizer
+        masks of one input partition it) and their summed weight; the other slots of that
+        class become invalid with weight 0. Slots of distinct classes are unchanged, so a
+        provenance without repeated classes is returned equal.
+
+        Returns:
+            A new :class:`Provenance` of the same shapes.
+        """
+        lab, valid = self.labels, self.valid
+        n = self.num_labels
+        # same[b, l, k]: slots l and k of input b are both valid and carry the same class.
+        same = (lab[:, :, None] == lab[:, None, :]) & valid[:, :, None] & valid[:, None, :]
+        earlier = torch.tril(torch.ones(n, n, dtype=torch.bool, device=lab.device), -1)
+        first = valid & ~(same & earlier).any(dim=2)
+        if bool((first == valid).all()):
+            return self
+        sel = (same & first[:, :, None]).to(self.masks.dtype)  # (B, L, L)
+        flat = self.masks.flatten(2)  # (B, L, N)
+        merged = torch.bmm(sel, flat).clamp_(max=1.0)
+        # Non-first slots keep their own masks (they are invalid and never penalized).
+        masks = torch.where(first[:, :, None], merged, flat).view_as(self.masks)
+        weights = torch.where(first, torch.bmm(sel.to(self.weights.dtype),
+                                               self.weights[:, :, None])[:, :, 0],
+                              torch.zeros_like(self.weights))
+        return Provenance(masks, lab, weights, input_shape=(lab.shape[0], 1, *self.grid_shape),
+                          valid=first)
 
     @classmethod
     def whole(cls, inputs: Tensor, labels: Tensor) -> "Provenance":

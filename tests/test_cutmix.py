@@ -17,7 +17,7 @@ def test_rebuild_from_sources_and_mask_is_exact():
 
 def test_area_corrected_weights():
     x = torch.rand(8, 1, 10, 10)
-    out = CutMix()({"inputs": x, "labels": torch.zeros(8, dtype=torch.long)},
+    out = CutMix(provenance="source")({"inputs": x, "labels": torch.zeros(8, dtype=torch.long)},
                    torch.Generator().manual_seed(3))
     pasted_area = out.provenance.masks[:, 1].flatten(1).mean(1)
     assert torch.allclose(out.provenance.weights[:, 1], pasted_area)

@@ -20,7 +20,7 @@ def test_registered_and_built_by_name():
 def test_rebuild_from_sources_and_provenance():
     batch = _batch()
     x, y = batch["inputs"], batch["labels"]
-    out = ResizeMix()(batch, torch.Generator().manual_seed(0))
+    out = ResizeMix(provenance="source")(batch, torch.Generator().manual_seed(0))
     perm, boxes, mixed = out.extras["perm"], out.extras["boxes"], out.extras["mixed"]
     assert mixed.all()
     h, w = x.shape[-2:]

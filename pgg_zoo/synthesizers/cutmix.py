@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor
 
-from ..provenance import Provenance
+from ..provenance import Provenance, check_provenance_level
 from ..registry import SYNTHESIZERS
 from .base import SynthesizedBatch, rand_beta, rand_uniform
 
@@ -58,10 +58,18 @@ class CutMix:
     Args:
         alpha: Beta(alpha, alpha) parameter of the mixing ratio.
         prob: probability that an input is mixed.
+        provenance: ``"label"`` (default): slots of an input that carry the same class are
+            merged (:meth:`Provenance.label_level`), so a same-class or self pair owns the
+            whole input and gets no penalty; ``"source"``: one slot per source image, the
+            paper's literal formula, under which such a pair gets the whole-gradient penalty.
     """
 
     alpha: float = 1.0
     prob: float = 1.0
+    provenance: str = "label"
+
+    def __post_init__(self) -> None:
+        check_provenance_level(self.provenance)
 
     def __call__(
         self, batch: Mapping[str, Any], generator: torch.Generator | None = None
@@ -96,6 +104,8 @@ class CutMix:
         weights = torch.stack([1 - area_d, area_d], dim=1).float()
         valid = torch.stack([torch.ones_like(mixed_flag), mixed_flag], dim=1).to(dev)
         prov = Provenance(masks.contiguous(), lab, weights, input_shape=x.shape, valid=valid)
+        if self.provenance == "label":
+            prov = prov.label_level()
         return SynthesizedBatch(
             mixed, prov, {"perm": perm, "boxes": boxes, "mixed": mixed_flag, "lam": lam}
         )

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..provenance import Provenance
+from ..provenance import Provenance, check_provenance_level
 from ..registry import SYNTHESIZERS
 from .base import SynthesizedBatch, rand_uniform
 from .cutmix import box_masks
@@ -50,13 +50,16 @@ class ResizeMix:
     Args:
         scale_min, scale_max: range of ``tau`` (the paper's alpha = 0.1, beta = 0.8).
         prob: probability that an input is mixed.
+        provenance: ``"label"`` (default) or ``"source"``, as for :class:`CutMix`.
     """
 
     scale_min: float = 0.1
     scale_max: float = 0.8
     prob: float = 1.0
+    provenance: str = "label"
 
     def __post_init__(self) -> None:
+        check_provenance_level(self.provenance)
         if not 0 < self.scale_min <= self.scale_max <= 1:
             raise ValueError(f"need 0 < scale_min <= scale_max <= 1, got "
                              f"({self.scale_min}, {self.scale_max})")
@@ -91,5 +94,7 @@ class ResizeMix:
         weights = torch.stack([1 - area, area], dim=1).float()
         valid = torch.stack([torch.ones_like(mixed), mixed], dim=1).to(dev)
         prov = Provenance(masks.contiguous(), lab, weights, input_shape=x.shape, valid=valid)
+        if self.provenance == "label":
+            prov = prov.label_level()
         return SynthesizedBatch(out, prov, {"perm": perm, "boxes": boxes, "mixed": mixed,
                                             "tau": tau})
