@@ -53,6 +53,7 @@ class Registry:
         self.kind = kind
         self._mm = _MMRegistry(f"pgg_zoo.{kind}", scope="pgg_zoo")
         self._meta: dict[str, dict[str, Any]] = {}
+        self._aliases: dict[str, str] = {}
 
     # -- registration -------------------------------------------------------------------
     def register(
@@ -70,24 +71,47 @@ class Registry:
 
         return deco
 
-    def add(self, name: str, obj: Any, *, replace: bool = False, **meta: Any) -> None:
-        """Register ``obj`` under ``name``; raise :class:`DuplicateNameError` if taken."""
+    def add(self, name: str, obj: Any, *, replace: bool = False,
+            aliases: tuple[str, ...] | list[str] = (), **meta: Any) -> None:
+        """Register ``obj`` under ``name``; raise :class:`DuplicateNameError` if taken.
+
+        ``aliases`` are other names users may write for the same entry (``"slowfast"`` for
+        ``"slowfast_r50"``): :meth:`get` and ``in`` accept them, :meth:`canonical` maps them
+        back, and :meth:`names` lists only the canonical name.
+        """
         if not isinstance(name, str) or not name:
             raise RegistryError(f"{self.kind} names must be non-empty strings, got {name!r}")
+        if name in self._aliases and not replace:
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is already an alias of {self._aliases[name]!r}; "
+                f"pass replace=True to replace it")
         if name in self._mm.module_dict and not replace:
             old = self._mm.module_dict[name]
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is already registered (by {_qualname(old)}); "
                 f"pass replace=True to replace it"
             )
+        for alias in aliases:
+            if not isinstance(alias, str) or not alias or alias == name:
+                raise RegistryError(f"bad alias {alias!r} for {self.kind} {name!r}")
+            taken = self._aliases.get(alias, alias if alias in self._mm.module_dict else None)
+            if taken is not None and taken != name and not replace:
+                raise DuplicateNameError(
+                    f"alias {alias!r} for {self.kind} {name!r} is already taken by {taken!r}; "
+                    f"pass replace=True to replace it")
+        self._aliases.pop(name, None)
         self._mm.register_module(name=name, module=obj, force=True)
         self._meta[name] = dict(meta)
+        for alias in aliases:
+            self._aliases[alias] = name
 
     def remove(self, name: str) -> None:
         """Unregister ``name`` (used by tests and by plugins that replace a built-in)."""
-        self.get(name)
+        name = self.canonical(name)
         del self._mm.module_dict[name]
         self._meta.pop(name, None)
+        for alias in [a for a, n in self._aliases.items() if n == name]:
+            del self._aliases[alias]
 
     # -- lookup -------------------------------------------------------------------------
     def get(self, name: str) -> Any:
@@ -96,11 +120,26 @@ class Registry:
         Raises:
             UnknownNameError: with the available names and the closest match.
         """
+        return self._mm.module_dict[self.canonical(name)]
+
+    def canonical(self, name: str) -> str:
+        """The registered name of ``name`` (itself, or what the alias ``name`` stands for).
+
+        Raises:
+            UnknownNameError: with the available names and the closest match.
+        """
         load_plugins()
         try:
-            return self._mm.module_dict[name]
+            if name in self._mm.module_dict:
+                return name
+            return self._aliases[name]
         except (KeyError, TypeError):
             raise UnknownNameError(self._unknown_message(name)) from None
+
+    def aliases(self, name: str) -> list[str]:
+        """Sorted aliases registered for ``name``."""
+        name = self.canonical(name)
+        return sorted(a for a, n in self._aliases.items() if n == name)
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the builder registered under ``name`` with the given arguments."""
@@ -117,13 +156,15 @@ class Registry:
         return sorted(out)
 
     def meta(self, name: str) -> dict[str, Any]:
-        """Metadata given when ``name`` was registered."""
-        self.get(name)
-        return dict(self._meta.get(name, {}))
+        """Metadata given when ``name`` (or an alias of it) was registered."""
+        return dict(self._meta.get(self.canonical(name), {}))
 
     def __contains__(self, name: object) -> bool:
         load_plugins()
-        return name in self._mm.module_dict
+        try:
+            return name in self._mm.module_dict or name in self._aliases
+        except TypeError:  # unhashable
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 import torch
@@ -10,7 +11,7 @@ from torch.utils.data import Dataset
 
 from .guidance import ProvenanceGuidance
 from .provenance import Provenance
-from .registry import SYNTHESIZERS, TASKS
+from .registry import BACKBONES, SYNTHESIZERS, TASKS
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,9 @@ class Task:
         "log_backend": "json",  # scalars: "json" (scalars.json) | "tensorboard" (+ events)
     }
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Whether ``backbone`` may name something outside the backbone registry (wsol takes any
+    #: timm model name). When False, an unregistered name is refused listing this task's own.
+    open_backbones: ClassVar[bool] = True
 
     def __init__(self, **overrides: Any) -> None:
         cfg = copy.deepcopy({**self.base_defaults, **self.defaults})
@@ -103,6 +107,7 @@ class Task:
                 f"unknown option(s) {unknown} for task {self.name!r}; known: {sorted(cfg)}"
             )
         cfg.update(overrides)
+        cfg["backbone"] = resolve_backbone(self.name, cfg["backbone"], open_names=self.open_backbones)
         self.config: dict[str, Any] = cfg
         self.validate_config()
         # Initialize the weights from the configured seed (runs reproduce from the seed alone)
@@ -178,6 +183,51 @@ class Task:
     def __repr__(self) -> str:
         keys = ("backbone", "synthesizer", "guidance", "alpha", "guidance_mask", "guidance_mode")
         return f"{type(self).__name__}(" + ", ".join(f"{k}={self.config[k]!r}" for k in keys) + ")"
+
+
+def task_backbones(task: str) -> list[str]:
+    """Sorted backbones registered for ``task`` (meta ``tasks=(..., task, ...)``)."""
+    return sorted(n for n in BACKBONES.names() if task in BACKBONES.meta(n).get("tasks", ()))
+
+
+def _describe(names: Sequence[str]) -> str:
+    parts = []
+    for n in names:
+        aliases = BACKBONES.aliases(n)
+        parts.append(f"{n} (or {', '.join(aliases)})" if aliases else n)
+    return ", ".join(parts) or "(none registered)"
+
+
+def resolve_backbone(task: str, backbone: Any, *, open_names: bool = True) -> Any:
+    """The canonical name of the ``backbone`` option of ``task``, checked against the registry.
+
+    An alias (``"slowfast"``) becomes its registered name (``"slowfast_r50"``), so cards, runs
+    and validation see one spelling. A backbone registered only for other tasks is refused,
+    naming this task's own backbones; so is an unregistered name when ``open_names`` is False.
+    Instances and ``None`` pass through. A task with no registered backbones of its own is
+    left to interpret the name itself.
+
+    Raises:
+        ConfigError: the message lists ``task``'s backbones (and the closest one, if any).
+    """
+    if not isinstance(backbone, str):
+        return backbone
+    own = task_backbones(task)
+    if backbone not in BACKBONES:
+        if open_names or not own:
+            return backbone
+        candidates = own + [a for n in own for a in BACKBONES.aliases(n)]
+        close = difflib.get_close_matches(backbone, candidates, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown backbone {backbone!r} for {task}.{hint} "
+                          f"{task} backbones: {_describe(own)}")
+    name = BACKBONES.canonical(backbone)
+    tasks = BACKBONES.meta(name).get("tasks", ())
+    # A backbone registered without ``tasks`` meta makes no claim: any task may try it.
+    if own and tasks and task not in tasks:
+        raise ConfigError(f"backbone {backbone!r} is not a {task} backbone "
+                          f"({task} backbones: {_describe(own)})")
+    return name
 
 
 TaskT = TypeVar("TaskT", bound=type)

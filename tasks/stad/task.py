@@ -31,6 +31,7 @@ class STADTask(Task):
     not person detection.
     """
 
+    open_backbones = False  # only registered video backbones build a detector
     defaults = {
         "backbone": "tiny3d",
         "synthesizer": "video_paste",

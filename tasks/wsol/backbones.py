@@ -75,7 +75,7 @@ def timm_features(name: str, output_stride: int | None = 16, **_: Any) -> Featur
     if not timm.is_model(name):
         raise UnknownNameError(
             f"unknown backbone {name!r}: not registered and not a timm model name. "
-            f"Registered: {', '.join(BACKBONES.names())}"
+            f"Registered for {'/'.join(TASKS)}: {', '.join(_own_backbones())}"
         )
     kw: dict[str, Any] = dict(pretrained=False, num_classes=0, global_pool="")
     try:
@@ -91,6 +91,10 @@ def timm_features(name: str, output_stride: int | None = 16, **_: Any) -> Featur
         raise ValueError(f"timm model {name!r} does not produce a (B, C, h, w) feature map "
                          f"(got {tuple(out.shape)}); CAM needs a convolutional network")
     return Features(_TimmFeatures(model), int(out.shape[1]))
+
+
+def _own_backbones() -> list[str]:
+    return [n for n in BACKBONES.names() if set(BACKBONES.meta(n).get("tasks", ())) & set(TASKS)]
 
 
 def _timm_named(name: str):

@@ -1,5 +1,6 @@
 """STAD models: 3-D backbones, the twice-differentiable RoI head and the action detector."""
 from .backbones import (
+    BACKBONE_ALIASES,
     BACKBONE_BUILDERS,
     SlowBackbone,
     SlowFastBackbone,
@@ -18,6 +19,7 @@ __all__ = [
     "SlowFastBackbone",
     "SlowBackbone",
     "Tiny3DBackbone",
+    "BACKBONE_ALIASES",
     "BACKBONE_BUILDERS",
     "build_backbone",
     "register_backbones",

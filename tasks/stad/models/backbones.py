@@ -27,6 +27,7 @@ __all__ = [
     "slowfast_r50",
     "slow_r50",
     "tiny3d",
+    "BACKBONE_ALIASES",
     "BACKBONE_BUILDERS",
     "register_backbones",
 ]
@@ -202,6 +203,10 @@ BACKBONE_BUILDERS: dict[str, Callable[..., VideoBackbone]] = {
     "tiny3d": tiny3d,
 }
 
+#: The short names pytorchvideo's hub uses (``torch.hub.load(..., "slowfast_r50")`` documents
+#: them as SlowFast / Slow), which users write: ``pgg_zoo.build("stad", backbone="slowfast")``.
+BACKBONE_ALIASES: dict[str, str] = {"slowfast": "slowfast_r50", "slow": "slow_r50"}
+
 
 def register_backbones() -> None:
     """Register the STAD backbones in ``pgg_zoo.registry.BACKBONES`` (meta ``tasks=("stad",)``).
@@ -214,23 +219,31 @@ def register_backbones() -> None:
     for name, fn in BACKBONE_BUILDERS.items():
         if name in BACKBONES and BACKBONES.get(name) is fn:
             continue
-        BACKBONES.add(name, fn, tasks=("stad",), modality="video")
+        aliases = tuple(a for a, n in BACKBONE_ALIASES.items() if n == name)
+        BACKBONES.add(name, fn, tasks=("stad",), modality="video", aliases=aliases)
 
 
 def build_backbone(name: str | VideoBackbone, **kwargs: Any) -> VideoBackbone:
     """A backbone by name or an instance passed through.
 
-    Built-in names come from ``BACKBONE_BUILDERS`` (no registry lookup, so building works
-    before plugins are loaded); other names are looked up in ``pgg_zoo.registry.BACKBONES``.
+    Built-in names and their aliases (``BACKBONE_ALIASES``) come from ``BACKBONE_BUILDERS``
+    (no registry lookup, so building works before plugins are loaded); other names are looked up
+    in ``pgg_zoo.registry.BACKBONES``.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the STAD backbones only), or a backbone
+            registered for other tasks only.
     """
     if isinstance(name, nn.Module):
         if kwargs:
             raise ValueError("backbone options are only accepted with a backbone name")
         return name
+    name = BACKBONE_ALIASES.get(name, name)
     if name in BACKBONE_BUILDERS:
         return BACKBONE_BUILDERS[name](**kwargs)
-    # A backbone a third-party plugin registered (its builder must return a VideoBackbone);
-    # an unknown name raises the registry's error listing what is available.
+    # A backbone a third-party plugin registered for stad (its builder must return a
+    # VideoBackbone); anything else is refused listing the STAD backbones only.
     from pgg_zoo.registry import BACKBONES
+    from pgg_zoo.task import resolve_backbone
 
-    return BACKBONES.get(name)(**kwargs)
+    return BACKBONES.get(resolve_backbone("stad", name, open_names=False))(**kwargs)
