@@ -5,6 +5,9 @@ used, except the prefixes the card itself lists in ``weights.exclude``. Anything
 error that lists the missing keys, the unexpected keys and the shape mismatches, so that a
 wrong number of classes or a wrong backbone is caught instead of half-loading.
 
+The file reading and the strict comparison live in :mod:`pgg_zoo.weights_io` (shared with
+``pgg-zoo eval`` and training's ``model.safetensors``); they are re-exported here.
+
 Task adapters whose module names differ from the upstream checkpoint's may define
 ``adapt_card_state_dict(self, state_dict, card) -> state_dict`` on the model (or on the
 submodule named by ``weights.submodule``); it is called after the card's own ``rename`` and
@@ -19,63 +22,11 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
+from ..weights_io import (MAX_LISTED, WeightsMismatchError, check_state_dict,  # noqa: F401
+                          read_state_dict)
 from .download import download_weights
 from .schema import ModelCard
 from .store import load_card
-
-#: Cap on keys listed per category in an error message (the count is always given).
-MAX_LISTED = 25
-
-
-class WeightsMismatchError(ValueError):
-    """The checkpoint's keys or shapes do not match the model; nothing was loaded.
-
-    Attributes:
-        missing: model keys the checkpoint lacks.
-        unexpected: checkpoint keys the model lacks.
-        shape_mismatches: ``(key, checkpoint_shape, model_shape)`` triples.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        missing: list[str],
-        unexpected: list[str],
-        shape_mismatches: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
-    ) -> None:
-        super().__init__(message)
-        self.missing = missing
-        self.unexpected = unexpected
-        self.shape_mismatches = shape_mismatches
-
-
-def read_state_dict(path: str | os.PathLike[str], fmt: str, state_dict_key: str | None = None) -> dict[str, torch.Tensor]:
-    """Read a state dict from a ``safetensors`` or ``pth`` file onto the CPU.
-
-    ``pth`` files are read with ``torch.load(weights_only=True)``: a checkpoint is data, and
-    unpickling arbitrary objects from a downloaded file would run arbitrary code.
-    """
-    path = Path(path)
-    if fmt == "safetensors":
-        from safetensors.torch import load_file
-
-        obj: Any = load_file(str(path), device="cpu")
-    elif fmt == "pth":
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the file and the reason
-            raise ValueError(f"cannot read {path} as a torch checkpoint with weights_only=True: {exc}") from exc
-    else:
-        raise ValueError(f"unknown weights format {fmt!r} for {path} (safetensors or pth)")
-    if state_dict_key:
-        if not isinstance(obj, Mapping) or state_dict_key not in obj:
-            keys = list(obj)[:10] if isinstance(obj, Mapping) else type(obj).__name__
-            raise ValueError(f"{path}: no {state_dict_key!r} entry in the checkpoint (top-level keys: {keys})")
-        obj = obj[state_dict_key]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path}: expected a mapping of names to tensors (set weights.state_dict_key in the card?)")
-    return dict(obj)
-
 
 def apply_card_rules(state_dict: Mapping[str, torch.Tensor], card: ModelCard) -> dict[str, torch.Tensor]:
     """Apply the card's ``exclude`` prefixes, then its ``rename`` prefix rules."""
@@ -90,47 +41,6 @@ def apply_card_rules(state_dict: Mapping[str, torch.Tensor], card: ModelCard) ->
                 break
         out[k] = v
     return out
-
-
-def check_state_dict(
-    model: nn.Module,
-    state_dict: Mapping[str, torch.Tensor],
-    *,
-    what: str = "checkpoint",
-    missing_ok: Iterable[str] = (),
-) -> None:
-    """Raise :class:`WeightsMismatchError` unless ``state_dict`` matches ``model`` exactly.
-
-    ``missing_ok``: model-key prefixes allowed to be absent from ``state_dict``.
-    """
-    own = model.state_dict()
-    allowed = tuple(missing_ok)
-    missing = sorted(k for k in set(own) - set(state_dict) if not (allowed and k.startswith(allowed)))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = sorted(
-        (k, tuple(state_dict[k].shape), tuple(own[k].shape))
-        for k in set(own) & set(state_dict)
-        if tuple(state_dict[k].shape) != tuple(own[k].shape)
-    )
-    if not (missing or unexpected or shapes):
-        return
-    parts = [f"{what} does not match the model (nothing was loaded):"]
-    if missing:
-        parts.append(f"  missing keys ({len(missing)}): {_listing(missing)}")
-    if unexpected:
-        parts.append(f"  unexpected keys ({len(unexpected)}): {_listing(unexpected)}")
-    if shapes:
-        parts.append(
-            f"  shape mismatches ({len(shapes)}): "
-            + _listing(f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in shapes)
-        )
-    raise WeightsMismatchError("\n".join(parts), missing, unexpected, shapes)
-
-
-def _listing(items: Iterable[str]) -> str:
-    items = list(items)
-    shown = ", ".join(items[:MAX_LISTED])
-    return shown + (f", ... ({len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else "")
 
 
 def load_weights(
@@ -162,7 +72,7 @@ def load_weights(
                          missing_ok=card.weights.missing_ok)
     except WeightsMismatchError as exc:
         if exc.shape_mismatches and card.weights.submodule is None:
-            exc.args = (exc.args[0] + f"\n  (the card describes {card.num_classes} classes and backbone {card.backbone!r}; "
+            exc.args = (exc.args[0] + f"; (the card describes {card.num_classes} classes and backbone {card.backbone!r}; "
                         f"build the model with pgg_zoo.build(task, weights={card.name!r}) so both match)",)
         raise
     # strict=False only when the card lists keys it deliberately lacks; check_state_dict has

@@ -153,7 +153,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     _add_task_flags(p, train=False)
-    p.add_argument("--checkpoint", help="an mmengine checkpoint written by `pgg-zoo train`")
+    p.add_argument("--checkpoint", help="weights written by `pgg-zoo train`: model.safetensors "
+                                        "or an epoch_N.pth (loaded strictly)")
     p.add_argument("--split", default="test")
     p.set_defaults(func=_eval)
 

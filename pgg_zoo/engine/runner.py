@@ -1,13 +1,12 @@
 """Training and evaluation of a task on mmengine's Runner."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from mmengine.evaluator import Evaluator
@@ -21,6 +20,9 @@ from .distributed import (check_launcher, init_distributed, is_main_process, mod
 from .hooks import AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, TrainStateHook
 from .loops import PGGEpochBasedTrainLoop, ResumableSampler
 from .model import PGGModel
+# Weight file I/O lives in pgg_zoo.weights_io; the old names stay importable from here.
+from ..weights_io import (checkpoint_globals as _mmengine_checkpoint_globals,  # noqa: F401
+                          load_weights_file, save_weights)
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -244,65 +246,18 @@ def train(task: "Task") -> dict[str, float]:
     return dict(recorder.last)
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> Path:
-    """Write ``model``'s state dict as safetensors, atomically."""
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(path.name + ".tmp")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
-def load_weights_file(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a ``.safetensors`` state dict strictly; errors list missing/unexpected keys."""
-    from safetensors.torch import load_file
-
-    from ..cards.loading import check_state_dict
-
-    try:
-        state = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
-    check_state_dict(model, state, what=str(path))
-    model.load_state_dict(state, strict=True)
-
-
-@contextlib.contextmanager
-def _mmengine_checkpoint_globals() -> Iterator[None]:
-    """Let ``torch.load(weights_only=True)`` read mmengine's own checkpoints.
-
-    Since torch 2.6 ``weights_only=True`` is the default and mmengine 0.10's checkpoints hold a
-    ``HistoryBuffer`` and NumPy arrays (mmengine#1655). Allowing exactly those types keeps
-    arbitrary pickled code out.
-    """
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    allowed: list[Any] = [HistoryBuffer, np.ndarray, np.dtype, getattr]
-    core = getattr(np, "_core", None) or np.core
-    allowed += [core.multiarray._reconstruct, core.multiarray.scalar]
-    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-    with torch.serialization.safe_globals(allowed):
-        yield
-
-
 def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
     """Evaluate the task's current model, or the weights in ``checkpoint``, on ``split``.
 
-    ``checkpoint`` is a ``model.safetensors`` written by training, or an mmengine
-    ``epoch_N.pth`` checkpoint.
+    ``checkpoint`` is a ``model.safetensors`` written by training, an mmengine ``epoch_N.pth``
+    checkpoint, or a plain ``torch.save``-d state dict. Every format loads strictly
+    (:func:`pgg_zoo.weights_io.load_weights_file`): weights of another backbone, task or class
+    count raise :class:`~pgg_zoo.weights_io.WeightsMismatchError` listing the missing and
+    unexpected keys and the shape mismatches, before anything is evaluated or written.
     """
-    load_from = None
     if checkpoint is not None:
-        if not Path(checkpoint).is_file():
-            raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-        if str(checkpoint).endswith(".safetensors"):
-            load_weights_file(task.model, checkpoint)
-        else:
-            load_from = str(checkpoint)
-    runner, recorder = build_runner(task, train=False, checkpoint=load_from, split=split)
+        load_weights_file(task.model, checkpoint)
+    runner, recorder = build_runner(task, train=False, split=split)
     with _mmengine_checkpoint_globals():
         metrics = runner.test()
     return {k: float(v) for k, v in (metrics or recorder.last).items()}
