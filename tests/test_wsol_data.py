@@ -84,7 +84,7 @@ def test_cub_items_and_box_scaling(tmp_path):
     assert train.classes == ["001.Cat", "002.Dog"] and train.num_classes == 2
     assert train.labels == [0, 1] and test.labels == [0]
     it = train[0]
-    assert set(it) == {"inputs", "label", "boxes", "orig_size", "image_id", "path"}
+    assert set(it) == {"inputs", "label", "boxes", "orig_boxes", "orig_size", "image_id", "path"}
     assert it["inputs"].shape == (3, 20, 20) and it["inputs"].dtype == torch.float32
     # normalize=False: values are the pixel values / 255
     assert torch.allclose(it["inputs"][:, 5, 5], torch.tensor([10, 20, 30]) / 255.0, atol=1e-6)
@@ -92,6 +92,7 @@ def test_cub_items_and_box_scaling(tmp_path):
     assert it["path"].endswith("images/001.Cat/a.jpg")
     # box x=4,y=3,w=20,h=12 in a 40x30 image, resized to 20x20: x *0.5, y *2/3
     assert torch.allclose(it["boxes"], torch.tensor([[2.0, 2.0, 12.0, 10.0]]))
+    assert it["orig_boxes"].tolist() == [[4.0, 3.0, 24.0, 15.0]]  # the file's, x1 = x + w
     it3 = train[1]  # image 3: 20x40, box 2.5,10 +10x20 -> x *1, y *0.5
     assert torch.allclose(it3["boxes"], torch.tensor([[2.5, 5.0, 12.5, 15.0]]))
     # normalized by ImageNet statistics
@@ -273,7 +274,7 @@ def test_wsoleval_boxes(tmp_path):
     assert len(ds) == 2 and ds.labels == [0, 1] and ds.num_classes == 200
     assert ds.classes[:2] == ["001.A", "002.B"]
     it = ds[0]
-    assert set(it) == {"inputs", "label", "boxes", "orig_size", "image_id", "path"}
+    assert set(it) == {"inputs", "label", "boxes", "orig_boxes", "orig_size", "image_id", "path"}
     assert it["image_id"] == "001.A/a.jpg" and it["orig_size"] == (30, 40)
     assert torch.allclose(it["boxes"], torch.tensor([[2.0, 2.0, 12.0, 10.0], [0, 0, 20.0, 20.0]]))
     assert it["inputs"].shape == (3, 20, 20)

@@ -157,23 +157,25 @@ def test_eval_size_original_resizes_cam_and_scales_boxes_back():
         boxes = np.array([[x0, y0, x0 + 12.5, y0 + 10.0]], np.float32)
         samples.append({"cam": cam, "boxes": boxes, "top5": np.array([i % 2, 1 - i % 2]),
                         "label": 0, "orig_size": (h, w)})
-    got = _metric(samples, eval_size="original")
-    v2 = BoxAccumulator("wsoleval", variant="v2")
-    v1 = BoxAccumulator("wsoleval", variant="v1")
-    for s in samples:
-        cam = resize_scoremap(s["cam"].astype(np.float16).astype(np.float32), (w, h))
-        assert cam.shape == (h, w)
-        b = resize_boxes(s["boxes"], (S, S), (w, h), integer=False)
-        v2.update(cam, b)
-        v1.update(cam, b, pred_top5=s["top5"], gt_label=s["label"])
-    assert got["maxboxacc_v2"] == pytest.approx(v2.compute()["maxboxacc_v2"])
-    assert got["top1_loc"] == pytest.approx(v1.compute()["top1_loc"])
-    assert got["top1"] == 50.0
-    # the input frame scores something else on the same predictions
+    for preset, integer in (("wsoleval_bilinear", False), ("wsoleval", True)):
+        got = _metric(samples, eval_size="original", preset=preset)
+        v2 = BoxAccumulator("wsoleval", variant="v2")
+        v1 = BoxAccumulator("wsoleval", variant="v1")
+        for s in samples:
+            cam = resize_scoremap(s["cam"], (w, h))
+            assert cam.shape == (h, w)
+            b = resize_boxes(s["boxes"], (S, S), (w, h), integer=integer)
+            v2.update(cam, b)
+            v1.update(cam, b, pred_top5=s["top5"], gt_label=s["label"])
+        assert got["maxboxacc_v2"] == pytest.approx(v2.compute()["maxboxacc_v2"])
+        assert got["top1_loc"] == pytest.approx(v1.compute()["top1_loc"])
+        assert got["top1"] == 50.0
+    # the input frame scores something else on the same predictions; wsoleval truncates the
+    # boxes (x1 = x0 + 12.5 -> x0 + 12)
     inp = _metric(samples, eval_size="input")
     v2i = BoxAccumulator("wsoleval", variant="v2")
     for s in samples:
-        v2i.update(normalize_scoremap(s["cam"].astype(np.float16).astype(np.float32)), s["boxes"])
+        v2i.update(normalize_scoremap(s["cam"]), np.trunc(s["boxes"]))
     assert inp["maxboxacc_v2"] == pytest.approx(v2i.compute()["maxboxacc_v2"])
     with pytest.raises(ValueError, match="orig_size"):
         _metric([{k: v for k, v in samples[0].items() if k != "orig_size"}],
@@ -204,7 +206,7 @@ def test_ignore_mask_reaches_pxap():
         ignore[0][mask[0] > 0] = 0
         samples.append({"cam": cam, "boxes": np.zeros((0, 4)), "top5": np.array([0]),
                         "label": 0, "mask": mask, "ignore": ignore})
-        c = normalize_scoremap(cam.astype(np.float16).astype(np.float32))
+        c = normalize_scoremap(cam)
         ref.update(c, mask[0] > 0.5, ignore[0] > 0.5)
         ref_no_ignore.update(c, mask[0] > 0.5)
     got = _metric(samples)

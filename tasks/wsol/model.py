@@ -77,9 +77,12 @@ class CAMClassifier(nn.Module):
         Returns:
             ``(B, H, W)`` raw (unnormalized) CAMs; metrics min-max normalize per image.
         """
+        return _upsample(self.feature_cams(features, classes), size)
+
+    def feature_cams(self, features: Tensor, classes: Tensor) -> Tensor:
+        """``(B, h, w)`` raw CAMs of ``classes`` at the feature resolution (not upsampled)."""
         w = self.fc.weight[classes]  # (B, C)
-        cam = torch.einsum("bc,bchw->bhw", w, features)
-        return F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+        return torch.einsum("bc,bchw->bhw", w, features)
 
     def localization_maps(self, inputs: Tensor, classes: Tensor, size: tuple[int, int] | None = None,
                           method: str | None = None) -> Tensor:
@@ -100,9 +103,7 @@ class CAMClassifier(nn.Module):
         size = tuple(inputs.shape[-2:]) if size is None else size
         if method == "gradcam":
             # grad_cam switches to eval mode itself and differentiates only the head
-            cam = grad_cam(self, inputs, classes, eval_mode=False)
-            return F.interpolate(cam[:, None], size=size, mode="bilinear",
-                                 align_corners=False)[:, 0]
+            return _upsample(grad_cam(self, inputs, classes, eval_mode=False), size)
         with torch.no_grad():
             feats = self(inputs)["features"].float()
             return self.cams(feats, classes.to(feats.device), size)
@@ -115,8 +116,11 @@ class CAMClassifier(nn.Module):
 
         Returns:
             One dict per image: ``top5`` (5,), ``label`` int, ``cam`` (H, W) float32 at input
-            size, ``boxes`` (n, 4) in the input frame (n may be 0 for mask-only datasets),
-            optional ``mask`` / ``ignore`` (1, H, W), ``orig_size`` (h, w).
+            size (bilinear, for display and the ``wsoleval_bilinear`` preset),
+            ``feature_cam`` (h, w) float32 at the feature resolution (the ``wsoleval`` path
+            resizes it itself), ``boxes`` (n, 4) in the input frame (n may be 0 for mask-only
+            datasets), optional ``orig_boxes`` (n, 4) in the original frame, ``mask`` /
+            ``ignore`` (1, H, W), ``orig_size`` (h, w).
         """
         out = self(inputs)
         logits = out["logits"].float()
@@ -124,10 +128,14 @@ class CAMClassifier(nn.Module):
         labels = batch["labels"].to(inputs.device)
         size = tuple(inputs.shape[-2:])
         if self.cam_method == "cam":
-            cams = self.cams(out["features"].float(), labels, size)
+            raw = self.feature_cams(out["features"].float(), labels)
         else:
-            cams = self.localization_maps(inputs, labels, size)
+            from .localization import grad_cam
+
+            raw = grad_cam(self, inputs, labels, eval_mode=False)
+        cams = _upsample(raw, size)
         boxes = batch.get("boxes")
+        orig_boxes = batch.get("orig_boxes")
         orig = batch.get("orig_sizes")
         preds = []
         for i in range(inputs.shape[0]):
@@ -135,9 +143,12 @@ class CAMClassifier(nn.Module):
                 "top5": top5[i].cpu().numpy(),
                 "label": int(labels[i]),
                 "cam": cams[i].cpu().numpy(),
+                "feature_cam": raw[i].detach().cpu().numpy(),
                 "boxes": (boxes[i].cpu().numpy() if boxes is not None
                           else torch.zeros(0, 4).numpy()),
             }
+            if orig_boxes is not None:
+                p["orig_boxes"] = orig_boxes[i].cpu().numpy()
             for key, name in (("masks", "mask"), ("ignores", "ignore")):
                 if batch.get(key) is not None:
                     p[name] = batch[key][i].cpu().numpy()
@@ -145,3 +156,8 @@ class CAMClassifier(nn.Module):
                 p["orig_size"] = tuple(int(v) for v in orig[i])
             preds.append(p)
         return preds
+
+
+def _upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
+    """``(B, h, w)`` -> ``(B, H, W)``, bilinear (``align_corners=False``)."""
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

@@ -147,7 +147,8 @@ class WSOLTask(Task):
 
         ``data_samples``: ``labels`` (B,) long; ``image_ids``; ``orig_sizes`` (B, 2) long
         ``(h, w)``; ``boxes`` list of (n_i, 4) float32 when any item has boxes (an item without
-        boxes gets (0, 4)); ``masks`` / ``ignores`` (B, 1, S, S) when every item has them.
+        boxes gets (0, 4)); ``orig_boxes`` the same in the original frame (float64) when every
+        item has them; ``masks`` / ``ignores`` (B, 1, S, S) when every item has them.
         """
         samples: dict[str, Any] = {
             "labels": torch.tensor([int(it["label"]) for it in items], dtype=torch.long),
@@ -156,6 +157,9 @@ class WSOLTask(Task):
         if any("boxes" in it for it in items):
             samples["boxes"] = [torch.as_tensor(it["boxes"], dtype=torch.float32).reshape(-1, 4)
                                 if "boxes" in it else torch.zeros(0, 4) for it in items]
+        if all("orig_boxes" in it for it in items):
+            samples["orig_boxes"] = [torch.as_tensor(it["orig_boxes"], dtype=torch.float64)
+                                     .reshape(-1, 4) for it in items]
         if all("orig_size" in it for it in items):
             samples["orig_sizes"] = torch.tensor([tuple(it["orig_size"]) for it in items],
                                                  dtype=torch.long)

@@ -74,6 +74,8 @@ class CUBDataset(Dataset):
     * ``inputs``: float32 (3, S, S), normalized as configured;
     * ``label``: int, 0-based class index (class_id - 1);
     * ``boxes``: float32 (n, 4), x0, y0, x1, y1 in the S x S input frame, x1/y1 exclusive;
+    * ``orig_boxes``: float64 (n, 4), the annotation's boxes in the original image frame (not
+      clipped), from which the ``wsoleval`` evaluation path scales and truncates its boxes;
     * ``orig_size``: (h, w) of the original image;
     * ``image_id``: str, CUB's image id;
     * ``path``: str, the image file;
@@ -299,6 +301,7 @@ class CUBDataset(Dataset):
             "inputs": x,
             "label": self._labels[iid],
             "boxes": scale_boxes(boxes, (w, h), S),
+            "orig_boxes": torch.from_numpy(self.original_boxes(index)),
             "orig_size": (h, w),
             "image_id": iid,
             "path": str(path),
@@ -310,6 +313,7 @@ class CUBDataset(Dataset):
         if want_flip(self.hflip):
             item["inputs"] = item["inputs"].flip(-1)
             item["boxes"] = flip_boxes(item["boxes"], S)
+            item["orig_boxes"] = flip_boxes(item["orig_boxes"], w)
             if "mask" in item:
                 item["mask"] = item["mask"].flip(-1)
         if self.normalize:

@@ -92,7 +92,8 @@ class WSOLEvalDataset(Dataset):
 
     Each item is a dict: ``inputs`` float32 (3, S, S); ``label`` int; ``orig_size`` (h, w);
     ``image_id`` str (the metadata path); ``path`` str; and, when the split has localization,
-    ``boxes`` float32 (n, 4) x0, y0, x1, y1 in the S x S frame (box datasets) or ``mask`` and
+    ``boxes`` float32 (n, 4) x0, y0, x1, y1 in the S x S frame and ``orig_boxes`` float64 (n, 4),
+    the file's boxes in the original frame (box datasets), or ``mask`` and
     ``ignore`` float32 (1, S, S) with values in {0, 1} (OpenImages).
     """
 
@@ -343,6 +344,7 @@ class WSOLEvalDataset(Dataset):
         }
         if iid in self._boxes:
             item["boxes"] = scale_boxes(self._checked_boxes(iid, wh), wh, S)
+            item["orig_boxes"] = torch.tensor([b[:4] for b in self._boxes[iid]], dtype=torch.float64)
         if iid in self._masks:
             fg = np.zeros((S, S), dtype=bool)
             for rel, ln in self._masks[iid]:
@@ -360,6 +362,7 @@ class WSOLEvalDataset(Dataset):
             item["inputs"] = item["inputs"].flip(-1)
             if "boxes" in item:
                 item["boxes"] = flip_boxes(item["boxes"], S)
+                item["orig_boxes"] = flip_boxes(item["orig_boxes"], w)
             for key in ("mask", "ignore"):
                 if key in item:
                     item[key] = item[key].flip(-1)

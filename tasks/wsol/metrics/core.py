@@ -88,25 +88,32 @@ def normalize_scoremap(cam: np.ndarray) -> np.ndarray:
 def resize_scoremap(cam: np.ndarray, size: tuple[int, int], normalize: bool = True) -> np.ndarray:
     """Resize a CAM to ``size = (width, height)`` with bicubic interpolation, then normalize.
 
-    wsolevaluation (``inference.py``) resizes with ``cv2.INTER_CUBIC`` to the evaluation size and
-    min-max normalizes afterwards (cubic overshoots [0, 1]).
+    wsolevaluation (``inference.py``) casts the CAM to float64 (``util.t2n``), resizes it with
+    ``cv2.INTER_CUBIC`` to the evaluation size and min-max normalizes afterwards (cubic
+    overshoots [0, 1]). The cast comes first here too: cv2 resizes float32 input in float32,
+    whose rounding turns a constant map into noise that normalization then stretches to
+    [0, 1]; in float64 a constant map stays constant (and normalizes to zeros).
     """
-    cam = np.asarray(cam, dtype=np.float32 if np.asarray(cam).dtype == np.float32
-                     else np.float64)
+    cam = np.asarray(cam, dtype=np.float64)
     out = cv2.resize(cam, (int(size[0]), int(size[1])), interpolation=cv2.INTER_CUBIC)
-    return normalize_scoremap(out) if normalize else out.astype(np.float64)
+    return normalize_scoremap(out) if normalize else out
 
 
 def resize_boxes(boxes: np.ndarray, image_size: tuple[int, int], target_size: tuple[int, int],
                  integer: bool = True) -> np.ndarray:
     """Scale ``(n, 4)`` boxes from ``image_size=(w, h)`` to ``target_size=(w, h)``.
 
-    ``integer=True`` truncates like wsolevaluation ``resize_bbox`` (``int(x0 * new_w / w)``).
+    Computed as ``x * new_w / w`` in float64, in that order, as wsolevaluation ``resize_bbox``
+    does: ``x * (new_w / w)`` rounds differently and truncates one pixel lower for some boxes
+    (``x0=45, w=80 -> 224``: ``45 * 224 / 80 = 126.0`` but ``45 * (224 / 80) = 125.99...``).
+    ``integer=True`` truncates like ``resize_bbox``'s ``int()``.
     """
     b = check_boxes(boxes, "boxes").astype(np.float64)
-    sx = float(target_size[0]) / float(image_size[0])
-    sy = float(target_size[1]) / float(image_size[1])
-    out = b * np.array([sx, sy, sx, sy])
+    w, h = float(image_size[0]), float(image_size[1])
+    tw, th = float(target_size[0]), float(target_size[1])
+    out = np.empty_like(b)
+    out[:, [0, 2]] = b[:, [0, 2]] * tw / w
+    out[:, [1, 3]] = b[:, [1, 3]] * th / h
     return np.trunc(out) if integer else out
 
 

@@ -8,8 +8,11 @@ that a metric name such as ``maxboxacc_v2[wsoleval]`` pins every one of them.
 Verified against the reference sources (see docs/wsol_metrics.md for the line-level notes):
 
 * ``wsoleval`` -- clovaai/wsolevaluation ``evaluation.py`` (``compute_bboxes_from_scoremaps``,
-  ``calculate_multiple_iou``, ``BoxEvaluator``) and ``config.py`` (``--cam_curve_interval``
-  default ``.001``).
+  ``calculate_multiple_iou``, ``BoxEvaluator``, ``resize_bbox``), ``config.py``
+  (``--cam_curve_interval`` default ``.001``) and ``inference.py`` (the CAM cast to float64,
+  resized with ``cv2.INTER_CUBIC``, then normalized): the whole evaluation path.
+* ``wsoleval_bilinear`` -- the same box conventions on pgg_zoo's first evaluation path (torch
+  bilinear upsampling, float boxes); not wsolevaluation's numbers.
 * ``tscam`` -- vasgaowei/TS-CAM ``lib/cams_deit.py`` (``get_bboxes``, ``cal_iou``,
   ``cls_loc_err``): fixed CAM threshold, ``THRESH_TOZERO``, unclipped ``x + w`` box end,
   ``[0, 0, 1, 1]`` when no contour, Top-1/Top-5 need ``IoU > 0.5`` (strict), GT-known ``>= 0.5``.
@@ -28,6 +31,7 @@ _COMPARE = (">", ">=")
 _THRESH_TYPE = ("binary", "tozero")
 _BOX_END = ("exclusive_clipped", "exclusive", "inclusive")
 _IOU_CMP = (">=", ">")
+_CAM_RESIZE = ("cv2_bicubic", "torch_bilinear")
 
 
 def wsoleval_thresholds(interval: float = 0.001) -> np.ndarray:
@@ -69,6 +73,15 @@ class BoxConvention:
             (wsolevaluation; TS-CAM GT-known) or ``iou > delta``. Used by MaxBoxAcc/GT-known.
         topk_iou_compare: the same, for Top-1/Top-5 Loc (TS-CAM: ``iou > 0.5``, strict).
         cam_thresholds: the default CAM threshold grid.
+        cam_resize: how the evaluation path (``WSOLMetric``) brings the model's CAM to the
+            evaluation frame: ``"cv2_bicubic"`` = the CAM at the feature resolution, cast to
+            float64, ``cv2.resize(..., INTER_CUBIC)`` (wsolevaluation ``inference.py``);
+            ``"torch_bilinear"`` = the map the model upsampled bilinearly in torch (float32,
+            ``align_corners=False``). Not used by :class:`~.boxacc.BoxAccumulator`, which
+            receives maps already in the frame.
+        integer_boxes: the evaluation path truncates the ground-truth boxes to int after
+            scaling them from the original image to the evaluation frame (``int(x * 224 / W)``,
+            wsolevaluation ``resize_bbox``); otherwise they stay floats.
     """
 
     quantize: str | None = "uint8"
@@ -84,6 +97,8 @@ class BoxConvention:
     cam_thresholds: tuple[float, ...] = field(
         default_factory=lambda: tuple(wsoleval_thresholds(0.001).tolist())
     )
+    cam_resize: str = "cv2_bicubic"
+    integer_boxes: bool = True
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -94,6 +109,7 @@ class BoxConvention:
             ("box_end", _BOX_END),
             ("iou_compare", _IOU_CMP),
             ("topk_iou_compare", _IOU_CMP),
+            ("cam_resize", _CAM_RESIZE),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"BoxConvention.{name} must be one of {allowed}, "
@@ -117,8 +133,14 @@ class BoxConvention:
 
 
 PRESETS: dict[str, BoxConvention] = {
-    # clovaai/wsolevaluation evaluation.py compute_bboxes_from_scoremaps + calculate_multiple_iou
+    # clovaai/wsolevaluation evaluation.py compute_bboxes_from_scoremaps + calculate_multiple_iou,
+    # and its evaluation path: inference.py (float64 CAM, cv2 bicubic) + resize_bbox (int boxes)
     "wsoleval": BoxConvention(),
+    # wsolevaluation's box conventions on pgg_zoo 0.1.0's first evaluation path: maps upsampled
+    # bilinearly in torch, ground-truth boxes kept as floats. Kept to compare with runs scored
+    # that way; its numbers are not wsolevaluation's (a reviewer's 150-image simulation gave
+    # MaxBoxAccV1 57.3 here vs 54.0 on wsolevaluation's path, issue 13).
+    "wsoleval_bilinear": BoxConvention(cam_resize="torch_bilinear", integer_boxes=False),
     # vasgaowei/TS-CAM lib/cams_deit.py get_bboxes + cal_iou; CAM_THR is a config value, the
     # grid holds one threshold (0.2 is get_bboxes' default; override per dataset config)
     "tscam": BoxConvention(
@@ -128,6 +150,11 @@ PRESETS: dict[str, BoxConvention] = {
         empty_box=(0.0, 0.0, 1.0, 1.0),
         topk_iou_compare=">",
         cam_thresholds=(0.2,),
+        # TS-CAM resizes with cv2 INTER_LINEAR in float32 (close to torch's bilinear) and
+        # truncates boxes as int(x / W * S) clipped to S - 1: only the CAM-to-box conventions
+        # above are reproduced exactly, not this part of its path.
+        cam_resize="torch_bilinear",
+        integer_boxes=False,
     ),
 }
 
