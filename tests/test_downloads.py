@@ -11,6 +11,7 @@ import io
 import multiprocessing
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -187,9 +188,11 @@ def _card(tmp_path: Path, name: str, url: str, *, sha256: str | None = SHA, **we
 
 
 def _cache_files(tmp_path: Path) -> list[Path]:
-    """Files in the cache outside the lock folder (locks are empty marker files)."""
+    """Weight files in the cache: not the lock folder (empty marker files) nor the records of
+    verified hashes."""
     root = tmp_path / "cache"
-    return sorted(p for p in root.rglob("*") if p.is_file() and ".locks" not in p.parts) if root.exists() else []
+    skip = {".locks", ".hashes"}
+    return sorted(p for p in root.rglob("*") if p.is_file() and not skip & set(p.parts)) if root.exists() else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,3 +481,176 @@ def test_cli_commands(server, tmp_path, capsys):
     assert main(["download", unv, "--no-progress"]) == 2
     assert "--allow-unverified" in capsys.readouterr().err
     assert main(["download", unv, "--no-progress", "--allow-unverified"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached files are verified on every use (issue 13, item 4)
+def _flip_last_byte(path: Path, *, bump_mtime: bool = True) -> None:
+    """Change one byte in place (same size). The write itself changes mtime and ctime, but a
+    coarse clock could leave them equal to the download's: ``bump_mtime`` moves mtime on by
+    a second so the test never depends on timestamp granularity."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01
+    time.sleep(0.02)
+    with open(path, "r+b") as f:
+        f.write(bytes(data))
+    if bump_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert path.stat().st_size == st.st_size
+
+
+def _count_hashing(monkeypatch) -> list[str]:
+    import pgg_zoo.cards.download as dl
+
+    calls: list[str] = []
+    real = dl.sha256_file
+
+    def counting(p):
+        calls.append(str(p))
+        return real(p)
+
+    monkeypatch.setattr(dl, "sha256_file", counting)
+    return calls
+
+
+def test_cached_file_changed_in_place_is_caught(server, tmp_path, monkeypatch):
+    server.files["/w/toy.safetensors"] = PAYLOAD
+    name = _card(tmp_path, "toy_rehash", f"{server.base}/w/toy.safetensors")
+    calls = _count_hashing(monkeypatch)
+    path = download_weights(name, progress=False)
+    assert len(calls) == 1  # hashed once while downloading, and recorded
+    assert download_weights(name, progress=False) == path
+    assert len(calls) == 1  # unchanged file: the recorded digest is reused, no re-hash
+    _flip_last_byte(path)
+    with pytest.raises(HashMismatchError) as ei:
+        download_weights(name, progress=False)
+    msg = str(ei.value)
+    assert str(path) in msg and "changed after it was verified" in msg and SHA in msg
+    assert "\n" not in msg and isinstance(ei.value, ValueError)
+    assert len(server.gets("/w/toy.safetensors")) == 1  # not silently fetched again
+    with pytest.raises(HashMismatchError):  # and not recorded as good by the failed check
+        download_weights(name, progress=False)
+
+
+def test_cached_change_with_mtime_set_back_is_caught(server, tmp_path):
+    server.files["/w/toy.safetensors"] = PAYLOAD
+    name = _card(tmp_path, "toy_rehash_mtime", f"{server.base}/w/toy.safetensors")
+    path = download_weights(name, progress=False)
+    st = path.stat()
+    _flip_last_byte(path, bump_mtime=False)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime as verified
+    if path.stat().st_ctime_ns == st.st_ctime_ns:
+        pytest.skip("this file system's ctime did not move within the test")
+    with pytest.raises(HashMismatchError, match="changed after it was verified"):
+        download_weights(name, progress=False)
+
+
+def _wsol_card(tmp_path: Path, server, name: str) -> str:
+    """A card for the real tiny_cam WSOL model, its weights served by the test server."""
+    import pgg_zoo
+    from safetensors.torch import save
+
+    model = pgg_zoo.build("wsol", num_classes=3).model
+    payload = save({k: v.contiguous() for k, v in model.state_dict().items()})
+    server.files[f"/w/{name}.safetensors"] = payload
+    _card(tmp_path, name, f"{server.base}/w/{name}.safetensors",
+          sha256=hashlib.sha256(payload).hexdigest())
+    path = tmp_path / "cards" / "classification" / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.update(task="wsol", backbone="tiny_cam", input={"size": [64, 64], "mean": [0.5] * 3,
+                                                         "std": [0.25] * 3})
+    data["weights"]["size_bytes"] = len(payload)
+    data["file_size_mb"] = round(len(payload) / 2**20, 4)
+    data["metrics"] = {"toy": {"top1[test]": 50.0}}
+    folder = tmp_path / "cards" / "wsol"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    path.unlink()
+    return name
+
+
+def test_changed_cache_through_build_and_eval_is_one_line(server, tmp_path, capsys):
+    import pgg_zoo
+    from pgg_zoo.cli.main import main
+
+    name = _wsol_card(tmp_path, server, "toy_wsol_rehash")
+    task = pgg_zoo.build("wsol", weights=name)  # downloads, verifies, loads
+    path = download_weights(name, progress=False)
+    _flip_last_byte(path)
+    with pytest.raises(HashMismatchError, match="changed after it was verified"):
+        pgg_zoo.build("wsol", weights=name)
+    assert task.config["weights"] == name
+    rc = main(["eval", "wsol", "--set", f"weights={name}", "--work-dir", str(tmp_path / "ev")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith(f"pgg-zoo: error: cached weights {path}")
+    assert main(["download", name, "--no-progress"]) == 1
+    assert "changed after it was verified" in capsys.readouterr().err
+
+
+def test_failed_download_does_not_claim_a_part_file(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on: connections are refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dest = tmp_path / "cache" / "z" / "toy.safetensors"
+    with pytest.raises(DownloadError) as ei:
+        fetch(f"http://127.0.0.1:{port}/w/toy.safetensors", dest, sha256=SHA, progress=False,
+              retries=0)
+    msg = str(ei.value)
+    part = dest.with_name(".toy.safetensors.part")
+    assert not part.exists()
+    assert "partial file" not in msg and "nothing was kept" in msg
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_bar_only_on_a_terminal(server, tmp_path, monkeypatch, tty):
+    server.files["/w/toy.safetensors"] = PAYLOAD
+    stream = _Stream(tty)
+    monkeypatch.setattr("sys.stderr", stream)
+    fetch(f"{server.base}/w/toy.safetensors", tmp_path / "d" / "toy.safetensors", sha256=SHA,
+          progress=True)
+    assert ("toy.safetensors" in stream.getvalue()) is tty
+    if not tty:
+        assert stream.getvalue() == ""
+
+
+def _interrupted_download(closed_bar: bool):
+    def fake(*args: Any, **kwargs: Any):
+        import pgg_zoo.cards.download as dl
+
+        if closed_bar:  # the download's own bar, inside its context
+            with dl._progress_bar(1000, 0, "toy.safetensors", True) as bar:
+                bar.update(400)
+                raise KeyboardInterrupt
+        from tqdm import tqdm  # a bar left open, as the training loop's is on Ctrl-C
+
+        bar = tqdm(total=10, desc="wsol epoch 1/1", leave=False, file=sys.stderr)
+        bar.update(3)
+        raise KeyboardInterrupt
+    return fake
+
+
+@pytest.mark.parametrize("closed_bar", [True, False])
+def test_interrupted_gets_its_own_line(monkeypatch, closed_bar):
+    import pgg_zoo.cards
+    from pgg_zoo.cli.main import main
+
+    stream = _Stream(True)
+    monkeypatch.setattr("sys.stderr", stream)
+    monkeypatch.setattr(pgg_zoo.cards, "download_weights", _interrupted_download(closed_bar))
+    assert main(["download", "whatever"]) == 130
+    text = stream.getvalue()
+    assert "toy.safetensors" in text or "wsol epoch" in text  # a bar was drawn
+    before, sep, after = text.rpartition("interrupted")
+    assert sep and after == "\n"
+    assert before.endswith("\n"), repr(text[-120:])  # not glued onto the bar's line

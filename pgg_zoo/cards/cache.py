@@ -20,6 +20,9 @@ MIRROR_ENV = "PGG_ZOO_MIRROR"
 #: Sub-folder of the cache holding the inter-process lock files (filelock leaves them behind;
 #: keeping them apart keeps the card folders holding nothing but verified weights).
 LOCK_DIR = ".locks"
+#: Sub-folder of the cache holding, per cached file, the sha256 last verified and the file's
+#: (size, mtime, ctime, inode) at that time, so that loading re-hashes only a file that changed.
+HASH_DIR = ".hashes"
 
 
 def pgg_zoo_home() -> Path:
@@ -84,12 +87,20 @@ def cached_weights_path(card_name: str, filename: str, sha256: str | None, cache
     return weights_cache_dir(cache_dir) / card_name / (sha256[:16] if sha256 else "unverified") / filename
 
 
+def _cache_key(dest: Path, root: Path) -> str:
+    try:
+        return "__".join(dest.relative_to(root).parts)
+    except ValueError:
+        return dest.name
+
+
 def lock_file_path(dest: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The lock file guarding downloads to ``dest`` (a path inside the cache)."""
     root = weights_cache_dir(cache_dir)
-    try:
-        rel = dest.relative_to(root)
-        key = "__".join(rel.parts)
-    except ValueError:
-        key = dest.name
-    return root / LOCK_DIR / f"{key}.lock"
+    return root / LOCK_DIR / f"{_cache_key(dest, root)}.lock"
+
+
+def hash_record_path(dest: Path, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The record of the sha256 last verified for ``dest`` (a path inside the cache)."""
+    root = weights_cache_dir(cache_dir)
+    return root / HASH_DIR / f"{_cache_key(dest, root)}.json"

@@ -7,11 +7,18 @@ renamed into place with ``os.replace`` (atomic on one file system). An interrupt
 keeps the ``.part`` file so the next attempt asks only for the rest (HTTP ``Range``); bytes that
 fail verification are deleted. A per-file lock (``filelock``) makes two processes fetching the
 same file wait for each other instead of writing the same ``.part`` file.
+
+A cached file is verified again every time it is used: its sha256 is compared with the card's.
+To keep that cheap, the digest is recorded (``<cache>/.hashes/``) together with the file's size,
+mtime, ctime and inode, and recomputed whenever any of them differs; any write to the file
+changes its ctime, so a same-size edit is caught even if its mtime is set back.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
+import json
 import os
 import sys
 import time
@@ -19,11 +26,12 @@ import urllib.error
 import urllib.request
 import warnings
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Iterator
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from .cache import OFFLINE_ENV, apply_mirror, cached_weights_path, is_offline, lock_file_path, mirror_prefix
+from .cache import (OFFLINE_ENV, apply_mirror, cached_weights_path, hash_record_path, is_offline,
+                    lock_file_path, mirror_prefix)
 from .schema import CardError, ModelCard
 from .store import load_card
 
@@ -32,12 +40,18 @@ CHUNK = 1 << 20
 RETRY_STATUS = (408, 425, 429, 500, 502, 503, 504)
 
 
-class DownloadError(RuntimeError):
-    """A download failed; the message names the URL and what to do."""
+class DownloadError(CardError, RuntimeError):
+    """A download failed; the message names the URL and what to do.
+
+    A :class:`CardError` (so a ``ValueError``: the CLI prints it as one line, also when it is
+    reached through ``build(weights=...)`` or ``eval --set weights=...``), and a
+    ``RuntimeError`` as it always was.
+    """
 
 
 class HashMismatchError(DownloadError):
-    """The downloaded bytes do not match the card's sha256 (or size); nothing was cached."""
+    """Bytes do not match the card's sha256 (or size): a download (nothing was cached), or a
+    cached file that changed after it was verified (the message names it)."""
 
 
 class OfflineError(DownloadError):
@@ -61,6 +75,41 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def _stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _write_hash_record(path: Path, digest: str, stamp: list[int], record: Path) -> None:
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"file": str(path), "stamp": stamp, "sha256": digest}))
+        os.replace(tmp, record)
+    except OSError:
+        pass  # a read-only cache still works; it is only re-hashed every time
+
+
+def recorded_sha256(path: str | os.PathLike[str], record: str | os.PathLike[str]) -> str:
+    """The sha256 of ``path``, hashed only when it changed since ``record`` was written.
+
+    ``record`` holds the digest with the file's size, mtime, ctime and inode when it was
+    hashed; if any differs now the file is hashed again and the record rewritten.
+    """
+    path, record = Path(path), Path(record)
+    stamp = _stamp(path)
+    try:
+        rec = json.loads(record.read_text())
+        if rec["stamp"] == stamp and isinstance(rec["sha256"], str):
+            return rec["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = sha256_file(path)
+    if _stamp(path) == stamp:  # unchanged while we read it
+        _write_hash_record(path, digest, stamp, record)
+    return digest
+
+
 def fetch(
     url: str,
     dest: str | os.PathLike[str],
@@ -75,12 +124,14 @@ def fetch(
     lock_timeout: float = -1,
     original_url: str | None = None,
     lock_path: str | os.PathLike[str] | None = None,
+    hash_record: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Download ``url`` (``http(s)://`` or ``file://``) to ``dest``, verified; return ``dest``.
 
     If ``dest`` already exists it is returned as is (it could only have got there verified).
     ``original_url`` is the card's URL when ``url`` is a mirror of it (used in messages).
     ``lock_path`` is the inter-process lock file (default: ``.<name>.lock`` beside ``dest``).
+    ``hash_record``: where to record the verified sha256 (see :func:`recorded_sha256`).
 
     Raises:
         OfflineError: offline mode and ``url`` needs the network.
@@ -117,13 +168,25 @@ def fetch(
                 attempt += 1
                 if attempt > retries:
                     raise DownloadError(
-                        f"downloading {url} failed after {attempt} attempts: {exc}. The partial file "
-                        f"{part} was kept; running the download again resumes it"
+                        f"downloading {url} failed after {attempt} attempts: {exc}. {_part_note(part)}"
                     ) from None
                 time.sleep(min(0.1 * 2 ** (attempt - 1), 5.0))
-        _verify_or_delete(part, url, sha256=sha256, sha256_prefix=sha256_prefix, size_bytes=size_bytes)
+        digest = _verify_or_delete(part, url, sha256=sha256, sha256_prefix=sha256_prefix,
+                                   size_bytes=size_bytes)
         os.replace(part, dest)
+        if hash_record is not None:
+            _write_hash_record(dest, digest, _stamp(dest), Path(hash_record))
     return dest
+
+
+def _part_note(part: Path) -> str:
+    """What became of the partial file, truthfully (a refused connection leaves none)."""
+    size = part.stat().st_size if part.exists() else 0
+    if size:
+        return (f"The partial file {part} ({size} bytes) was kept; running the download again "
+                f"resumes it")
+    part.unlink(missing_ok=True)
+    return "No bytes arrived, so nothing was kept; running the download again starts over"
 
 
 def _offline_message(url: str, dest: Path, original_url: str | None) -> str:
@@ -138,10 +201,11 @@ def _offline_message(url: str, dest: Path, original_url: str | None) -> str:
 
 def _verify_or_delete(
     part: Path, url: str, *, sha256: str | None, sha256_prefix: str | None, size_bytes: int | None
-) -> None:
-    """Check the finished ``part`` file; on any mismatch delete it and raise."""
+) -> str:
+    """Check the finished ``part`` file and return its sha256; on any mismatch delete it and raise."""
     size = part.stat().st_size
     problem = None
+    digest = ""
     if size_bytes is not None and size != size_bytes:
         problem = f"size {size} bytes, expected {size_bytes}"
     else:
@@ -156,15 +220,35 @@ def _verify_or_delete(
             f"the file downloaded from {url} is corrupt or not the expected one ({problem}); "
             f"it was deleted and nothing was cached"
         )
+    return digest
 
 
-def _progress_bar(total: int | None, initial: int, name: str, enabled: bool):  # noqa: ANN202
+@contextlib.contextmanager
+def _progress_bar(total: int | None, initial: int, name: str, enabled: bool) -> Iterator[Any]:
     from tqdm import tqdm
 
-    return tqdm(
+    # Only on a terminal: in a log or a pipe, the carriage-return redraws are noise and leave
+    # the next message ("interrupted", an error) glued onto the last drawn bar.
+    show = enabled and _is_terminal(sys.stderr)
+    bar = tqdm(
         total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
-        desc=name, disable=not enabled, file=sys.stderr, leave=False,
+        desc=name, disable=not show, file=sys.stderr, leave=False,
     )
+    try:
+        yield bar
+    except KeyboardInterrupt:
+        # keep how far it got on screen and end its line, so "interrupted" gets a line of its own
+        bar.leave = True
+        raise
+    finally:
+        bar.close()
+
+
+def _is_terminal(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
 
 
 def _copy_file(url: str, part: Path, progress: bool) -> None:
@@ -297,6 +381,8 @@ def download_weights(
 
     Raises:
         UnverifiedWeightsError, OfflineError, HashMismatchError, DownloadError, CardError.
+        A cached file whose sha256 no longer matches the card raises
+        :class:`HashMismatchError` naming it (it is left in place for inspection).
     """
     card = load_card(card_or_name)
     w = card.weights
@@ -317,15 +403,17 @@ def download_weights(
         return path
 
     dest = cached_weights_path(card.name, w.filename, w.sha256, cache_dir)
+    record = hash_record_path(dest, cache_dir)
     if dest.exists() and w.size_bytes is not None and dest.stat().st_size != w.size_bytes:
         dest.unlink()  # a file of the wrong size cannot be the card's; fetch it again
     if dest.exists():
+        _verify_cached(dest, card, record)
         return dest
     url = apply_mirror(w.url, mirror_prefix(mirror))
     path = fetch(
         url, dest, sha256=w.sha256, sha256_prefix=w.sha256_prefix, size_bytes=w.size_bytes,
         progress=progress, offline=offline, original_url=w.url,
-        lock_path=lock_file_path(dest, cache_dir),
+        lock_path=lock_file_path(dest, cache_dir), hash_record=record,
     )
     if not card.verified:
         warnings.warn(
@@ -334,6 +422,21 @@ def download_weights(
             stacklevel=2,
         )
     return path
+
+
+def _verify_cached(path: Path, card: ModelCard, record: Path) -> None:
+    """Re-check a cached file against the card (the hash is recomputed only if it changed)."""
+    w = card.weights
+    if w.sha256 is None and w.sha256_prefix is None:
+        return  # an unverified card without a prefix: there is nothing to compare against
+    digest = recorded_sha256(path, record)
+    if (w.sha256 is not None and digest != w.sha256) or (
+            w.sha256_prefix is not None and not digest.startswith(w.sha256_prefix)):
+        expected = w.sha256 or f"a digest starting with {w.sha256_prefix}"
+        raise HashMismatchError(
+            f"cached weights {path} of model card {card.name!r} have sha256 {digest}, expected "
+            f"{expected}: the file changed after it was verified. Delete it and run "
+            f"`pgg-zoo download {card.name}` to fetch it again")
 
 
 def _verify_in_place(path: Path, card: ModelCard) -> None:

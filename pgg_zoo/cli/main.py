@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
+        _end_progress_line()
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # clear one-line errors for user mistakes; tracebacks otherwise
@@ -51,6 +52,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pgg-zoo: error: {exc}", file=sys.stderr)
             return 2
         raise
+
+
+def _end_progress_line() -> None:
+    """Close progress bars a Ctrl-C left open, so the next message starts on its own line."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    bars = [b for b in list(getattr(tqdm, "_instances", ())) if not getattr(b, "disable", True)]
+    for bar in bars:
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - cosmetics must not hide the interruption
+            pass
+    if bars:
+        # leave=False bars only rub their text out; end the line for logs and dumb terminals
+        sys.stderr.write("\n")
 
 
 def _debug() -> bool:
