@@ -268,6 +268,10 @@ def build(task: str, *, weights: str | None = None, allow_unverified: bool = Fal
     from .cards import CardError, load_card, load_weights, merge_card_overrides
 
     card = load_card(weights)
+    if isinstance(overrides.get("backbone"), str):
+        # compare the card with the registered name, not the alias the user wrote
+        overrides = {**overrides, "backbone": resolve_backbone(
+            task, overrides["backbone"], open_names=cls.open_backbones)}
     try:
         config = merge_card_overrides(card, task, overrides,
                                       known_keys={**cls.base_defaults, **cls.defaults})

@@ -88,3 +88,17 @@ def test_registry_aliases():
     assert "big" not in reg
     with pytest.raises(UnknownNameError):
         reg.get("big")
+
+
+def test_alias_matches_a_cards_backbone(monkeypatch):
+    # The card says slowfast_r50; backbone="slowfast" is the same architecture, not a clash.
+    # Offline with an empty cache, the build gets as far as fetching the weights, and no further.
+    from pgg_zoo.cards import OfflineError
+
+    monkeypatch.setenv("PGG_ZOO_OFFLINE", "1")
+    with pytest.raises(pgg_zoo.ConfigError, match="backbone='tiny3d' but the weights have"):
+        pgg_zoo.build("stad", weights="slowfast_r50_kinetics400", backbone="tiny3d",
+                      allow_unverified=True)
+    with torch.device("meta"), pytest.raises(OfflineError):
+        pgg_zoo.build("stad", weights="slowfast_r50_kinetics400", backbone="slowfast",
+                      allow_unverified=True)
