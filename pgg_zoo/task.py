@@ -93,6 +93,13 @@ class Task:
         "checkpoint_interval": None,  # None: at the end | N iterations | "Ne" epochs
         "on_error": "raise",  # corrupted samples: "raise" | "skip" (skip and report)
         "log_backend": "json",  # scalars: "json" (scalars.json) | "tensorboard" (+ events)
+        # The split train() evaluates on: "test", or "val" for model selection (alpha studies);
+        # a task without a native val split carves one from its training data (val_fraction),
+        # and then trains on the rest (docs/method.md, "Choosing alpha").
+        "eval_split": "test",
+        "val_fraction": 0.2,
+        # Held-out synthesized batches on which gradient leakage is measured (0: off).
+        "leakage_batches": 4,
     }
     defaults: ClassVar[dict[str, Any]] = {}
     #: Whether ``backbone`` may name something outside the backbone registry (wsol takes any
@@ -137,7 +144,34 @@ class Task:
         """mmengine ``BaseMetric`` instances for evaluation."""
         raise NotImplementedError
 
+    #: Whether :meth:`build_dataset` has a validation split of its own (``"val"``); when
+    #: False, :meth:`dataset` carves one from the training split.
+    native_val: ClassVar[bool] = False
+
     # -- shared behaviour ------------------------------------------------------------------
+    def dataset(self, split: str) -> Dataset:
+        """The dataset the engine loads for ``split`` ("train", "val" or "test").
+
+        For a task without a native val split, ``"val"`` is a stratified ``val_fraction`` of
+        the training split (:func:`pgg_zoo.data.holdout_indices`, the same items for every
+        run seed), and while a run evaluates on ``"val"`` (``eval_split="val"``) its training
+        split leaves those items out, so a choice made on val never saw them in training.
+        """
+        carve = not self.native_val and (
+            split == "val" or (split == "train" and self.config.get("eval_split") == "val"))
+        if not carve:
+            return self.build_dataset(split)
+        from torch.utils.data import Subset
+
+        from .data import holdout_indices
+
+        base = self.build_dataset("train")
+        labels = getattr(base, "labels", None)
+        train_idx, val_idx = holdout_indices(
+            list(labels) if labels is not None else len(base),
+            float(self.config.get("val_fraction") or 0.2))
+        return Subset(base, val_idx if split == "val" else train_idx)
+
     def build_synthesizer(self) -> Any:
         name = self.config["synthesizer"] or "none"
         return SYNTHESIZERS.build(name, **dict(self.config.get("synthesizer_options") or {}))
@@ -171,7 +205,8 @@ class Task:
     def _run_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         run_keys = {"epochs", "work_dir", "seed", "batch_size", "lr", "num_workers", "data_root",
                     "amp", "limit_train", "limit_test", "launcher", "resume", "accumulate",
-                    "sync_bn", "checkpoint_interval", "on_error", "log_backend"}
+                    "sync_bn", "checkpoint_interval", "on_error", "log_backend", "eval_split",
+                    "leakage_batches"}
         bad = sorted(set(overrides) - run_keys)
         if bad:
             raise ConfigError(

@@ -96,7 +96,8 @@ def test_third_party_plugin_discovered_built_and_trained(tmp_path, monkeypatch):
         task = pgg_zoo.build("toy_blobs", alpha=0.05, work_dir=str(tmp_path / "run"))
         assert type(task).__module__ == "pgg_toy_plugin"
         metrics = task.train(epochs=1)
-        assert set(metrics) == {"top1"}
+        # The engine adds the gradient leakage of every synthesized run, plugin or not.
+        assert set(metrics) == {"top1", "leakage", "leakage_chance", "leakage_slots"}
         assert 0.0 <= metrics["top1"] <= 100.0
         assert (tmp_path / "run" / "metrics.json").is_file()
     finally:

@@ -80,7 +80,9 @@ def _add_task_flags(p: argparse.ArgumentParser, train: bool = True) -> None:
                    help="corrupted samples: stop (default) or skip and report")
 
 
-def _print_metrics(metrics: dict[str, float]) -> None:
+def _print_metrics(split: str, metrics: dict[str, float]) -> None:
+    # Every task reports its metrics in percent (docs/index.md, "Units").
+    print(f"{split} metrics (percent):")
     for k, v in metrics.items():
         print(f"  {k}: {v:.3f}")
 
@@ -89,16 +91,14 @@ def _train(args: argparse.Namespace) -> int:
     task = build(args.task, **_task_overrides(args))
     print(f"training {task!r}")
     metrics = task.train()
-    print("test metrics:")
-    _print_metrics(metrics)
+    _print_metrics(str(task.config.get("eval_split") or "test"), metrics)
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
     task = build(args.task, **_task_overrides(args))
     metrics = task.evaluate(checkpoint=args.checkpoint, split=args.split)
-    print(f"{args.split} metrics:")
-    _print_metrics(metrics)
+    _print_metrics(args.split, metrics)
     return 0
 
 
@@ -135,6 +135,18 @@ def _modes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alpha(args: argparse.Namespace) -> int:
+    from ..study import ALPHA_GRID, alpha_study
+
+    overrides = _task_overrides(args)
+    overrides.pop("work_dir", None)
+    overrides.pop("seed", None)
+    alpha_study(args.task, out_dir=args.out_dir, seeds=tuple(args.seeds),
+                test_seeds=tuple(args.test_seeds), alphas=tuple(args.alphas or ALPHA_GRID),
+                metric=args.metric, **overrides)
+    return 0
+
+
 def _add_study_flags(p: argparse.ArgumentParser, out_dir: str, alpha_help: str | None) -> None:
     """Flags shared by the commands that train several variants (demo, ablate)."""
     p.add_argument("task", nargs="?", default="wsol")
@@ -167,6 +179,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alphas", type=float, nargs="+", help="alpha sweep (default 0 .01 .03 .05 .09)")
     p.add_argument("--data-root", dest="data_root")
     p.set_defaults(func=_ablate)
+
+    p = sub.add_parser("alpha", help="choose alpha on a validation split (carved from the "
+                                     "training data when the data set has none), then report "
+                                     "the chosen alpha's test numbers over paired seeds")
+    _add_study_flags(p, "work_dirs/alpha", alpha_help=argparse.SUPPRESS)
+    p.add_argument("--alphas", type=float, nargs="+",
+                   help="alpha grid (default 1e-3 1e-2 1e-1 1 10 100 1000)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="selection seeds (default 0 1 2)")
+    p.add_argument("--test-seeds", dest="test_seeds", type=int, nargs="+",
+                   default=[0, 1, 2, 3, 4], help="paired test seeds (default 0 1 2 3 4)")
+    p.add_argument("--metric", help="validation metric to maximize (default: the task's)")
+    p.add_argument("--data-root", dest="data_root")
+    p.set_defaults(func=_alpha)
 
     p = sub.add_parser("modes", help="synthesis + guidance with each guidance computation mode "
                                      "(exact vs the cheap estimates), same data and seed")

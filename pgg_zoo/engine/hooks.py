@@ -87,13 +87,18 @@ class MetricsRecorderHook(Hook):
     * ``metrics.jsonl``: one line per evaluation (``epoch``, ``iter``, ``split``, ``metrics``),
       appended, so the history of a run (and of its resumed continuations) is kept.
 
+    ``split`` is the data split the evaluation runs on (``"test"`` for a training run's final
+    evaluation unless ``eval_split`` says otherwise), recorded as such: mmengine calls the
+    evaluation during training its "val" loop whatever data it reads.
+
     Only the main process writes (metrics are already gathered across ranks by mmengine's
     evaluator).
     """
 
     priority = "LOW"
 
-    def __init__(self) -> None:
+    def __init__(self, split: str = "test") -> None:
+        self.split = split
         self.last: dict[str, float] = {}
 
     def _record(self, runner: Any, metrics: Any, split: str) -> None:
@@ -112,10 +117,21 @@ class MetricsRecorderHook(Hook):
             f.write(json.dumps(record) + "\n")
 
     def after_val_epoch(self, runner: Any, metrics: Any = None) -> None:
-        self._record(runner, metrics, "val")
+        self._record(runner, metrics, self.split)
 
     def after_test_epoch(self, runner: Any, metrics: Any = None) -> None:
-        self._record(runner, metrics, "test")
+        self._record(runner, metrics, self.split)
+
+
+class TrainedItersHook(Hook):
+    """Counts the training iterations this call ran (a resumed, finished run runs none)."""
+
+    def __init__(self) -> None:
+        self.iters = 0
+
+    def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
+                         outputs: Any = None) -> None:
+        self.iters += 1
 
 
 def _atomic_write_text(path: str | Path, text: str) -> None:

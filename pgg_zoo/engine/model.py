@@ -7,7 +7,7 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from ..guidance import ProvenanceGuidance
+from ..guidance import ProvenanceGuidance, gradient_leakage
 from ..guidance.finite_difference import frozen_running_stats
 from ..synthesizers import NoMix, SynthesizedBatch
 
@@ -84,3 +84,16 @@ class PGGModel(BaseModel):
             )
             losses["loss_pgg"] = self.guidance.alpha * penalty
         return losses
+
+    def leakage(self, batch: Mapping[str, Any], generator: torch.Generator
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        """Gradient leakage of one batch synthesized with ``generator`` (see
+        :func:`pgg_zoo.guidance.gradient_leakage`); the model is used as it is (the caller
+        chooses train or eval mode) and nothing is accumulated into the weights' gradients."""
+        synth = self.synthesizer(batch, generator)
+        sbatch = {**batch, **synth.extras, "inputs": synth.inputs}
+        with torch.enable_grad():
+            x = synth.inputs.detach().requires_grad_(True)
+            outputs = self.task_model(x, sbatch)
+            logits = self.task_model.label_logits(outputs, synth.provenance, sbatch)
+            return gradient_leakage(x, logits, synth.provenance)

@@ -1,12 +1,15 @@
 """Training and evaluation of a task on mmengine's Runner."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 from mmengine.evaluator import Evaluator
@@ -17,7 +20,9 @@ from ..data.policy import apply_on_error, check_on_error
 from .amp import AMP_DTYPES, PGGAmpOptimWrapper
 from .distributed import (check_launcher, init_distributed, is_main_process, model_wrapper_cfg,
                           rank_and_world)
-from .hooks import AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, TrainStateHook
+from .leakage import LeakageHook
+from .hooks import (AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, TrainedItersHook,
+                    TrainStateHook)
 from .loops import PGGEpochBasedTrainLoop, ResumableSampler
 from .model import PGGModel
 # Weight file I/O lives in pgg_zoo.weights_io; the old names stay importable from here.
@@ -31,11 +36,82 @@ OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 LOG_BACKENDS = ("json", "tensorboard")
 
 
+def data_identity(config: Mapping[str, Any]) -> str:
+    """A short name of the data a run trains on, for folder names and ``run.json``.
+
+    ``embedded-<benchmark>`` for a task's embedded benchmark (``data_root`` None); otherwise
+    ``<folder name>-<8 hex digits>``, the digits hashing the resolved ``data_root`` together with
+    ``metadata_root`` and ``dataset`` when the task has them (wsolevaluation metadata), so two
+    data sets never share a name even when their folders are both called ``CUB_200_2011``.
+    """
+    root = config.get("data_root")
+    if root is None:
+        bench = config.get("benchmark")
+        return f"embedded-{bench}" if bench else "embedded"
+    resolved = Path(str(root)).expanduser().resolve()
+    key = [str(resolved)]
+    if config.get("metadata_root") is not None:
+        key.append(str(Path(str(config["metadata_root"])).expanduser().resolve()))
+        key.append(str(config.get("dataset")))
+    digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:8]
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in resolved.name) or "data"
+    return f"{name}-{digest}"
+
+
 def default_work_dir(task: "Task") -> Path:
-    """``work_dirs/<task>/<backbone>_<synth>_<guided|plain>_s<seed>`` below the current folder."""
+    """``work_dirs/<task>/<data>/<backbone>_<synth>_<guided|plain>_s<seed>`` below the current
+    folder; ``<data>`` is :func:`data_identity` (the embedded benchmark or a hash of the data
+    folder), so runs on different data never share a folder, nor resume each other."""
     c = task.config
     guided = f"pgg{c['alpha']:g}-{c['guidance_mask']}" if task.guidance.active else "plain"
-    return Path("work_dirs") / task.name / f"{c['backbone']}_{c['synthesizer']}_{guided}_s{c['seed']}"
+    return (Path("work_dirs") / task.name / data_identity(c)
+            / f"{c['backbone']}_{c['synthesizer']}_{guided}_s{c['seed']}")
+
+
+#: What a training run leaves in its work dir (``run.json`` is written by :func:`train`).
+RUN_FILE = "run.json"
+
+
+class RunFolderError(ValueError):
+    """A work dir that holds another run (reused without ``resume``, or another data set)."""
+
+
+def _run_artifacts(work_dir: Path) -> list[str]:
+    names = [n for n in (RUN_FILE, "last_checkpoint", "model.safetensors")
+             if (work_dir / n).exists()]
+    return names + sorted(p.name for p in work_dir.glob("*.pth"))
+
+
+def check_run_folder(task: "Task", work_dir: Path) -> bool:
+    """Refuse a work dir that already holds a run, before anything is built or written.
+
+    Without ``resume`` an existing run (``run.json``, ``last_checkpoint``, ``model.safetensors``
+    or ``*.pth``) is an error: reusing the folder would append to its ``metrics.jsonl``, leave
+    its checkpoints beside the new ones and point ``last_checkpoint`` at the new run. With
+    ``resume`` the run must be of the same task on the same data (``run.json``). Returns
+    whether a run is there.
+    """
+    found = _run_artifacts(work_dir) if work_dir.is_dir() else []
+    resume = task.config.get("resume") not in (None, False, "", "false", "False")
+    if found and not resume:
+        raise RunFolderError(
+            f"work dir {work_dir} already holds a run ({', '.join(found[:4])}"
+            f"{', ...' if len(found) > 4 else ''}): pass --resume (resume=True) to continue it, "
+            "or choose another --work-dir (--out-dir for demo, ablate, modes and alpha); "
+            "nothing was changed")
+    info = work_dir / RUN_FILE
+    if resume and info.is_file():
+        try:
+            old = json.loads(info.read_text())
+        except (OSError, ValueError):
+            old = {}
+        mine = {"task": task.name, "data": data_identity(task.config)}
+        for key, value in mine.items():
+            if key in old and old[key] != value:
+                raise RunFolderError(
+                    f"cannot resume: work dir {work_dir} holds a run with {key} "
+                    f"{old[key]!r}, this one has {value!r}; choose another --work-dir")
+    return bool(found)
 
 
 def _loader(task: "Task", split: str, train: bool) -> DataLoader:
@@ -47,7 +123,7 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     one process with batch ``world_size * b``.
     """
     c = task.config
-    ds = task.build_dataset(split)
+    ds = task.dataset(split)
     limit = c.get("limit_train" if train else "limit_test")
     if limit is not None and int(limit) < len(ds):
         ds = Subset(ds, range(int(limit)))
@@ -181,7 +257,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
             raise RuntimeError("sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU")
         # Converts BN layers of task.model in place (PGGModel holds the same module).
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    recorder = MetricsRecorderHook()
+    recorder = MetricsRecorderHook(split)
     interval, by_epoch = parse_checkpoint_interval(c.get("checkpoint_interval"), int(c["epochs"]))
     kwargs: dict[str, Any] = dict(
         model=model,
@@ -194,7 +270,8 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
             checkpoint=dict(type=AtomicCheckpointHook, interval=interval, by_epoch=by_epoch,
                             max_keep_ckpts=2),
         ),
-        custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(int(c["seed"]))],
+        custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(int(c["seed"])),
+                      LeakageHook(int(c.get("leakage_batches") or 0), int(c["seed"]), split)],
         visualizer=_visualizer(c),
         # mmengine warns about things that do not apply here (no metainfo, no metric prefix);
         # the console shows our progress bars and metric tables instead. Logs: work_dir.
@@ -231,19 +308,57 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 def train(task: "Task") -> dict[str, float]:
-    """Train ``task`` per its config; return the final evaluation metrics (test split).
+    """Train ``task`` per its config; return the final evaluation metrics (on ``eval_split``,
+    by default the test split).
+
+    The work dir (``work_dir``, default :func:`default_work_dir`) must not hold another run
+    unless ``resume`` is set (:func:`check_run_folder`); ``run.json`` there records the task,
+    the data and the config. Resuming a run that had already finished trains nothing, says so
+    on stderr and evaluates its final weights again.
 
     Besides mmengine's checkpoints (``epoch_N.pth`` / ``iter_N.pth``, for ``resume``), the trained task model's
     weights are written to ``<work_dir>/model.safetensors`` (temporary name, then renamed):
     the file to evaluate, share or describe in a model card.
     """
-    runner, recorder = build_runner(task, train=True)
+    c = task.config
+    work_dir = Path(c["work_dir"] or default_work_dir(task))
+    # Before anything is built or written: a reused folder is refused, not mixed.
+    had_run = check_run_folder(task, work_dir)
+    auto_resume = _resume_args(c) == dict(resume=True)
+    runner, recorder = build_runner(task, train=True,
+                                    split=str(c.get("eval_split") or "test"))
+    progress = TrainedItersHook()
+    runner.register_hook(progress)
+    main = is_main_process()
+    if main:
+        if auto_resume and not (work_dir / "last_checkpoint").is_file():
+            print(f"pgg-zoo: no checkpoint to resume in {work_dir}; training from the start",
+                  file=sys.stderr)
+        if not (work_dir / RUN_FILE).is_file():
+            _write_run_file(task, work_dir)
     # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
     with _mmengine_checkpoint_globals():
         runner.train()
-    if is_main_process():  # every rank holds the same weights; one writer
+        if had_run and _resume_args(c) and progress.iters == 0:
+            # The resumed run had already finished: mmengine trains nothing and evaluates
+            # nothing, so evaluate its final weights again rather than return no metrics.
+            if main:
+                print(f"pgg-zoo: the run in {work_dir} had already finished training "
+                      f"({runner.epoch}/{runner.max_epochs} epochs); nothing was trained, its "
+                      "final weights were evaluated again", file=sys.stderr)
+            runner.val_loop.run()
+    if main:  # every rank holds the same weights; one writer
         save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
     return dict(recorder.last)
+
+
+def _write_run_file(task: "Task", work_dir: Path) -> None:
+    """``run.json``: what the folder's run trains (task, data, full config), written once."""
+    payload = {"task": task.name, "data": data_identity(task.config),
+               "config": task.config}
+    tmp = work_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(tmp, work_dir / RUN_FILE)
 
 
 def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -> dict[str, float]:

@@ -10,6 +10,7 @@ from .finite_difference import (
     frozen_running_stats,
 )
 from .guidance import MASK_KINDS, ProvenanceGuidance
+from .leakage import LeakageMeter, gradient_leakage
 from .lazy import LazySchedule, lazy_penalty
 from .sampling import label_probabilities, one_label_penalty
 
@@ -17,4 +18,5 @@ __all__ = [
     "ProvenanceGuidance", "exact_penalty", "label_input_gradients", "MASK_KINDS",
     "finite_difference_penalty", "directional_surrogate", "frozen_running_stats",
     "one_label_penalty", "label_probabilities", "lazy_penalty", "LazySchedule",
+    "gradient_leakage", "LeakageMeter",
 ]

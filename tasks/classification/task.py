@@ -78,6 +78,8 @@ class ClassificationTask(Task):
         "eval_split": "test",
     }
     summary_metrics = ("top1", "worst_group_acc", "balanced_acc")
+    #: ``eval_split="val"`` reads the data set's own val split (Waterbirds, ImageFolder val/).
+    native_val = True
     demo_variants = DEMO_VARIANTS
 
     def validate_config(self) -> None:

@@ -66,6 +66,12 @@ class WSOLTask(Task):
     summary_metrics = ("top1", "maxboxacc_v2", "maxboxacc_v2@30", "maxboxacc_v2@50",
                        "maxboxacc_v2@70")
 
+    @property
+    def native_val(self) -> bool:  # type: ignore[override]
+        """wsolevaluation metadata has its own val split (train-fullsup); CUB layout has none,
+        so the core carves one from train."""
+        return self.config["data_format"] == "wsoleval"
+
     def validate_config(self) -> None:
         from .data.wsoleval import DATASETS
         from .evaluator import EVAL_SIZES

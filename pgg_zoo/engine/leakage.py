@@ -1,0 +1,98 @@
+"""The leakage hook: gradient leakage on held-out synthesized batches, logged with every run."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ..guidance import LeakageMeter
+from .distributed import is_main_process
+
+#: Seed offset of the leakage batches' synthesis: fixed per run seed, so that paired runs
+#: (same seed, other variant) are measured on the same synthesized inputs.
+LEAKAGE_SEED_OFFSET = 7919
+
+
+def _batches(loader: Any, n: int):
+    for i, batch in enumerate(loader):
+        if i >= n:
+            return
+        yield batch
+
+
+def measure_leakage(model: Any, loader: Any, n_batches: int, seed: int) -> dict[str, float]:
+    """Mean leakage (percent) of ``model`` over the first ``n_batches`` of ``loader``.
+
+    The batches are synthesized by the model's own synthesizer from a generator seeded with
+    ``seed + LEAKAGE_SEED_OFFSET``; the model is measured in eval mode (as it is deployed) and
+    put back in its previous mode. Returns ``{}`` when no synthesized label owned less than its
+    whole input (plain training, or data without provenance on this split).
+    """
+    model = model.module if is_model_wrapper(model) else model
+    gen = torch.Generator()
+    gen.manual_seed(int(seed) + LEAKAGE_SEED_OFFSET)
+    meter = LeakageMeter()
+    was_training = model.training
+    model.eval()
+    try:
+        for data in _batches(loader, n_batches):
+            data = model.data_preprocessor(data, False)
+            batch = {**(data.get("data_samples") or {}), "inputs": data["inputs"]}
+            meter.update(*model.leakage(batch, gen))
+    finally:
+        model.train(was_training)
+    return meter.result()
+
+
+class LeakageHook(Hook):
+    """Adds ``leakage`` / ``leakage_chance`` to each evaluation's metrics and logs the leakage
+    after every training epoch to ``<work_dir>/leakage.jsonl``.
+
+    The batches come from the evaluation split's loader (held out from training) and are
+    synthesized as in training. A synthesizer that cannot run on that split (data whose
+    provenance exists only for training items) is reported once and the metric is left out.
+
+    Args:
+        n_batches: evaluation batches used per measurement (0 disables the hook).
+        seed: the run's seed.
+        split: name of the evaluation split, written into the log records.
+    """
+
+    priority = "NORMAL"  # before MetricsRecorderHook (LOW) writes metrics.json
+
+    def __init__(self, n_batches: int, seed: int, split: str) -> None:
+        self.n_batches = int(n_batches)
+        self.seed = int(seed)
+        self.split = split
+        self._failed: str | None = None
+
+    def _measure(self, runner: Any, loader: Any) -> dict[str, float]:
+        if self.n_batches <= 0 or self._failed is not None:
+            return {}
+        try:
+            return measure_leakage(runner.model, loader, self.n_batches, self.seed)
+        except (KeyError, ValueError) as exc:
+            self._failed = str(exc)
+            warnings.warn(f"leakage not measured on the {self.split} split: {exc}", stacklevel=2)
+            return {}
+
+    def after_train_epoch(self, runner: Any) -> None:
+        result = self._measure(runner, runner.val_dataloader)
+        if result and is_main_process():
+            record = {"epoch": runner.epoch, "iter": runner.iter, "split": self.split,
+                      "metrics": result}
+            with open(Path(runner.work_dir) / "leakage.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def after_val_epoch(self, runner: Any, metrics: Any = None) -> None:
+        if metrics is not None:
+            metrics.update(self._measure(runner, runner.val_dataloader))
+
+    def after_test_epoch(self, runner: Any, metrics: Any = None) -> None:
+        if metrics is not None:
+            metrics.update(self._measure(runner, runner.test_dataloader))

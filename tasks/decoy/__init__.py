@@ -1,0 +1,24 @@
+"""Decoy task plugin: the RRR decoy-digits benchmark (Ross et al., IJCAI 2017, "Right for the
+Right Reasons"), where input-gradient penalties are known to work.
+
+Each training digit carries a small swatch whose shade encodes its class; at test the shade is
+random. A model that reads the swatch fails at test. The swatch is drawn in by synthesis, so
+the data records which pixels are *not* the label's target (the swatch) — the provenance. Two
+variants: the swatch in a random corner (RRR's setting) and anywhere in the background (a
+random-mask control cannot cover it there).
+
+Modules: ``data`` (the benchmark writer and its ImageFolder + decoys.csv reader), ``model``
+(the 784-50-30-10 MLP), ``task`` (the task, its metric and study variants).
+"""
+
+
+def register() -> None:
+    """Entry point of the ``pgg_zoo.plugins`` group: registers the ``decoy`` task and its
+    ``mlp`` backbone."""
+    from pgg_zoo.registry import BACKBONES
+
+    from . import task  # noqa: F401  (the @register_task decorator registers "decoy")
+    from .model import mlp
+
+    if "mlp" not in BACKBONES:
+        BACKBONES.add("mlp", mlp, tasks=("decoy",))

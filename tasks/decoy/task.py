@@ -1,0 +1,120 @@
+"""The decoy task: a classifier trained on decoyed digits, with the swatch as recorded
+provenance, scored by accuracy on digits whose swatch shade is random."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from torch import nn
+from torch.utils.data import Dataset
+
+from pgg_zoo import Task, register_task
+from pgg_zoo.registry import BACKBONES
+from pgg_zoo.task import ConfigError
+
+from .data import VARIANTS, DecoyDigits, ensure_benchmark
+from .model import DigitClassifier
+
+__all__ = ["DecoyTask", "DecoyAccuracy", "DEMO_VARIANTS"]
+
+#: The RRR comparison: the clean ceiling, plain training on decoyed data, guidance with the
+#: recorded provenance, and the paper's two controls (random mask, no mask).
+DEMO_VARIANTS: dict[str, dict[str, Any]] = {
+    "clean": {"train_set": "clean", "guidance": False},
+    "plain": {"guidance": False},
+    "pgg": {"guidance": True, "guidance_mask": "provenance"},
+    "random-mask": {"guidance": True, "guidance_mask": "random"},
+    "no-mask": {"guidance": True, "guidance_mask": "none"},
+}
+
+
+class DecoyAccuracy(BaseMetric):
+    """Top-1 accuracy in percent (``top1``)."""
+
+    default_prefix = ""
+
+    def process(self, data_batch: Any, data_samples: Sequence[Mapping[str, Any]]) -> None:
+        self.results.extend((int(p["pred"]), int(p["label"])) for p in data_samples)
+
+    def compute_metrics(self, results: list) -> dict[str, float]:
+        arr = np.asarray(results)
+        return {"top1": 100.0 * float((arr[:, 0] == arr[:, 1]).mean())}
+
+
+@register_task("decoy")
+class DecoyTask(Task):
+    """RRR-style decoy digits (docs/decoy.md).
+
+    ``variant``: ``"corner"`` (RRR's swatch in a random corner) or ``"anywhere"`` (a swatch in
+    the background at a position that changes per image). ``train_set``: ``"decoy"`` (the
+    decoyed training digits, with the swatch as recorded provenance) or ``"clean"`` (the same
+    digits without swatch: the ceiling). ``data_root``: a decoy-digits folder (default: the
+    embedded benchmark of ``variant``, written on first use). Splits: train, val (300 digits,
+    random shades like test) and test.
+    """
+
+    defaults = {
+        "backbone": "mlp",
+        "synthesizer": "recorded",
+        "variant": "corner",
+        "train_set": "decoy",
+        "epochs": 30,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "optimizer": "adam",
+        # Chosen on the val split by `pgg-zoo alpha decoy` (docs/decoy.md, "Choosing alpha").
+        "alpha": 1.0,
+    }
+    summary_metrics = ("top1", "leakage")
+    demo_variants = DEMO_VARIANTS
+    native_val = True
+
+    def validate_config(self) -> None:
+        c = self.config
+        if c["variant"] not in VARIANTS:
+            raise ConfigError(f"variant must be one of {list(VARIANTS)}, got {c['variant']!r}")
+        if c["train_set"] not in ("decoy", "clean"):
+            raise ConfigError(f"train_set must be 'decoy' or 'clean', got {c['train_set']!r}")
+        if c["data_root"] is not None and not Path(c["data_root"]).is_dir():
+            raise FileNotFoundError(f"data_root {c['data_root']} is not a folder")
+
+    def data_root(self) -> Path:
+        """The decoy-digits folder; the embedded benchmark is written on first use."""
+        if self.config["data_root"] is not None:
+            return Path(self.config["data_root"])
+        return ensure_benchmark(self.config["variant"])
+
+    def build_dataset(self, split: str) -> Dataset:
+        """``"train"`` (decoyed or clean per ``train_set``), ``"val"`` or ``"test"``."""
+        if split not in ("train", "val", "test"):
+            raise ConfigError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        if split == "train" and self.config["train_set"] == "clean":
+            split = "train_clean"
+        return DecoyDigits(self.data_root(), split)
+
+    def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """``inputs`` (B, 1, 28, 28); data_samples: ``labels`` (B,), ``image_ids``,
+        ``provenance_masks`` (B, 1, 28, 28)."""
+        return {"inputs": torch.stack([it["inputs"] for it in items]),
+                "data_samples": {
+                    "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+                    "image_ids": [it["image_id"] for it in items],
+                    "provenance_masks": torch.stack([it["provenance_mask"] for it in items])}}
+
+    def build_model(self) -> nn.Module:
+        name = self.config["backbone"]
+        net = BACKBONES.build(name) if isinstance(name, str) else name
+        return DigitClassifier(net)
+
+    def build_metrics(self) -> list[Any]:
+        return [DecoyAccuracy()]
+
+    def demo_figure(self, tasks: Mapping[str, "DecoyTask"], path: Path, n: int = 6) -> Path:
+        """Input-gradient maps of each variant's model on the same test digits."""
+        from .figures import gradient_figure
+
+        return gradient_figure(tasks, self.build_dataset("test"), path, n=n)

@@ -1,0 +1,95 @@
+"""Gradient leakage: analytic values, the engine's logging, and the validation carve."""
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from pgg_zoo import Provenance, Task
+from pgg_zoo.guidance import LeakageMeter, gradient_leakage
+from pgg_zoo.study import choose_alpha
+from pgg_zoo.synthesizers import RecordedProvenance
+
+
+def test_linear_model_leakage_is_the_off_mask_share_of_w_squared():
+    # f_l(x) = w_l . x, so d f_l / dx = w_l and the leakage is sum_off w^2 / sum w^2.
+    w = torch.tensor([[1.0, 2.0, 3.0, 4.0], [2.0, 0.0, 0.0, 1.0]])
+    x = torch.zeros(1, 1, 2, 2, requires_grad=True)
+    logits = x.flatten(1) @ w.T  # (1, 2): slot l reads row l
+    masks = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0]]]])  # (1, 2, 2, 2)
+    prov = Provenance(masks, torch.tensor([[0, 1]]), input_shape=x.shape)
+    share, chance, counted = gradient_leakage(x, logits, prov)
+    assert counted.tolist() == [[True, True]]
+    # slot 0 owns elements 0, 1: off = {2, 3} -> (9 + 16) / 30; slot 1 owns 2, 3 -> 4 / 5.
+    assert torch.allclose(share, torch.tensor([[25 / 30, 4 / 5]]))
+    assert torch.allclose(chance, torch.tensor([[0.5, 0.5]]))
+    meter = LeakageMeter()
+    meter.update(share, chance, counted)
+    assert meter.result()["leakage"] == pytest.approx(100 * (25 / 30 + 4 / 5) / 2)
+
+
+def test_owning_everything_or_invalid_does_not_count():
+    x = torch.rand(2, 1, 2, 2, requires_grad=True)
+    logits = (x.flatten(1) * torch.arange(1.0, 5.0)).sum(1, keepdim=True).repeat(1, 2)
+    masks = torch.ones(2, 2, 2, 2)
+    masks[0, 1, 0, 0] = 0.0  # input 0, slot 1 owns less than everything but is invalid
+    valid = torch.tensor([[True, False], [True, True]])
+    prov = Provenance(masks, torch.zeros(2, 2, dtype=torch.long), input_shape=x.shape,
+                      valid=valid)
+    _, _, counted = gradient_leakage(x, logits, prov)
+    assert not counted.any()
+    assert LeakageMeter().result() == {}
+
+
+def test_recorded_synthesizer_checks_shape_and_key():
+    x = torch.rand(2, 1, 4, 4)
+    with pytest.raises(KeyError, match="provenance_masks"):
+        RecordedProvenance()({"inputs": x, "labels": torch.zeros(2)})
+    with pytest.raises(ValueError, match=r"expected \(2, 1, 4, 4\)"):
+        RecordedProvenance()({"inputs": x, "labels": torch.zeros(2),
+                              "provenance_masks": torch.ones(2, 1, 4, 5)})
+    m = torch.ones(2, 1, 4, 4)
+    m[1, 0, :2, :2] = 0
+    out = RecordedProvenance()({"inputs": x, "labels": torch.tensor([3, 4]),
+                                "provenance_masks": m})
+    assert out.provenance.labels.tolist() == [[3], [4]]
+    assert out.extras["synthesized"].tolist() == [False, True]
+
+
+class _ListData(torch.utils.data.Dataset):
+    def __init__(self, labels):
+        self.labels = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return i
+
+
+class _Probe(Task):
+    name = "probe"
+
+    def build_model(self):
+        return nn.Linear(1, 1)
+
+    def build_dataset(self, split):
+        if split == "val":
+            raise AssertionError("a task without a native val split is never asked for one")
+        return _ListData([0] * 10 + [1] * 10) if split == "train" else _ListData([0, 1])
+
+
+def test_val_is_carved_from_train_and_left_out_only_when_evaluating_on_val():
+    t = _Probe(val_fraction=0.2)
+    val = list(t.dataset("val"))
+    assert len(val) == 4  # 2 of each class
+    assert len(t.dataset("train")) == 20  # evaluating on test: train on everything
+    t.config["eval_split"] = "val"
+    train = list(t.dataset("train"))
+    assert sorted(train + val) == list(range(20)) and not set(train) & set(val)
+    assert len(t.dataset("test")) == 2
+
+
+def test_choose_alpha_prefers_best_mean_then_smaller():
+    assert choose_alpha({0.0: [50, 52], 1.0: [60, 62], 10.0: [61, 61]}) == 1.0
+    assert choose_alpha({0.0: [70, 70], 1.0: [60, 60]}) == 0.0
