@@ -269,3 +269,45 @@ def test_metric_names_and_registry():
     finally:
         for n in added:
             METRICS.remove(n)
+
+
+# ---------------------------------------------------------------------------------------
+# frame-mAP: the videos= argument of a detection array, and the evaluated videos (issue 13)
+# ---------------------------------------------------------------------------------------
+def _ann(gttubes, nframes):
+    from pgg_zoo_tasks.stad.data import TubeAnnotations
+
+    vids = sorted(nframes)
+    return TubeAnnotations(labels=["act"], gttubes=gttubes, nframes=nframes,
+                           train_videos=[[]], test_videos=[vids],
+                           resolution={v: (40, 40) for v in vids})
+
+
+def test_frame_map_array_needs_videos_and_checks_their_order():
+    # video "long" (10 frames) holds the detections of frames 8 and 9; "short" has 3 frames
+    ann = _ann({"long": {0: [tube([8, 9])]}, "short": {0: [tube([1])]}},
+               {"long": 10, "short": 3})
+    arr = np.array([[0, 8, 0, 0.9, *B], [0, 9, 0, 0.8, *B], [1, 1, 0, 0.7, *B]], np.float64)
+    # right order: every GT box found, AP 1
+    assert frame_map(arr, ann, videos=["long", "short"]).value == pytest.approx(1.0)
+    # reversed: index 0 now names "short", which has no frame 8
+    with pytest.raises(ValueError, match=r"outside video 'short' \(3 frames\).*order"):
+        frame_map(arr, ann, videos=["short", "long"])
+    # no videos=: the default (sorted) order is a guess, refused for an array
+    with pytest.raises(ValueError, match="pass videos="):
+        frame_map(arr, ann)
+
+
+def test_stad_metric_scores_only_the_evaluated_videos():
+    from pgg_zoo_tasks.stad.evaluator import STADMetric
+
+    ann = _ann({"a": {0: [tube([1, 2])]}, "b": {0: [tube([1], [20, 20, 29, 29])]}},
+               {"a": 2, "b": 1})
+    m = STADMetric(ann, ["a", "b"], protocol="act", linking={"min_length": 1})
+    # limit_test kept only video "a": both its GT boxes detected with score 0.9
+    results = [{"video": "a", "frame": f, "boxes": np.array([B], np.float64),
+                "scores": np.array([[0.9]])} for f in (1, 2)]
+    out = m.compute_metrics(results)
+    # percent; "b"'s box, never evaluated, is not a miss (it would make AP 2/3: 66.7)
+    assert out["frame_map@0.5[act]"] == pytest.approx(100.0)
+    assert out["video_map@0.5[act]"] == pytest.approx(100.0)

@@ -16,11 +16,16 @@ class STADMetric(BaseMetric):
 
     Every evaluated key frame contributes one detection per (person box, class) with the
     class probability as score; per video, the frame detections are linked into tubes
-    (ACT-style linking, ``linking`` options) for video-mAP. Values are percentages.
+    (ACT-style linking, ``linking`` options) for video-mAP. Values are percentages (ACT prints
+    its mAPs x100 too), like every task's metrics: ``74.9`` means 74.9 %.
+
+    Only the videos of which at least one key frame was evaluated are scored: with
+    ``limit_test`` (a prefix of the test items) the ground truth of the videos left out is not
+    counted as missed.
 
     Args:
         annotations: the ground truth (all tubes of the evaluated videos).
-        videos: the evaluated videos (the test split).
+        videos: the videos of the evaluated split, in order.
         protocol: "act", "voc" or "mmaction2" (see docs/stad_data_metrics.md).
         linking: keyword options of :func:`link_video` (e.g. ``min_length`` for short clips).
     """
@@ -56,7 +61,8 @@ class STADMetric(BaseMetric):
                     detections.append((r["video"], r["frame"], c, float(sc[c]), box))
             per_video[r["video"]][r["frame"]] = (r["boxes"], r["scores"].reshape(len(r["boxes"]), -1))
         p = self.protocol
-        kw = dict(videos=self.videos, labels=n_classes, protocol=p)
+        seen = {r["video"] for r in results}
+        kw = dict(videos=[v for v in self.videos if v in seen], labels=n_classes, protocol=p)
         out = {f"frame_map@0.5[{p}]": 100 * float(frame_map(detections, self.annotations,
                                                              iou_threshold=0.5, **kw))}
         tubes = []

@@ -23,7 +23,8 @@ class MAPResult:
     """Result of a frame- or video-mAP evaluation.
 
     Attributes:
-        value: mean AP over classes with ground truth, in [0, 1] (ACT prints x100).
+        value: mean AP over classes with ground truth, a fraction in [0, 1] (ACT prints x100;
+            the STAD task's metrics, like every task's, are percentages: ``100 * value``).
         ap: ``{label_index: AP}`` (``nan`` for classes without ground truth).
         n_gt: ``{label_index: number of ground-truth instances}``.
         n_det: ``{label_index: number of detections evaluated}``.
@@ -94,6 +95,37 @@ def normalize_frame_detections(detections: Any, videos: Sequence[str]) -> np.nda
     return np.asarray(rows, dtype=np.float64).reshape(-1, 8)
 
 
+def _check_array_videos(dets: np.ndarray, vlist: Sequence[str], gttubes: Any,
+                        videos_given: bool) -> None:
+    """An ``(N, 8)`` array names videos by position in ``videos``: check what can be checked.
+
+    A list in another order than the one the indices refer to silently scores detections
+    against the wrong videos (every one a false positive), so the order must be stated, and
+    every detection's frame must exist in the video its index names (``nframes`` of a
+    ``TubeAnnotations``).
+    """
+    if not len(dets):
+        return
+    if not videos_given and len(vlist) > 1:
+        raise ValueError(
+            "frame detections given as an (N, 8) array index their videos by position: pass "
+            "videos= in the order those indices refer to (ACT's alldets index the split's "
+            "video list), or give (video_name, frame, label, score, box) tuples")
+    nframes = getattr(gttubes, "nframes", None)
+    if not nframes:
+        return
+    idx = dets[:, 0].astype(np.int64)
+    limit = np.array([nframes.get(v, np.inf) for v in vlist], dtype=np.float64)[idx]
+    bad = np.flatnonzero((dets[:, 1] < 1) | (dets[:, 1] > limit))
+    if len(bad):
+        i = int(bad[0])
+        v = vlist[idx[i]]
+        raise ValueError(
+            f"frame detection {i} (video index {idx[i]}, frame {dets[i, 1]:g}) lies outside "
+            f"video {v!r} ({nframes.get(v)} frames): is videos= in the order of the detection "
+            f"array's video indices? ({len(bad)} such detections)")
+
+
 def match_detections(keys: Sequence[Any], boxes: np.ndarray, gt: Mapping[Any, np.ndarray],
                      iou_threshold: float, protocol: Protocol) -> np.ndarray:
     """Greedy matching of score-sorted detections; returns ``is_tp (N,)`` bool.
@@ -141,14 +173,24 @@ def frame_map(
         iou_threshold: match threshold (IoU >= threshold).
         protocol: a preset name ("act", "voc", "mmaction2") or a :class:`Protocol`.
         videos: evaluated videos (e.g. the test split); default all videos of ``gttubes``.
+            Only these videos' ground truth is scored. With an ``(N, 8)`` detection array it
+            is required (when the GT has several videos) and must be in the order of the
+            array's video indices.
         labels: number of classes or a label list; default the labels present in the GT.
 
     Returns:
-        :class:`MAPResult`.
+        :class:`MAPResult` (``value`` a fraction in [0, 1]).
+
+    Raises:
+        ValueError: a detection on a video not in ``videos``; an array without ``videos``; an
+            array detection on a frame its indexed video does not have (``TubeAnnotations``
+            know each video's length), the sign of ``videos`` in another order.
     """
     proto = get_protocol(protocol)
     tubes, vlist = _gt_tables(gttubes, videos)
     dets = normalize_frame_detections(detections, vlist)
+    if isinstance(detections, np.ndarray):
+        _check_array_videos(dets, vlist, gttubes, videos is not None)
     if labels is None:
         classes = sorted({int(c) for v in vlist for c in tubes[v]})
     else:
