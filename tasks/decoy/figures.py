@@ -27,7 +27,11 @@ def gradient_figure(tasks: Mapping[str, Any], dataset: Any, path: str | Path, n:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    idx = list(range(min(n, len(dataset))))
+    # One digit of each of the first n classes: the split is stored sorted by class.
+    first: dict[int, int] = {}
+    for i, lab in enumerate(dataset.labels):
+        first.setdefault(int(lab), i)
+    idx = [first[c] for c in sorted(first)][:n]
     x = torch.stack([dataset[i]["inputs"] for i in idx])
     m = torch.stack([dataset[i]["provenance_mask"] for i in idx])
     y = torch.tensor([dataset[i]["label"] for i in idx])

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The decoy study of docs/decoy.md: alpha chosen on val per variant, then 5 paired seeds of
+# every demo variant (clean, plain, pgg, random-mask, no-mask) at that alpha.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+for v in corner anywhere; do
+  pgg-zoo alpha decoy --set variant=$v --out-dir runs/decoy/alpha_$v
+  a=$(python -c "import json;print(json.load(open('runs/decoy/alpha_$v/metrics.json'))['chosen_alpha'])")
+  for s in 0 1 2 3 4; do
+    pgg-zoo demo decoy --set variant=$v --alpha $a --seed $s --out-dir runs/decoy/demo_${v}_s$s
+  done
+  python scripts/summarize_runs.py --paired-to plain runs/decoy/demo_${v}_s* > runs/decoy/summary_$v.md
+done
