@@ -18,6 +18,52 @@ class ConfigError(ValueError):
     """An unknown or invalid configuration key for a task."""
 
 
+#: Value rules of the shared numeric options: (integer?, lower bound, bound allowed?,
+#: None allowed?). Checked before anything is built, so a bad value is named at once instead
+#: of failing later inside torch or mmengine.
+_NUMERIC_OPTIONS: dict[str, tuple[bool, float, bool, bool]] = {
+    "alpha": (False, 0, True, False),
+    "lr": (False, 0, False, False),
+    "weight_decay": (False, 0, True, False),
+    "epochs": (True, 1, True, False),
+    "batch_size": (True, 1, True, False),
+    "seed": (True, 0, True, False),
+    "num_workers": (True, 0, True, False),
+    "accumulate": (True, 1, True, False),
+    "limit_train": (True, 1, True, True),
+    "limit_test": (True, 1, True, True),
+}
+
+
+def check_option_values(cfg: dict[str, Any]) -> None:
+    """Check the shared numeric options of ``cfg`` in place (numbers given as text become
+    numbers); raise :class:`ConfigError` naming the option, e.g.
+    ``option alpha: expected a number, got 'abc'`` or ``option epochs: must be >= 1, got -1``.
+    """
+    for key, (integer, low, inclusive, optional) in _NUMERIC_OPTIONS.items():
+        if key not in cfg or (optional and cfg[key] is None):
+            continue
+        raw = cfg[key]
+        want = "an integer" if integer else "a number"
+        value: Any = raw
+        if isinstance(raw, str):
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                value = None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
+                or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"option {key}: expected {want}, got {raw!r}")
+        if integer:
+            if float(value) != int(value):
+                raise ConfigError(f"option {key}: expected {want}, got {raw!r}")
+            value = int(value)
+        if not (value >= low if inclusive else value > low):
+            raise ConfigError(f"option {key}: must be {'>=' if inclusive else '>'} {low:g}, "
+                              f"got {raw!r}")
+        cfg[key] = value
+
+
 @runtime_checkable
 class TaskModel(Protocol):
     """The model side of a task adapter (an ``nn.Module``).
@@ -114,6 +160,7 @@ class Task:
                 f"unknown option(s) {unknown} for task {self.name!r}; known: {sorted(cfg)}"
             )
         cfg.update(overrides)
+        check_option_values(cfg)
         cfg["backbone"] = resolve_backbone(self.name, cfg["backbone"], open_names=self.open_backbones)
         self.config: dict[str, Any] = cfg
         self.validate_config()
@@ -194,6 +241,7 @@ class Task:
         from .engine import train as _train
 
         self.config.update(self._run_overrides(overrides))
+        check_option_values(self.config)
         return _train(self)
 
     def evaluate(self, checkpoint: str | None = None, split: str = "test") -> dict[str, float]:

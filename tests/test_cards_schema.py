@@ -305,3 +305,31 @@ def test_import_does_not_touch_the_cache(tmp_path):
     env = dict(os.environ, PGG_ZOO_HOME=str(tmp_path / "home"))
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
     assert not (tmp_path / "home").exists()
+
+
+def test_unquoted_numeric_sha256_names_card_and_field(tmp_path, good):
+    folder = tmp_path / "wsol"
+    folder.mkdir()
+    text = yaml.safe_dump(good).replace("sha256: " + "a" * 64, "sha256: " + "0" * 64)
+    (folder / "zero.yaml").write_text(text)
+    assert "sha256: " + "0" * 64 in text  # unquoted: YAML reads the integer 0
+    with pytest.raises(CardError, match=r"zero\.yaml.*weights\.sha256 was read as the number 0.*quote"):
+        read_card(folder / "zero.yaml")
+
+
+def test_one_bad_card_on_the_path_does_not_hide_the_others(tmp_path, monkeypatch, good, capsys):
+    from pgg_zoo.cards.store import CardWarning
+    from pgg_zoo.cli.main import main
+
+    (tmp_path / "wsol").mkdir()
+    (tmp_path / "wsol" / "toy.yaml").write_text(yaml.safe_dump(good))
+    (tmp_path / "wsol" / "broken.yaml").write_text("name: [unclosed\n")
+    monkeypatch.setenv("PGG_ZOO_CARD_PATH", str(tmp_path))
+    with pytest.warns(CardWarning, match="broken.yaml"):
+        names = list_cards()
+    assert "toy" in names and "wsol_tiny_cam_cutmix_pgg_shapes_v2" in names
+    assert main(["cards"]) == 0
+    out, err = capsys.readouterr()
+    assert "toy" in out.split() and "wsol_tiny_cam_cutmix_pgg_shapes_v2" in out
+    warning = [ln for ln in err.splitlines() if "broken.yaml" in ln]
+    assert len(warning) == 1 and "warning: skipped" in warning[0] and "not valid YAML" in warning[0]

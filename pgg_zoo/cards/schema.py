@@ -354,7 +354,15 @@ class ModelCard:
         typed("weights.url", w.url, str)
         if w.format not in WEIGHT_FORMATS:
             p.append(f"weights.format must be one of {WEIGHT_FORMATS}, got {w.format!r}")
-        if w.sha256 is not None and not (isinstance(w.sha256, str) and SHA256_RE.match(w.sha256)):
+        for key in ("sha256", "sha256_prefix"):
+            v = getattr(w, key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                # YAML reads an unquoted all-digit (or digits-e-digits) hash as a number, and
+                # an all-zero one as 0: the digest is lost, so say how to write it.
+                p.append(f"weights.{key} was read as the number {v!r}: YAML turns an unquoted "
+                         f"hash of digits into a number; quote it ({key}: \"...\")")
+        if w.sha256 is not None and not isinstance(w.sha256, (int, float)) and not (
+                isinstance(w.sha256, str) and SHA256_RE.match(w.sha256)):
             p.append(f"weights.sha256 must be 64 lowercase hex digits or null, got {w.sha256!r}")
         if not isinstance(w.hash_verified, bool):
             p.append("weights.hash_verified must be true or false")
@@ -362,7 +370,7 @@ class ModelCard:
             p.append("weights.hash_verified must be true exactly when weights.sha256 is given")
         if self.origin == "pgg_zoo" and w.sha256 is None:
             p.append("weights this project publishes must carry their full sha256")
-        if w.sha256_prefix is not None:
+        if w.sha256_prefix is not None and not isinstance(w.sha256_prefix, (int, float)):
             if not (isinstance(w.sha256_prefix, str) and SHA256_PREFIX_RE.match(w.sha256_prefix)):
                 p.append(f"weights.sha256_prefix must be 6..64 lowercase hex digits, got {w.sha256_prefix!r}")
             elif w.sha256 is not None and not w.sha256.startswith(w.sha256_prefix):

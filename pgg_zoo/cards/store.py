@@ -71,15 +71,40 @@ def _task_folder_names(p: Path) -> set[str]:
     return {p.parent.name} if any(p.parent.parent == d for d in card_dirs()) else set()
 
 
-def all_cards() -> list[ModelCard]:
-    """Every card on the search path (validated). Duplicate names are an error."""
+class CardWarning(UserWarning):
+    """A card file on the search path was skipped (it could not be read or validated)."""
+
+
+def scan_cards() -> tuple[list[ModelCard], list[CardError]]:
+    """Every valid card on the search path, and the error of each card file that is not.
+
+    One broken file (a typo in a folder of ``PGG_ZOO_CARD_PATH``) must not hide every other
+    card, so unreadable or invalid files are returned as errors (each naming its file) rather
+    than raised. Duplicate names are still raised: which of the two is meant cannot be guessed.
+    """
     seen: dict[str, ModelCard] = {}
+    problems: list[CardError] = []
     for f in card_files():
-        card = read_card(f)
+        try:
+            card = read_card(f)
+        except CardError as exc:
+            problems.append(exc)
+            continue
         if card.name in seen:
             raise CardError(f"model card name {card.name!r} is defined twice: {seen[card.name].source} and {f}")
         seen[card.name] = card
-    return list(seen.values())
+    return list(seen.values()), problems
+
+
+def all_cards() -> list[ModelCard]:
+    """Every valid card on the search path. Duplicate names are an error; a file that is not
+    a valid card is skipped with a :class:`CardWarning` naming it and the problem."""
+    import warnings
+
+    cards, problems = scan_cards()
+    for exc in problems:
+        warnings.warn(f"skipped {exc}", CardWarning, stacklevel=2)
+    return cards
 
 
 def list_cards(task: str | None = None) -> list[str]:

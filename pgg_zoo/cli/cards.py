@@ -33,15 +33,18 @@ def add_commands(sub: Any) -> None:
 
 
 def _cmd_cards(args: argparse.Namespace) -> int:
-    from ..cards import list_cards, load_card
+    from ..cards.store import scan_cards
 
-    names = list_cards(args.task)
-    if not names:
+    cards, problems = scan_cards()
+    for exc in problems:  # the other cards are still listed
+        print(f"pgg-zoo: warning: skipped {exc}", file=sys.stderr)
+    cards = sorted((c for c in cards if args.task is None or c.task == args.task),
+                   key=lambda c: c.name)
+    if not cards:
         print(f"no model cards{' for task ' + repr(args.task) if args.task else ''}")
         return 0
     rows = [("NAME", "TASK", "ORIGIN", "BACKBONE", "WEIGHTS")]
-    for n in names:
-        c = load_card(n)
+    for c in cards:
         rows.append((c.name, c.task, c.origin, c.backbone, "sha256" if c.verified else "UNVERIFIED"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

@@ -131,6 +131,10 @@ class WSOLTask(Task):
         """``split``: ``"train"``, ``"test"``; ``"val"`` (train-fullsup) for wsoleval data."""
         c = self.config
         hflip = bool(c["hflip"]) and split == "train"
+        # Under on_error="raise" a bad file would stop the run when first loaded: find the
+        # missing, truncated and non-image files now (headers and file ends only, no decoding).
+        # Under "skip" they are skipped and reported as they come.
+        check = c["on_error"] == "raise"
         if c["data_format"] == "wsoleval":
             from .data import WSOLEvalDataset
 
@@ -139,14 +143,14 @@ class WSOLTask(Task):
             return WSOLEvalDataset(c["data_root"], c["metadata_root"], dataset=c["dataset"],
                                    split=split, image_size=int(c["image_size"]),
                                    mask_root=c["mask_root"], num_classes=self.num_classes(),
-                                   hflip=hflip)
+                                   hflip=hflip, check_files=check)
         from .data import CUBDataset
 
         if split not in ("train", "test"):
             raise ConfigError(f"CUB-layout data has splits 'train' and 'test', got {split!r} "
                               "(a 'val' split needs data_format='wsoleval')")
         return CUBDataset(self.data_root(), split=split, image_size=int(c["image_size"]),
-                          hflip=hflip)
+                          hflip=hflip, check_files=check)
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """``{"inputs": (B, 3, S, S), "data_samples": {...}}``.

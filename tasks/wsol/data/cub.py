@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from .files import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    check_image_file,
     flip_boxes,
     load_gray,
     load_rgb,
@@ -64,6 +65,8 @@ class CUBDataset(Dataset):
         box_tolerance: boxes may stick out of the image by at most this many pixels (annotation
             rounding) and are then clipped; beyond it a :class:`DatasetFormatError` is raised.
         mean, std: normalization statistics (3 floats each).
+        check_files: run :meth:`validate` in the constructor, so that a missing, truncated or
+            non-image file is reported before training starts rather than when it is loaded.
 
     All metadata files are parsed and cross-checked in the constructor; image sizes are read
     lazily (PIL header only) when an item is loaded or :meth:`validate` is called, and boxes are
@@ -95,6 +98,7 @@ class CUBDataset(Dataset):
         box_tolerance: float = 1.0,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        check_files: bool = False,
     ) -> None:
         if split not in _SPLITS:
             raise ValueError(f"split must be one of {_SPLITS}, got {split!r}")
@@ -118,6 +122,8 @@ class CUBDataset(Dataset):
 
         self._parse()
         self._sizes: dict[str, tuple[int, int]] = {}  # image_id -> (w, h), filled lazily
+        if check_files:
+            self.validate()
 
     # -- parsing ------------------------------------------------------------------------------
     def _parse(self) -> None:
@@ -275,11 +281,13 @@ class CUBDataset(Dataset):
         return self._sizes[iid]
 
     def validate(self) -> None:
-        """Check every image of the split exists, is readable, and contains its boxes, and that
-        every segmentation exists; reads headers only. Raises the first problem found."""
+        """Check every image of the split exists, is a whole image (header and end marker, see
+        :func:`~.files.check_image_file`) and contains its boxes, and that every segmentation
+        exists; no pixel is decoded. Raises the first problem found, naming the file."""
         for k in range(len(self)):
             iid = self.image_ids[k]
-            self._check_boxes(iid, self.image_size_of(k))
+            self._sizes[iid] = check_image_file(self.image_path(k), **self._ref(iid))
+            self._check_boxes(iid, self._sizes[iid])
             if self.has_segmentations and not self.mask_path(k).is_file():
                 raise MissingFileError(self.mask_path(k), "segmentation file not found",
                                        **self._ref(iid))

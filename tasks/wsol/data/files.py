@@ -79,6 +79,41 @@ def open_image(path: Path, *, referenced_from: Path | None = None, line: int | N
         raise DatasetFormatError(path, f"cannot read image: {e}") from None
 
 
+#: The bytes that end a complete file of each format (searched for in the file's tail).
+_END_MARKERS = {"JPEG": (b"\xff\xd9", "end-of-image marker"), "PNG": (b"IEND", "IEND chunk")}
+
+
+def check_image_file(path: Path, *, referenced_from: Path | None = None,
+                     line: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` of an image, after a cheap check that the file is a whole image.
+
+    Reads the header (PIL) and the last 4 KiB, no pixels: a missing file, a file that is not an
+    image, and a JPEG or PNG cut short (no end-of-image marker / ``IEND`` chunk in its tail, the
+    usual damage of an interrupted copy or download) raise an error naming the file. A file
+    whose tail lacks the marker for another reason (data appended after the image) is decoded
+    once to make sure before it is refused. Damage inside the compressed data of a complete
+    file is found only when its pixels are decoded.
+    """
+    with open_image(path, referenced_from=referenced_from, line=line) as im:
+        size, fmt = im.size, im.format
+    end = _END_MARKERS.get(fmt or "")
+    if end is None:
+        return size
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        n = f.tell()
+        f.seek(max(0, n - 4096))
+        tail = f.read()
+    if end[0] not in tail:
+        with open_image(path, referenced_from=referenced_from, line=line) as im:
+            try:
+                im.load()
+            except (OSError, SyntaxError) as e:
+                raise DatasetFormatError(path, f"truncated {fmt} file ({n} bytes, no {end[1]}): "
+                                         f"cannot decode image: {e}") from None
+    return size
+
+
 def image_size(path: Path, **ref: Any) -> tuple[int, int]:
     """``(width, height)`` of an image from its header only (no pixel decoding)."""
     with open_image(path, **ref) as im:

@@ -42,6 +42,7 @@ from torch.utils.data import Dataset
 from .files import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    check_image_file,
     flip_boxes,
     load_gray,
     load_rgb,
@@ -84,6 +85,8 @@ class WSOLEvalDataset(Dataset):
             e.g. for a subset written in this layout.
         hflip: probability of a random horizontal flip (0 = off); torch's global generator.
         box_tolerance: pixels a box may exceed the image size by before it is an error.
+        check_files: run :meth:`validate` in the constructor (missing, truncated or non-image
+            files are reported before training starts).
 
     Metadata files are parsed and cross-checked in the constructor. ``image_sizes.txt`` and
     ``localization.txt`` are optional (OpenImages has no sizes; training splits may have no
@@ -113,6 +116,7 @@ class WSOLEvalDataset(Dataset):
         box_tolerance: float = 1.0,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        check_files: bool = False,
     ) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
@@ -135,6 +139,8 @@ class WSOLEvalDataset(Dataset):
         known_k, self.localization_kind = DATASETS[dataset]
         self._num_classes = int(num_classes) if num_classes is not None else known_k
         self._parse()
+        if check_files:
+            self.validate()
 
     # -- parsing ------------------------------------------------------------------------------
     def _parse(self) -> None:
@@ -309,12 +315,14 @@ class WSOLEvalDataset(Dataset):
         return np.asarray(out, dtype=np.float64).reshape(-1, 4)
 
     def validate(self) -> None:
-        """Read every image header (and check mask files exist); raise the first problem."""
+        """Check every image is whole (header and end marker, no pixel decoded:
+        :func:`~.files.check_image_file`), its size and boxes, and that mask files exist;
+        raise the first problem, naming the file."""
         for k, iid in enumerate(self.image_ids):
-            with open_image(self.image_path(k), **self._ref(iid)) as im:
-                self._check_size(iid, im.size)
-                if iid in self._boxes:
-                    self._checked_boxes(iid, im.size)
+            wh = check_image_file(self.image_path(k), **self._ref(iid))
+            self._check_size(iid, wh)
+            if iid in self._boxes:
+                self._checked_boxes(iid, wh)
             for rel, ln in self._masks.get(iid, []):
                 if not (self.mask_root / rel).is_file():
                     raise MissingFileError(self.mask_root / rel, "mask file not found", ln, self._loc_file)
