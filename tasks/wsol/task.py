@@ -26,7 +26,8 @@ class WSOLTask(Task):
     Data (``data_format``):
 
     * ``"cub"`` (default): a CUB-200-2011 folder (``data_root``), or the embedded benchmark
-      ``wsol-shapes-v1`` (written in CUB layout on first use) when ``data_root`` is None.
+      ``wsol-shapes-v2`` (option ``benchmark``; written in CUB layout on first use) when
+      ``data_root`` is None.
       Splits ``train`` / ``test`` (CUB's ``train_test_split.txt``).
     * ``"wsoleval"``: clovaai/wsolevaluation metadata (``metadata_root``) for ``dataset``
       ``"CUB"``, ``"ILSVRC"`` or ``"OpenImages"``, images under ``data_root`` (masks under

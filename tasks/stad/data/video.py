@@ -14,7 +14,7 @@ Anything unreadable (corrupt, truncated, empty, missing, index beyond the end) r
 decoder's message. :class:`SkipPolicy` implements the dataset-level ``on_error="raise"|"skip"``
 policy on top of it.
 
-Known decord issues handled here (see research/anchors.md): memory grows with every
+Known decord issues handled here (the decord issue numbers below): memory grows with every
 ``get_batch`` unless the reader is reset with ``vr.seek(0)`` (dmlc/decord#157/#197/#208), so we
 seek back after each batch and drop the reader; broken files raise ``RuntimeError`` /
 ``DECORDError`` at open time (#162), which we convert. ``get_batch`` can deadlock when a

@@ -1,7 +1,7 @@
 """Named evaluation protocols for frame-mAP and video-mAP.
 
-The reference implementations disagree (research/anchors.md 3.2); every metric name carries its
-protocol, e.g. ``frame_map@0.5[act]``. A :class:`Protocol` pins every choice:
+The reference implementations disagree (docs/stad_data_metrics.md, "Protocol presets"); every
+metric name carries its protocol, e.g. ``frame_map@0.5[act]``. A :class:`Protocol` pins every choice:
 
 ======================  ===============  ====================  ========================
 field                   ``act``          ``voc``               ``mmaction2``
