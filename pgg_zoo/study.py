@@ -76,6 +76,8 @@ def _study(task_name: str, variants: Mapping[str, Mapping[str, Any]], out_dir: P
     cls = TASKS.get(task_name)
     results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
     columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
+    if "leakage" not in columns and any("leakage" in r for r in results.values()):
+        columns.append("leakage")  # the mechanism next to the outcome (docs/method.md)
     table = format_table(results, columns + ["train_minutes"])
     log("\n" + table)
     (out_dir / table_name).write_text(table + "\n")

@@ -213,11 +213,23 @@ class Task:
         from .data import holdout_indices
 
         base = self.build_dataset("train")
-        labels = getattr(base, "labels", None)
+        labels, groups = self.holdout_keys(base)
         train_idx, val_idx = holdout_indices(
-            list(labels) if labels is not None else len(base),
-            float(self.config.get("val_fraction") or 0.2))
+            labels if labels is not None else len(base),
+            float(self.config.get("val_fraction") or 0.2), groups=groups)
         return Subset(base, val_idx if split == "val" else train_idx)
+
+    def holdout_keys(self, dataset: Dataset) -> tuple[Sequence[Any] | None, Sequence[Any] | None]:
+        """Per-item ``(labels, groups)`` of the training split for carving val from it.
+
+        Default: the dataset's ``labels`` when it has one per item (stratified carve), no
+        groups. Override when items are not independent (clips of one video: return the video
+        as the group, so a video is never on both sides).
+        """
+        labels = getattr(dataset, "labels", None)
+        if labels is not None and len(labels) == len(dataset):  # type: ignore[arg-type]
+            return list(labels), None
+        return None, None
 
     def build_synthesizer(self) -> Any:
         name = self.config["synthesizer"] or "none"

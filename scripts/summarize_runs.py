@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     from pgg_zoo import TASKS
     from pgg_zoo.study import variant_dir_name
 
-    columns = list(getattr(TASKS.get(task), "summary_metrics", ())) + ["train_minutes"]
+    columns = list(getattr(TASKS.get(task), "summary_metrics", ()))
+    if "leakage" not in columns and any("leakage" in m for m in by_variant.values()):
+        columns.append("leakage")  # the mechanism, next to the outcome
+    columns.append("train_minutes")
     print(f"{task}, seeds {seeds} (mean ± sample std over seeds; per-seed values in brackets)\n")
     _table({v: {k: np.array(x) for k, x in m.items()} for v, m in by_variant.items()},
            columns, signed=False)

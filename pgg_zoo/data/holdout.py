@@ -7,38 +7,52 @@ validation images never enter training.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 
 __all__ = ["holdout_indices"]
 
 
-def holdout_indices(labels: Sequence[int] | int, fraction: float = 0.2,
-                    carve_seed: int = 0) -> tuple[list[int], list[int]]:
+def holdout_indices(labels: Sequence[Hashable] | int, fraction: float = 0.2,
+                    carve_seed: int = 0, groups: Sequence[Hashable] | None = None
+                    ) -> tuple[list[int], list[int]]:
     """Split ``range(n)`` into ``(train, val)`` index lists, stratified by label.
 
     Args:
-        labels: one class id per training item, or the number of items (no stratification).
-        fraction: share of each class held out (rounded, at least one item of every class
-            with two or more items, never all of a class).
+        labels: one class per training item, or the number of items (no stratification).
+        fraction: share of each class held out (rounded, at least one unit of every class
+            with two or more units, never all of a class).
         carve_seed: the seed of the carve; keep the default so that every run of a study sees
             the same validation items.
+        groups: optional group per item (the video of a clip): whole groups are held out, so
+            no group has items on both sides; a group's class is that of its first item.
 
     Returns:
         Sorted ``train`` and ``val`` index lists that partition ``range(n)``.
     """
     if not 0 < fraction < 1:
         raise ValueError(f"holdout fraction must lie in (0, 1), got {fraction}")
-    labs = np.zeros(labels, dtype=np.int64) if isinstance(labels, int) else np.asarray(labels)
+    n = labels if isinstance(labels, int) else len(labels)
+    labs = [0] * n if isinstance(labels, int) else list(labels)
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"{len(groups)} groups for {n} items")
+    # Units are the groups (in first-appearance order) or the items themselves.
+    unit_of = list(groups) if groups is not None else list(range(n))
+    first: dict[Hashable, int] = {}
+    for i, u in enumerate(unit_of):
+        first.setdefault(u, i)
+    units = list(first)
+    unit_labels = np.array([str(labs[first[u]]) for u in units])
     rng = np.random.default_rng(carve_seed)
-    val: list[int] = []
-    for c in np.unique(labs):
-        idx = np.flatnonzero(labs == c)
+    held_units: set[Hashable] = set()
+    for c in np.unique(unit_labels):
+        idx = np.flatnonzero(unit_labels == c)
         rng.shuffle(idx)
         if len(idx) < 2:
             continue
         k = min(max(1, int(round(fraction * len(idx)))), len(idx) - 1)
-        val.extend(int(i) for i in idx[:k])
+        held_units.update(units[i] for i in idx[:k])
+    val = [i for i in range(n) if unit_of[i] in held_units]
     held = set(val)
-    return [i for i in range(len(labs)) if i not in held], sorted(val)
+    return [i for i in range(n) if i not in held], val

@@ -83,6 +83,17 @@ class STADTask(Task):
                            stride=int(c["clip_stride"]), size=int(c["image_size"]),
                            key_frame_step=int(step), on_error=c["on_error"])
 
+    def holdout_keys(self, dataset: Dataset) -> tuple[list[Any] | None, list[Any] | None]:
+        """Carve val by video (a clip's neighbours never sit on the other side), stratified by
+        the video's first annotated class."""
+        samples = getattr(dataset, "samples", None)
+        ann = getattr(dataset, "ann", None)
+        if samples is None or ann is None:
+            return super().holdout_keys(dataset)
+        videos = [v for v, _ in samples]
+        labels = [min(ann.gttubes.get(v) or {-1: None}) for v in videos]
+        return labels, videos
+
     def num_classes(self) -> int:
         if self.config["num_classes"] is not None:
             return int(self.config["num_classes"])
@@ -127,7 +138,10 @@ class STADTask(Task):
         linking = self.config["linking"]
         if linking is None:
             linking = SPRITES_LINKING if self.config["data_root"] is None else {}
-        return [STADMetric(ds.ann, ds.videos, protocol=self.config["protocol"], linking=linking)]
+        # Every annotated video: the metric scores only those it saw, so the same metric
+        # serves test, a carved val (training videos) and limit_test.
+        return [STADMetric(ds.ann, ds.ann.videos("all"), protocol=self.config["protocol"],
+                           linking=linking)]
 
     def demo_figure(self, tasks: Mapping[str, "STADTask"], path: Path, n: int = 4) -> Path:
         """Key frames with boxes and predicted actions, and input-gradient maps per model."""
