@@ -54,16 +54,34 @@ def test_penalty_is_float32_under_autocast_and_close_to_fp32(toy, dtype):
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_amp_training_runs_and_checkpoints_scaler(toy, tmp_path, amp):
     pgg_zoo.register_task("toy_blobs", replace=True)(toy.ToyBlobsTask)
+    runs = {}
     try:
-        task = pgg_zoo.build("toy_blobs", amp=amp, alpha=0.05, batch_size=8, limit_train=16,
-                             limit_test=8, epochs=1, work_dir=str(tmp_path))
-        metrics = task.train()
+        for name, precision in (("amp", amp), ("fp32", None)):
+            torch.manual_seed(0)  # the toy model initializes from the global RNG
+            task = pgg_zoo.build("toy_blobs", amp=precision, alpha=0.05, batch_size=8,
+                                 limit_train=16, limit_test=8, epochs=1,
+                                 work_dir=str(tmp_path / name))
+            init = [v.clone() for v in task.model.state_dict().values()]
+            runs[name] = (task, init, task.train())
     finally:
         pgg_zoo.TASKS.remove("toy_blobs")
-    assert 0.0 <= metrics["top1"] <= 100.0
-    assert all(torch.isfinite(v).all() for v in task.model.state_dict().values())
+    task, init, metrics = runs["amp"]
+    # the reported top-1 is the trained model's on the 8 test items (evaluation runs in fp32)
+    ds = toy.ToyBlobs(32, seed=1)
+    x = torch.stack([ds[i]["inputs"] for i in range(8)])
+    y = torch.tensor([ds[i]["label"] for i in range(8)])
+    with torch.no_grad():
+        pred = task.model(x).argmax(1)
+    assert metrics["top1"] == pytest.approx(100.0 * (pred == y).float().mean().item())
+    # both optimizer steps were taken (no skipped fp16 step, no NaN), and they moved the
+    # weights as fp32 training does, within low-precision rounding
+    now = list(task.model.state_dict().values())
+    ref = list(runs["fp32"][0].model.state_dict().values())
+    for a, b, start in zip(now, ref, init):
+        assert torch.isfinite(a).all() and not torch.equal(a, start)
+        torch.testing.assert_close(a - start, b - start, rtol=0.1, atol=2e-3)
     with _mmengine_checkpoint_globals():
-        ckpt = torch.load(tmp_path / "epoch_1.pth")
+        ckpt = torch.load(tmp_path / "amp" / "epoch_1.pth")
     scaler = ckpt["optimizer"]["loss_scaler"]
     assert ("scale" in scaler) == (amp == "fp16")  # bf16 needs no loss scaling
 

@@ -15,9 +15,22 @@ def home(tmp_path_factory, monkeypatch):
 
 
 def test_build_full_size_slowfast():
-    task = pgg_zoo.build("stad", backbone="slowfast_r50", clip_len=8, num_classes=24)
+    from pytorchvideo.models.hub import slowfast_r50_detection
+
+    # the meta device allocates no weights: the 34M-parameter model costs nothing to count
+    with torch.device("meta"):
+        task = pgg_zoo.build("stad", backbone="slowfast_r50", clip_len=8, num_classes=24)
+        hub = slowfast_r50_detection(pretrained=False)
     assert type(task.synthesizer).__name__ == "VideoPaste"
-    assert sum(p.numel() for p in task.model.parameters()) > 30e6
+    assert {p.device.type for p in task.model.parameters()} == {"meta"}
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    # the trunk is pytorchvideo's detection SlowFast without its RoI head; the head is one
+    # linear layer from the 2048 + 256 concatenated pathway channels to the 24 classes
+    assert count(task.model.backbone) == count(hub.model)
+    assert count(task.model.head) == (2048 + 256) * 24 + 24
 
 
 def test_guided_training_and_figure(home, tmp_path):
