@@ -37,7 +37,9 @@ def weight_grad(task: Any, model: torch.nn.Module, batch: dict[str, Any], mode: 
     # draws its labels from the global RNG, seeded with ``seed``
     pgg.generator.manual_seed(0)
     torch.manual_seed(seed)
-    pgg.loss(batch)["loss_pgg"].backward()
+    loss = pgg.loss(batch)["loss_pgg"]
+    if loss.requires_grad:  # a draw whose labels all own their whole input is a constant 0
+        loss.backward()
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
                       for p in m.parameters()])
 
@@ -61,7 +63,10 @@ def main() -> None:
     overrides = parse_set_options(args.set)
     task = pgg_zoo.build(args.task, **overrides)
     ds = task.build_dataset("train")
-    collated = task.collate([ds[i] for i in range(min(args.batch, len(ds)))])
+    # A seeded random batch: data sets stored by class would give a batch of one class, whose
+    # label-level provenance owns every pixel (a zero penalty, nothing to compare).
+    pick = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:args.batch]
+    collated = task.collate([ds[int(i)] for i in pick])
     batch = {**collated.get("data_samples", {}), "inputs": collated["inputs"]}
     model = task.build_model()
     print(f"{task!r}: penalty weight-gradient of each mode against exact, one synthesized batch "
