@@ -58,6 +58,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="task options of the run (JSON values)")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--input-size", dest="input_size", type=int, default=None,
+                    help="input side for tasks without an image_size option")
+    ap.add_argument("--mean", type=float, nargs="+", default=[0.485, 0.456, 0.406])
+    ap.add_argument("--std", type=float, nargs="+", default=[0.229, 0.224, 0.225])
     args = ap.parse_args()
 
     cfg = parse_set_options(args.set)
@@ -70,7 +74,7 @@ def main() -> None:
     c = task.config
     n_params = sum(p.numel() for p in task.model.parameters())
     video = args.task == "stad"
-    size = int(c["image_size"])
+    size = int(c.get("image_size") or args.input_size)
     card = {
         "name": args.name,
         "task": args.task,
@@ -82,8 +86,7 @@ def main() -> None:
                      "mode": c["guidance_mode"], "mask": c["guidance_mask"]},
         "training_data": [args.dataset],
         "metrics": {args.dataset: protocol_names(metrics, args.preset)},
-        "input": {"size": [size, size], "mean": [0.485, 0.456, 0.406],
-                  "std": [0.229, 0.224, 0.225]},
+        "input": {"size": [size, size], "mean": args.mean, "std": args.std},
         "num_classes": int(getattr(task.model, "num_classes", 0) or task.num_classes()),
         "categories": None,
         "num_params": int(n_params),

@@ -13,12 +13,15 @@ Modules: ``data`` (the benchmark writer and its ImageFolder + decoys.csv reader)
 
 
 def register() -> None:
-    """Entry point of the ``pgg_zoo.plugins`` group: registers the ``decoy`` task and its
-    ``mlp`` backbone."""
-    from pgg_zoo.registry import BACKBONES
+    """Entry point of the ``pgg_zoo.plugins`` group: registers the ``decoy`` task, its ``mlp``
+    backbone and the ``top1[decoy]`` metric."""
+    from pgg_zoo.registry import BACKBONES, METRICS
 
     from . import task  # noqa: F401  (the @register_task decorator registers "decoy")
     from .model import mlp
 
+    if "top1[decoy]" not in METRICS:
+        METRICS.add("top1[decoy]", task.top1_accuracy, task="decoy", protocol="decoy",
+                    higher_is_better=True)
     if "mlp" not in BACKBONES:
         BACKBONES.add("mlp", mlp, tasks=("decoy",))

@@ -31,6 +31,14 @@ DEMO_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def top1_accuracy(preds: Sequence[int], labels: Sequence[int]) -> float:
+    """Percent of ``preds`` equal to ``labels`` (registered as ``top1[decoy]``)."""
+    p, y = np.asarray(preds), np.asarray(labels)
+    if len(y) == 0:
+        return float("nan")
+    return 100.0 * float((p == y).mean())
+
+
 class DecoyAccuracy(BaseMetric):
     """Top-1 accuracy in percent (``top1``)."""
 
@@ -41,7 +49,7 @@ class DecoyAccuracy(BaseMetric):
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         arr = np.asarray(results)
-        return {"top1": 100.0 * float((arr[:, 0] == arr[:, 1]).mean())}
+        return {"top1": top1_accuracy(arr[:, 0], arr[:, 1])}
 
 
 @register_task("decoy")
@@ -104,6 +112,10 @@ class DecoyTask(Task):
                     "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
                     "image_ids": [it["image_id"] for it in items],
                     "provenance_masks": torch.stack([it["provenance_mask"] for it in items])}}
+
+    def num_classes(self) -> int:
+        """The ten digit classes."""
+        return 10
 
     def build_model(self) -> nn.Module:
         name = self.config["backbone"]
