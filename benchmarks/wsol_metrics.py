@@ -61,7 +61,8 @@ def naive_best_ious(cam: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> 
             cur.append([x, y, min(x + bw, w - 1), min(y + bh, h - 1)])
         boxes.append(cur)
         counts.append(len(cur))
-    ious = box_iou(np.concatenate([np.asarray(b) for b in boxes]), gt).max(axis=1)
+    ious = box_iou(np.concatenate([np.asarray(b) for b in boxes]), gt,
+                   plus_one=True).max(axis=1)
     ends = np.cumsum(counts)
     return np.maximum.reduceat(ious, ends - np.asarray(counts))
 

@@ -17,7 +17,6 @@ from .guidance import ProvenanceGuidance
 from .provenance import Provenance, ProvenanceError
 from .registry import (
     BACKBONES,
-    DATASETS,
     ENTRY_POINT_GROUP,
     GUIDANCE_MODES,
     METRICS,
@@ -42,7 +41,7 @@ __all__ = [
     "list_tasks", "list_synthesizers", "list_backbones", "list_metrics",
     "Provenance", "ProvenanceError", "ProvenanceGuidance", "SynthesizedBatch", "CutMix", "NoMix",
     "Registry", "RegistryError", "UnknownNameError", "DuplicateNameError", "failed_plugins",
-    "TASKS", "SYNTHESIZERS", "BACKBONES", "DATASETS", "METRICS", "GUIDANCE_MODES",
+    "TASKS", "SYNTHESIZERS", "BACKBONES", "METRICS", "GUIDANCE_MODES",
     "ENTRY_POINT_GROUP", "load_plugins", "seeded_generator", "__version__",
     "demo", "ablate", "compare_modes", "run_variants", "alpha_study",
 ]

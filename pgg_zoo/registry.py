@@ -198,10 +198,12 @@ def _qualname(obj: Any) -> str:
     return f"{mod}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
+# No dataset registry: a task picks its reader from its own options (the layout under
+# data_root, data_format), nothing looks a reader up by name, and an empty registry told plugin
+# authors to fill something no one reads (docs/plugins.md).
 TASKS = Registry("task")
 SYNTHESIZERS = Registry("synthesizer")
 BACKBONES = Registry("backbone")
-DATASETS = Registry("dataset")
 METRICS = Registry("metric")
 GUIDANCE_MODES = Registry("guidance mode")
 
@@ -229,7 +231,7 @@ def load_plugins(reload: bool = False) -> list[str]:
     """Load every entry point of the group ``pgg_zoo.plugins`` once; return their names.
 
     An entry point names a callable (``module:function``) that receives nothing and registers
-    its tasks, synthesizers, backbones, datasets and metrics through the public decorators;
+    its tasks, synthesizers, backbones and metrics through the public decorators;
     or a module, whose import does the registering. The built-in tasks use exactly this path.
     ``reload=True`` looks for entry points installed since the last call; those already
     loaded are not loaded again.

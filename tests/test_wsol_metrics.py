@@ -145,7 +145,7 @@ def test_box_iou_matches_wsolevaluation_cases():
     # calculate_multiple_iou semantics: +1 widths, disjoint boxes 0, identical 1
     a = np.array([[0, 0, 9, 9], [0, 0, 4, 4]])
     b = np.array([[0, 0, 9, 9], [20, 20, 30, 30]])
-    m = box_iou(a, b)
+    m = box_iou(a, b, plus_one=True)
     assert m.shape == (2, 2)
     assert m[0, 0] == 1.0 and m[0, 1] == 0.0 and m[1, 1] == 0.0
     assert m[1, 0] == pytest.approx(25 / 100)

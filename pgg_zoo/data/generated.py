@@ -7,6 +7,7 @@ regenerated. Concurrent callers serialize on a lock file beside the folder.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-__all__ = ["benchmark_home", "ensure_generated"]
+__all__ = ["benchmark_home", "ensure_generated", "content_hash", "content_hash_update"]
 
 
 def benchmark_home() -> Path:
@@ -62,3 +63,32 @@ def ensure_generated(root: str | PathLike[str], name: str, spec: Mapping[str, An
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return root
+
+
+def content_hash_update(h: "hashlib._Hash", rel: str, payload: bytes) -> None:
+    """Add one file (its path ``rel`` under the root and its ``payload``) to ``h``, as
+    :func:`content_hash` does; a writer that still holds the bytes hashes them without
+    re-reading the folder."""
+    h.update(rel.encode() + b"\0" + len(payload).to_bytes(8, "little") + payload)
+
+
+def content_hash(root: str | PathLike[str]) -> str:
+    """SHA-256 of a written benchmark's content, recomputed from disk.
+
+    Text files count by their bytes; PNGs by their *decoded* pixels (mode, size, data), so the
+    hash does not depend on the zlib version that compressed them. manifest.json is excluded.
+    """
+    from PIL import Image
+
+    root = Path(root)
+    h = hashlib.sha256()
+    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()):
+        if rel == "manifest.json":
+            continue
+        if rel.endswith(".png"):
+            with Image.open(root / rel) as im:
+                payload = f"{im.mode} {im.size}".encode() + b"\0" + im.tobytes()
+        else:
+            payload = (root / rel).read_bytes()
+        content_hash_update(h, rel, payload)
+    return h.hexdigest()

@@ -8,7 +8,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from ..guidance import ProvenanceGuidance, gradient_leakage
-from ..guidance.finite_difference import frozen_running_stats
+from ..batchnorm import frozen_running_stats
 from ..synthesizers import NoMix, SynthesizedBatch
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 from mmengine.evaluator import Evaluator
@@ -29,8 +29,8 @@ from .model import PGGModel
 from ..weights_io import (checkpoint_globals as _mmengine_checkpoint_globals,  # noqa: F401
                           load_weights_file, save_weights)
 
-if TYPE_CHECKING:
-    from ..task import Task
+# The protocol, not pgg_zoo.task.Task: task.py imports the engine, never the reverse.
+from .protocol import EngineTask as Task
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 LOG_BACKENDS = ("json", "tensorboard")

@@ -4,11 +4,8 @@ Importing this package registers every built-in mode in ``GUIDANCE_MODES``: ``"e
 ``"finite_difference"``, ``"one_label"`` and ``"lazy"`` (docs/performance.md compares them).
 """
 from .exact import exact_penalty, label_input_gradients
-from .finite_difference import (
-    directional_surrogate,
-    finite_difference_penalty,
-    frozen_running_stats,
-)
+from ..batchnorm import frozen_running_stats  # the modes' forward_fn needs it (re-export)
+from .finite_difference import directional_surrogate, finite_difference_penalty
 from .guidance import MASK_KINDS, ProvenanceGuidance
 from .leakage import LeakageMeter, gradient_leakage
 from .lazy import LazySchedule, lazy_penalty

@@ -13,6 +13,7 @@ def register() -> None:
     ``edit_provenance`` synthesizer and the protocol-named metrics (``top1[cls]``,
     ``worst_group_acc[waterbirds]``, ...). ResizeMix is a core synthesizer (``resizemix``)."""
     from pgg_zoo.registry import SYNTHESIZERS
+    from pgg_zoo.vision.backbones import register_image_backbones
 
     from . import task  # noqa: F401  (the @register_task decorator registers "classification")
     from .metrics import register_metrics
@@ -20,3 +21,4 @@ def register() -> None:
 
     SYNTHESIZERS.add("edit_provenance", EditProvenance, modality="image")
     register_metrics()
+    register_image_backbones("classification")

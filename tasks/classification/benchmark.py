@@ -35,7 +35,8 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from pgg_zoo_tasks.wsol.data.benchmark import content_hash, shape_mask, texture
+from pgg_zoo.data.generated import content_hash
+from pgg_zoo.vision.drawing import shape_mask, texture
 
 __all__ = ["SPEC", "BENCHMARK_NAME", "render_image", "edit_background", "write_benchmark",
            "ensure_benchmark", "default_root", "plan"]

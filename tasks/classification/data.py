@@ -1,9 +1,9 @@
 """Classification datasets: torchvision ImageFolder, the Waterbirds metadata-CSV layout and
-CUB-200-2011 (through the WSOL task's :class:`~pgg_zoo_tasks.wsol.data.CUBDataset`).
+CUB-200-2011 (through the shared :class:`~pgg_zoo.vision.cub.CUBDataset`).
 
 Every reader produces the same :class:`ImageListDataset` (a list of image files with labels and,
 where the layout has them, groups), so edited copies (:mod:`.edits`), the task and the metrics
-see one item format. Bad input raises the WSOL readers' errors (``DatasetFormatError`` /
+see one item format. Bad input raises the shared readers' errors (``DatasetFormatError`` /
 ``MissingFileError``), which name the file and the 1-based line.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from pgg_zoo_tasks.wsol.data import IMAGENET_MEAN, IMAGENET_STD, DatasetFormatError, MissingFileError
-from pgg_zoo_tasks.wsol.data.files import load_rgb, normalize_, open_image, parse_int, want_flip
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
+from pgg_zoo.vision.files import (IMAGENET_MEAN, IMAGENET_STD, load_rgb, normalize_, open_image,
+                                  parse_int, want_flip)
 
 __all__ = [
     "ImageListDataset", "image_folder", "metadata_csv", "cub_classification", "detect_layout",
@@ -231,7 +232,7 @@ def metadata_csv(root: str | PathLike[str], split: str, *, metadata: str = "meta
 def cub_classification(root: str | PathLike[str], split: str, **kw: Any) -> ImageListDataset:
     """CUB-200-2011 in its own layout (``images.txt`` ...), read by the WSOL CUB reader (which
     validates every metadata file); boxes are not used. Splits ``train`` / ``test``."""
-    from pgg_zoo_tasks.wsol.data import CUBDataset
+    from pgg_zoo.vision.cub import CUBDataset
 
     cub = CUBDataset(root, split=split, image_size=int(kw.get("image_size", 224)))
     n = len(cub)

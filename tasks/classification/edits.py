@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pgg_zoo_tasks.wsol.data import DatasetFormatError, MissingFileError
-from pgg_zoo_tasks.wsol.data.files import image_size, parse_int
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
+from pgg_zoo.vision.files import image_size, parse_int
 
 from .data import ImageListDataset, _read_csv
 

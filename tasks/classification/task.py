@@ -12,8 +12,8 @@ from torch.utils.data import Dataset
 from pgg_zoo import Task, register_task
 from pgg_zoo.registry import BACKBONES
 from pgg_zoo.task import ConfigError
-from pgg_zoo_tasks.wsol.backbones import build_backbone, tiny_cam, vgg16_cam
-from pgg_zoo_tasks.wsol.model import CAMClassifier
+from pgg_zoo.vision.backbones import build_backbone, tiny_cam, vgg16_cam
+from pgg_zoo.vision.cam import CAMClassifier
 
 from .metrics import ClassificationMetric
 
@@ -34,7 +34,7 @@ DEMO_VARIANTS: dict[str, dict[str, Any]] = {
 
 
 class Classifier(CAMClassifier):
-    """:class:`~pgg_zoo_tasks.wsol.model.CAMClassifier` (backbone -> GAP -> linear; loss and
+    """:class:`~pgg_zoo.vision.cam.CAMClassifier` (backbone -> GAP -> linear; loss and
     label logits unchanged) whose ``predict`` returns what the classification metrics need."""
 
     @torch.no_grad()
@@ -112,7 +112,7 @@ class ClassificationTask(Task):
             return None
         path = self.data_root() / "edits" / "edits.csv" if e is True else Path(e)
         if not path.is_file():
-            from pgg_zoo_tasks.wsol.data import MissingFileError
+            from pgg_zoo.data.errors import MissingFileError
 
             raise MissingFileError(path, "edits mapping file not found (edits=True reads "
                                    "<data_root>/edits/edits.csv; pass edits='<path>', or "

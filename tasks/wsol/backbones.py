@@ -1,121 +1,18 @@
-"""Feature extractors for CAM classifiers: each maps (B, 3, H, W) to (B, C, h, w)."""
+"""The WSOL task's backbones: the shared image backbones of :mod:`pgg_zoo.vision.backbones`,
+registered for ``wsol`` (the names stay importable from here)."""
 from __future__ import annotations
 
-from typing import Any
-
-import timm
-import torch
-from torch import Tensor, nn
-
-from pgg_zoo.registry import BACKBONES, UnknownNameError
-
-TASKS = ("wsol", "classification")
-
-
-class Features(nn.Module):
-    """Wraps a module returning a feature map; records its channel count."""
-
-    def __init__(self, body: nn.Module, out_channels: int) -> None:
-        super().__init__()
-        self.body = body
-        self.out_channels = out_channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
-
-
-def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
-def tiny_cam(**_: Any) -> Features:
-    """A 4-layer CNN (32-64-128-128, output stride 4) that trains in minutes on 2 CPU cores.
-
-    At 64 x 64 input its CAM is 16 x 16, fine enough for boxes on the embedded benchmark.
-    """
-    body = nn.Sequential(
-        *_conv_bn(3, 32), nn.MaxPool2d(2),
-        *_conv_bn(32, 64), nn.MaxPool2d(2),
-        *_conv_bn(64, 128),
-        *_conv_bn(128, 128),
-    )
-    return Features(body, 128)
-
-
-def vgg16_cam(**_: Any) -> Features:
-    """VGG16 in the CAM form used in WSOL work (Zhou et al. 2016; wsolevaluation).
-
-    The VGG16 convolutions without the last max-pool (output stride 16), then an extra
-    3 x 3 convolution to 1024 channels with ReLU; global average pooling and the linear head
-    are added by the classifier.
-    """
-    import torchvision
-
-    vgg = torchvision.models.vgg16(weights=None)
-    layers = list(vgg.features.children())[:-1]  # drop pool5
-    body = nn.Sequential(*layers, nn.Conv2d(512, 1024, 3, padding=1), nn.ReLU(inplace=True))
-    return Features(body, 1024)
-
-
-class _TimmFeatures(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model.forward_features(x)
-
-
-def timm_features(name: str, output_stride: int | None = 16, **_: Any) -> Features:
-    """Any timm convolutional network by name, as a feature extractor (no pretrained download).
-
-    ``output_stride`` 16 (dilated last stage) keeps CAMs usable, as WSOL ResNets do; networks
-    that do not support it are built at their native stride.
-    """
-    if not timm.is_model(name):
-        raise UnknownNameError(
-            f"unknown backbone {name!r}: not registered and not a timm model name. "
-            f"Registered for {'/'.join(TASKS)}: {', '.join(_own_backbones())}"
-        )
-    kw: dict[str, Any] = dict(pretrained=False, num_classes=0, global_pool="")
-    try:
-        model = timm.create_model(name, output_stride=output_stride, **kw) if output_stride else timm.create_model(name, **kw)
-    except (TypeError, AssertionError, ValueError):
-        model = timm.create_model(name, **kw)
-    with torch.no_grad():
-        was = model.training
-        model.eval()
-        out = model.forward_features(torch.zeros(1, 3, 64, 64))
-        model.train(was)
-    if out.dim() != 4:
-        raise ValueError(f"timm model {name!r} does not produce a (B, C, h, w) feature map "
-                         f"(got {tuple(out.shape)}); CAM needs a convolutional network")
-    return Features(_TimmFeatures(model), int(out.shape[1]))
-
-
-def _own_backbones() -> list[str]:
-    return [n for n in BACKBONES.names() if set(BACKBONES.meta(n).get("tasks", ())) & set(TASKS)]
-
-
-def _timm_named(name: str):
-    def build(**kw: Any) -> Features:
-        return timm_features(name, **kw)
-
-    build.__name__ = name
-    build.__doc__ = f"timm ``{name}`` with output stride 16, as a CAM feature extractor."
-    return build
+from pgg_zoo.vision.backbones import (  # noqa: F401  (re-exports)
+    Features,
+    build_backbone,
+    timm_features,
+    tiny_cam,
+    vgg16_cam,
+)
 
 
 def register_backbones() -> None:
-    """Register the WSOL/classification backbones (called by the plugin entry point)."""
-    BACKBONES.add("tiny_cam", tiny_cam, tasks=TASKS)
-    BACKBONES.add("vgg16", vgg16_cam, tasks=TASKS)
-    for name in ("resnet18", "resnet50"):
-        BACKBONES.add(name, _timm_named(name), tasks=TASKS)
+    """Register the image backbones for ``wsol`` (called by the plugin entry point)."""
+    from pgg_zoo.vision.backbones import register_image_backbones
 
-
-def build_backbone(name: str, **kwargs: Any) -> Features:
-    """A registered backbone, or any timm model by name."""
-    if name in BACKBONES:
-        return BACKBONES.build(name, **kwargs)
-    return timm_features(name, **kwargs)
+    register_image_backbones("wsol")

@@ -126,7 +126,7 @@ def guided_gradcam_cutmix_figure(tasks: Mapping[str, Any], dataset: Dataset, pat
 
     from pgg_zoo.viz import denormalize, draw_boxes, save_figure
 
-    from .localization import guided_grad_cam, saliency_to_image
+    from pgg_zoo.vision.localization import guided_grad_cam, saliency_to_image
 
     batch = cutmix_test_batch(dataset, n=n, seed=seed)
     x, boxes = batch["inputs"], batch["boxes"].numpy()

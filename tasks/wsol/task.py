@@ -10,10 +10,10 @@ from torch.utils.data import Dataset
 
 from pgg_zoo import Task, register_task
 from pgg_zoo.task import ConfigError
+from pgg_zoo.vision.backbones import build_backbone
+from pgg_zoo.vision.cam import CAMClassifier
 
-from .backbones import build_backbone
 from .evaluator import WSOLMetric
-from .model import CAMClassifier
 
 #: Values of the WSOL config key ``data_format``.
 DATA_FORMATS = ("cub", "wsoleval")
@@ -74,9 +74,10 @@ class WSOLTask(Task):
         return self.config["data_format"] == "wsoleval"
 
     def validate_config(self) -> None:
+        from pgg_zoo.vision.localization import CAM_METHODS
+
         from .data.wsoleval import DATASETS
         from .evaluator import EVAL_SIZES
-        from .localization import CAM_METHODS
 
         c = self.config
         if int(c["image_size"]) < 16:

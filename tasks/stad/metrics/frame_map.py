@@ -141,7 +141,7 @@ def match_detections(keys: Sequence[Any], boxes: np.ndarray, gt: Mapping[Any, np
         g = gt.get(k)
         if g is None or len(g) == 0:
             continue
-        ious = box_iou(g, boxes[i:i + 1], protocol.box_plus_one)[:, 0]
+        ious = box_iou(g, boxes[i:i + 1], plus_one=protocol.box_plus_one)[:, 0]
         if protocol.matching == "unmatched":
             ious = np.where(taken[k], -1.0, ious)  # ACT deletes matched GT boxes
             j = int(np.argmax(ious))

@@ -1,4 +1,5 @@
-"""Box IoU and spatio-temporal tube IoU with explicit pixel / frame conventions.
+"""Box IoU (the shared :func:`pgg_zoo.vision.boxes.box_iou`, re-exported) and spatio-temporal
+tube IoU with explicit pixel / frame conventions.
 
 ``plus_one=True`` is the ACT/MOC (and old PASCAL devkit) convention: coordinates are inclusive
 pixel indices, so a box ``[x1, x2]`` spans ``x2 - x1 + 1`` pixels. ``plus_one=False`` treats
@@ -8,25 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def box_area(b: np.ndarray, plus_one: bool = False) -> np.ndarray:
-    """Areas of boxes ``(..., 4)`` x1y1x2y2 -> ``(...)`` (degenerate boxes have area 0)."""
-    b = np.asarray(b, dtype=np.float64)
-    e = 1.0 if plus_one else 0.0
-    return np.maximum(b[..., 2] - b[..., 0] + e, 0) * np.maximum(b[..., 3] - b[..., 1] + e, 0)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool = False) -> np.ndarray:
-    """Pairwise IoU of boxes ``a (N, 4)`` and ``b (M, 4)`` -> ``(N, M)``; 0 where union is 0."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    e = 1.0 if plus_one else 0.0
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + e
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + e
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    union = box_area(a, plus_one)[:, None] + box_area(b, plus_one)[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+from pgg_zoo.vision.boxes import box_area, box_iou  # noqa: F401  (part of this module's API)
 
 
 def paired_box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool = False) -> np.ndarray:
@@ -37,7 +20,7 @@ def paired_box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool = False) -> np.n
     iw = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]) + e
     ih = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]) + e
     inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    union = box_area(a, plus_one) + box_area(b, plus_one) - inter
+    union = box_area(a, plus_one=plus_one) + box_area(b, plus_one=plus_one) - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 

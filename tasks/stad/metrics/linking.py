@@ -41,7 +41,7 @@ def soft_nms_linear(boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.6,
     scores = np.asarray(scores, dtype=np.float64).reshape(-1).copy()
     if len(boxes) == 0:
         return boxes, scores
-    ious = box_iou(boxes, boxes, plus_one)
+    ious = box_iou(boxes, boxes, plus_one=plus_one)
     order = list(np.argsort(-scores, kind="stable"))
     weight = np.ones_like(scores)
     while order:
@@ -106,7 +106,7 @@ def link_frame_detections(
             lf, lb, _ = t[-1]
             ok = np.zeros(0, dtype=bool)
             if free.any():
-                ious = box_iou(b, lb[None], plus_one)[:, 0]
+                ious = box_iou(b, lb[None], plus_one=plus_one)[:, 0]
                 ok = (ious >= iou_threshold) & free
             if ok.any():
                 j = int(np.flatnonzero(ok)[np.argmax(s[ok])])

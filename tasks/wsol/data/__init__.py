@@ -2,10 +2,16 @@
 (CUB, ILSVRC, OpenImages), and the embedded ``wsol-shapes-v1`` benchmark (written in CUB layout
 and read back by :class:`CUBDataset`).
 
+The CUB reader and the dataset errors are shared with the classification plugin and live in
+the core (:mod:`pgg_zoo.vision.cub`, :mod:`pgg_zoo.data.errors`); they are re-exported here.
 Importing this package has no side effects (nothing is generated or registered); the WSOL task
 plugin registers these readers.
 """
-from .files import IMAGENET_MEAN, IMAGENET_STD, collate_wsol
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
+from pgg_zoo.vision.cub import CUBDataset
+from pgg_zoo.vision.files import IMAGENET_MEAN, IMAGENET_STD
+
+from .files import collate_wsol
 from .benchmark import (
     BENCHMARK_NAME,
     SPEC,
@@ -18,8 +24,6 @@ from .benchmark import (
     read_shapes_attributes,
     write_shapes_benchmark,
 )
-from .cub import CUBDataset
-from .errors import DatasetFormatError, MissingFileError
 from .wsoleval import WSOLEvalDataset
 
 __all__ = [

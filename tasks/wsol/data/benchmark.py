@@ -31,6 +31,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from PIL import Image
 
+from pgg_zoo.data.generated import content_hash, content_hash_update
+from pgg_zoo.vision.drawing import shape_mask, texture
+
 __all__ = [
     "SPEC", "BENCHMARK_NAME", "default_benchmark_root", "write_shapes_benchmark",
     "ensure_shapes_benchmark", "render_shapes_image", "content_hash", "read_shapes_attributes",
@@ -83,40 +86,6 @@ _ATTR_FILE = "shapes_attributes.txt"
 
 
 # -- rendering -------------------------------------------------------------------------------
-def shape_mask(kind: str, side: int) -> np.ndarray:
-    """Binary (side, side) mask of a shape in its square frame, sampled at pixel centres."""
-    c = (np.arange(side) + 0.5) - side / 2.0  # pixel-centre offsets from the frame centre
-    u, v = np.meshgrid(c, c)  # u: x (columns), v: y (rows)
-    if kind == "disk":
-        return u**2 + v**2 <= (side / 2.0) ** 2
-    if kind == "square":
-        return np.ones((side, side), dtype=bool)
-    if kind == "triangle":
-        # apex at the top centre, base along the bottom edge: half-width grows from 0 to side/2
-        depth = v + side / 2.0  # distance from the top edge
-        return np.abs(u) <= depth / 2.0
-    if kind == "plus":
-        half = round(side * SPEC_V1["plus_arm_fraction"]) / 2.0  # same in every version
-        return (np.abs(u) <= half) | (np.abs(v) <= half)
-    raise ValueError(kind)
-
-
-def texture(family: int, size: int, period: int, phase: tuple[int, int]) -> np.ndarray:
-    """Binary (size, size) two-tone pattern of one family (True = light tone)."""
-    r = (np.arange(size)[:, None] + phase[0]) % period
-    c = (np.arange(size)[None, :] + phase[1]) % period
-    half = period / 2.0
-    if family == 0:  # horizontal stripes, each half a period thick
-        return np.broadcast_to(r < half, (size, size))
-    if family == 1:  # vertical stripes
-        return np.broadcast_to(c < half, (size, size))
-    if family == 2:  # checkerboard of half-period cells
-        return (r < half) ^ (c < half)
-    if family == 3:  # a dot of diameter half a period in every period x period cell
-        return (r + 0.5 - half) ** 2 + (c + 0.5 - half) ** 2 <= (period / 4.0) ** 2
-    raise ValueError(family)
-
-
 def render_shapes_image(seed: int, image_index: int, label: int, train: bool, spec: Mapping[str, Any] = SPEC
                         ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Render one benchmark image from its own random stream.
@@ -155,35 +124,12 @@ def render_shapes_image(seed: int, image_index: int, label: int, train: bool, sp
     img = np.empty((S, S, 3), dtype=np.float64)
     img[...] = (base + spec["texture_amplitude"] * pattern.astype(np.float64))[..., None]
     mask = np.zeros((S, S), dtype=bool)
-    mask[y:y + side, x:x + side] = shape_mask(spec["classes"][label], side)
+    shape = shape_mask(spec["classes"][label], side,
+                       plus_arm_fraction=SPEC_V1["plus_arm_fraction"])  # same in every version
+    mask[y:y + side, x:x + side] = shape
     img[mask] = spec["palette"][colour]
     img = np.clip(np.rint(img + noise), 0, 255).astype(np.uint8)
     return img, mask, {"texture": family, "colour": colour, "side": side, "x": x, "y": y}
-
-
-# -- hashing -----------------------------------------------------------------------------------
-def _hash_update(h: "hashlib._Hash", rel: str, payload: bytes) -> None:
-    h.update(rel.encode() + b"\0" + len(payload).to_bytes(8, "little") + payload)
-
-
-def content_hash(root: str | PathLike[str]) -> str:
-    """SHA-256 of a written benchmark's content, recomputed from disk.
-
-    Text files count by their bytes; PNGs by their *decoded* pixels (mode, size, data), so the
-    hash does not depend on the zlib version that compressed them. manifest.json is excluded.
-    """
-    root = Path(root)
-    h = hashlib.sha256()
-    for rel in sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()):
-        if rel == "manifest.json":
-            continue
-        if rel.endswith(".png"):
-            with Image.open(root / rel) as im:
-                payload = f"{im.mode} {im.size}".encode() + b"\0" + im.tobytes()
-        else:
-            payload = (root / rel).read_bytes()
-        _hash_update(h, rel, payload)
-    return h.hexdigest()
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -227,7 +173,7 @@ def _write_into(folder: Path, seed: int, spec: Mapping[str, Any] = SPEC) -> str:
     # Same hash as content_hash(folder) would compute from disk, without re-reading it.
     h = hashlib.sha256()
     for rel in sorted([*texts, *pixels]):
-        _hash_update(h, rel, texts[rel] if rel in texts else pixels[rel])
+        content_hash_update(h, rel, texts[rel] if rel in texts else pixels[rel])
     return h.hexdigest()
 
 
@@ -311,7 +257,7 @@ def read_shapes_attributes(root: str | PathLike[str]) -> dict[str, dict[str, int
     For grouping results, e.g. test accuracy on images whose texture is the class's own family
     vs another family's.
     """
-    from .files import parse_int, read_records
+    from pgg_zoo.vision.files import parse_int, read_records
 
     path = Path(root) / _ATTR_FILE
     out: dict[str, dict[str, int]] = {}

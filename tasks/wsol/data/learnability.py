@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .benchmark import read_shapes_attributes, write_shapes_benchmark
-from .cub import CUBDataset
+from pgg_zoo.vision.cub import CUBDataset
 
 
 def small_cnn(num_classes: int = 4) -> nn.Module:
@@ -123,7 +123,7 @@ def shape_only_check(*, seed: int = 12345, n_train: int = 400, n_heldout: int = 
     method: if shape were unlearnable at this size, no training method could beat the texture
     shortcut on the benchmark's test split.
     """
-    from .files import IMAGENET_MEAN, IMAGENET_STD
+    from pgg_zoo.vision.files import IMAGENET_MEAN, IMAGENET_STD
     from .benchmark import render_shapes_image
 
     torch.set_num_threads(threads)

@@ -39,7 +39,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .files import (
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
+from pgg_zoo.vision.files import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     check_image_file,
@@ -54,7 +55,6 @@ from .files import (
     scale_boxes,
     want_flip,
 )
-from .errors import DatasetFormatError, MissingFileError
 
 __all__ = ["WSOLEvalDataset", "SPLIT_FOLDERS", "DATASETS"]
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pgg_zoo.vision.boxes import box_iou
+
 from .components import component_extents, hole_extents
 from .presets import BoxConvention
 
@@ -130,25 +132,6 @@ def check_boxes(boxes, name: str = "gt_boxes") -> np.ndarray:
     if (b[:, 2] < b[:, 0]).any() or (b[:, 3] < b[:, 1]).any():
         raise ValueError(f"{name} must follow x0, y0, x1, y1 with x1 >= x0 and y1 >= y0")
     return b
-
-
-def box_iou(a: np.ndarray, b: np.ndarray, plus_one: bool = True) -> np.ndarray:
-    """IoU matrix ``(len(a), len(b))`` of ``x0, y0, x1, y1`` boxes.
-
-    ``plus_one=True`` is wsolevaluation ``calculate_multiple_iou``: widths ``x1 - x0 + 1``,
-    intersections ``max(0, min_x1 - max_x0 + 1)``; a non-positive union gives IoU 0.
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    e = 1.0 if plus_one else 0.0
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + e
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + e
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    area_a = (a[:, 2] - a[:, 0] + e) * (a[:, 3] - a[:, 1] + e)
-    area_b = (b[:, 2] - b[:, 0] + e) * (b[:, 3] - b[:, 1] + e)
-    union = area_a[:, None] + area_b[None, :] - inter
-    ok = union > 0
-    return np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
 
 
 def _pixel_map(cam: np.ndarray, conv: BoxConvention, literal: bool = False):
@@ -259,7 +242,7 @@ def best_iou_per_threshold(cam: np.ndarray, gt_boxes, conv: BoxConvention,
     if contours not in ("all", "largest"):
         raise ValueError(f"contours must be 'all' or 'largest', got {contours!r}")
     if method == "reference":
-        return np.array([box_iou(b, gt, conv.iou_plus_one).max()
+        return np.array([box_iou(b, gt, plus_one=conv.iou_plus_one).max()
                          for b in boxes_at_thresholds(cam, conv, contours)])
     if method != "fast":
         raise ValueError(f"method must be 'fast' or 'reference', got {method!r}")
@@ -277,7 +260,8 @@ def _largest_per_level(cam, r, n_levels, gt, conv) -> np.ndarray:
     best = np.empty(n_levels)
     for j in range(n_levels):
         mask = ((r > j).astype(np.uint8)) * 255
-        best[j] = box_iou(_contour_boxes(mask, conv, "largest"), gt, conv.iou_plus_one).max()
+        best[j] = box_iou(_contour_boxes(mask, conv, "largest"), gt,
+                          plus_one=conv.iou_plus_one).max()
     return best
 
 
@@ -292,11 +276,11 @@ def _all_per_level(r, n_levels, gt, conv) -> np.ndarray:
     px1 = np.concatenate([x1, hx1 + 1]).astype(np.float64)
     py1 = np.concatenate([y1, hy1 + 1]).astype(np.float64)
     boxes = np.stack(_rect_to_box(px0, py0, px1 - px0 + 1, py1 - py0 + 1, W, H, conv), axis=1)
-    ious = box_iou(boxes, gt, conv.iou_plus_one).max(axis=1)
+    ious = box_iou(boxes, gt, plus_one=conv.iou_plus_one).max(axis=1)
     best = np.full(n_levels, -np.inf)
     np.maximum.at(best, lv, ious)
     empty = np.ones(n_levels, dtype=bool)
     empty[j] = False
     if empty.any():
-        best[empty] = box_iou(np.asarray([conv.empty_box]), gt, conv.iou_plus_one).max()
+        best[empty] = box_iou(np.asarray([conv.empty_box]), gt, plus_one=conv.iou_plus_one).max()
     return best

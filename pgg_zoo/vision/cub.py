@@ -41,7 +41,7 @@ from .files import (
     scale_boxes,
     want_flip,
 )
-from .errors import DatasetFormatError, MissingFileError
+from ..data.errors import DatasetFormatError, MissingFileError
 
 __all__ = ["CUBDataset"]
 

@@ -1,4 +1,5 @@
-"""Errors raised by the WSOL dataset readers.
+"""Errors raised by dataset readers (the image readers of :mod:`pgg_zoo.vision` and the task
+plugins built on them).
 
 Every error names the file it is about and, for a bad line, the 1-based line number, so that a
 user can open the file at that line and see what is wrong without reading the reader's code.
