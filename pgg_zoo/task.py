@@ -219,6 +219,19 @@ class Task:
             float(self.config.get("val_fraction") or 0.2), groups=groups)
         return Subset(base, val_idx if split == "val" else train_idx)
 
+    def leakage_dataset(self, split: str) -> Dataset | None:
+        """The held-out dataset on which the engine measures gradient leakage while the run
+        evaluates on ``split`` (docs/method.md, "Gradient leakage").
+
+        Default ``None``: the evaluation split's own loader, synthesized as in training. A task
+        whose provenance exists only on items the evaluation split lacks (edited copies, which
+        an editor writes for training images) returns a dataset of held-out items that carry
+        it, e.g. edited copies of val images with their masks; its items go through the task's
+        :meth:`collate` and the model's synthesizer like any evaluation batch. It must never
+        hold training items.
+        """
+        return None
+
     def holdout_keys(self, dataset: Dataset) -> tuple[Sequence[Any] | None, Sequence[Any] | None]:
         """Per-item ``(labels, groups)`` of the training split for carving val from it.
 

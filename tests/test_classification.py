@@ -19,6 +19,7 @@ from pgg_zoo_tasks.classification import register
 from pgg_zoo_tasks.classification.data import image_folder, metadata_csv, open_split
 from pgg_zoo_tasks.classification.edits import (
     WithEdits,
+    share_subset,
     adjust_mask_area,
     difference_magnitude,
     edit_mask,
@@ -303,7 +304,7 @@ def test_edit_pairs_bad_input_names_files(tmp_path):
 def test_with_edits_items_and_edit_synthesizer(bench_root):
     train = metadata_csv(bench_root, "train", image_size=48)
     ds = WithEdits(train, bench_root / "edits" / "edits.csv", bench_root, adjust_percent=10)
-    assert len(ds) == len(train) + 20
+    assert len(ds) == len(train) + 240
     orig, edit = ds[0], ds[len(train)]
     assert orig["edit_mask"].min() == 1 and not orig["edited"]
     pair = ds.pairs[0]
@@ -328,12 +329,12 @@ def test_with_edits_items_and_edit_synthesizer(bench_root):
 # ================================================================================================
 def test_benchmark_layout_counts_and_cache(bench_root):
     manifest = json.loads((bench_root / "manifest.json").read_text())
-    assert manifest["spec"]["name"] == "waterbirds-shapes-v1" and bench_root.parent.name == "benchmarks"
+    assert manifest["spec"]["name"] == "waterbirds-shapes-v2" and bench_root.parent.name == "benchmarks"
     counts = {}
     for split in ("train", "val", "test"):
         ds = metadata_csv(bench_root, split)
         counts[split] = np.bincount(ds.groups, minlength=4).tolist()
-    assert counts == {"train": [190, 10, 10, 190], "val": [50] * 4, "test": [100] * 4}
+    assert counts == {"train": [114, 6, 6, 114], "val": [50] * 4, "test": [100] * 4}
     stamp = (bench_root / "metadata.csv").stat().st_mtime_ns
     assert bench.ensure_benchmark() == bench_root
     assert (bench_root / "metadata.csv").stat().st_mtime_ns == stamp  # cached, not rewritten
@@ -341,6 +342,81 @@ def test_benchmark_layout_counts_and_cache(bench_root):
     assert np.array_equal(a, np.asarray(Image.open(bench_root / "001.waterbird/waterbird_0000.png"))) is False
     assert np.array_equal(bench.render_image(0, 5, 0, 0)[0],
                           np.asarray(Image.open(bench_root / "000.landbird/landbird_0004.png")))
+    # every train image has one edited copy (other place); every val image one held-out copy
+    rows = {r["img_filename"]: r for r in csv.DictReader(open(bench_root / "metadata.csv"))}
+    for name, split, n in (("edits.csv", "0", 240), (bench.VAL_EDITS_FILE, "1", 200)):
+        edits = list(csv.DictReader(open(bench_root / "edits" / name)))
+        assert len(edits) == n and {rows[e["original_path"]]["split"] for e in edits} == {split}
+        assert len({e["original_path"] for e in edits}) == n
+        assert all(e["label"] == rows[e["original_path"]]["y"] for e in edits)
+
+
+def test_v2_editor_keeps_the_object_and_has_its_own_style(bench_root):
+    """The edit mask recovers the object; the repainted background has the editor's lower
+    texture contrast (the new cue of v2), so edited and real backgrounds of one place differ."""
+    train = metadata_csv(bench_root, "train", image_size=48, normalize=False)
+    ds = WithEdits(train, bench_root / "edits" / "edits.csv", bench_root)
+    real, edited = [], []
+    for j in range(0, 240, 24):
+        k = ds.original_index[j]
+        obj = np.asarray(Image.open(bench_root / "object_masks" /
+                                    ds.pairs[j].original.relative_to(bench_root))) > 0
+        m = ds.mask_of(j)
+        assert (m & obj).sum() / (m | obj).sum() > 0.97
+        x = train.load_uint8_scale(k).numpy()
+        e = ds.edited.load_uint8_scale(j).numpy()
+        # background contrast: spread of the mean channel over background pixels
+        real.append(x.mean(0)[~obj].std())
+        edited.append(e.mean(0)[~obj].std())
+    assert max(edited) < min(real)
+
+
+def test_v1_still_builds_by_name(tmp_path):
+    root = bench.ensure_benchmark(tmp_path / "v1", name="waterbirds-shapes-v1")
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["spec"] == bench.SPEC_V1 and manifest["name"] == "waterbirds-shapes-v1"
+    assert np.bincount(metadata_csv(root, "train").groups).tolist() == [190, 10, 10, 190]
+    assert len(read_edits_csv(root / "edits" / "edits.csv", root)) == 20
+    assert not (root / "edits" / bench.VAL_EDITS_FILE).exists()
+    with pytest.raises(ValueError, match="unknown classification benchmark"):
+        bench.ensure_benchmark(tmp_path / "x", name="waterbirds-shapes-v9")
+    with pytest.raises(pgg_zoo.ConfigError, match="unknown benchmark"):
+        pgg_zoo.build("classification", benchmark="waterbirds-shapes-v9")
+
+
+def test_edit_share_is_stratified_nested_and_seed_free(bench_root):
+    labels = [0] * 120 + [1] * 120
+    s10, s30 = share_subset(labels, 0.1), share_subset(labels, 0.3)
+    assert len(s10) == 24 and sum(i < 120 for i in s10) == 12
+    assert len(s30) == 72 and set(s10) <= set(s30) and s10 == sorted(s10)
+    assert share_subset(labels, 1.0) == list(range(240)) and share_subset(labels, 0.0) == []
+    t = pgg_zoo.build("classification", edit_share=0.3, seed=5)
+    ds = t.build_dataset("train")
+    assert len(ds.pairs) == 72 and len(ds) == 240 + 72
+    full = pgg_zoo.build("classification").build_dataset("train")
+    assert [p.original for p in ds.pairs] == [full.pairs[i].original for i in s30]
+    plain = pgg_zoo.build("classification", edit_share=0.0, guidance=False).build_dataset("train")
+    assert len(plain) == 240 and all(plain[i]["edit_mask"].min() == 1 for i in (0, 239))
+    with pytest.raises(pgg_zoo.ConfigError, match="edit_share"):
+        pgg_zoo.build("classification", edit_share=1.5)
+
+
+def test_leakage_dataset_is_heldout_val_edits(bench_root, tmp_path):
+    t = pgg_zoo.build("classification")
+    ds = t.leakage_dataset("test")
+    val = metadata_csv(bench_root, "val")
+    assert len(ds) == 200 and all(it["edited"] for it in (ds[0], ds[199]))
+    assert {str(p.original) for p in ds.pairs} <= {str(p) for p in val.paths}
+    assert ds[0]["edit_mask"].shape == (1, 32, 32) and 0 < ds[0]["edit_mask"].mean() < 0.2
+    assert t.leakage_dataset("val") is not None
+    # the base Task measures on the evaluation split; other synthesizers keep that default
+    assert pgg_zoo.Task.leakage_dataset(t, "test") is None
+    assert pgg_zoo.build("classification", synthesizer="cutmix", edits=False).leakage_dataset("test") is None
+    assert pgg_zoo.build("classification", heldout_edits=False).leakage_dataset("test") is None
+    # a held-out mapping whose originals are train images is refused (they are not held out)
+    with pytest.raises(DatasetFormatError, match="not an image of the val split"):
+        pgg_zoo.build("classification",
+                      heldout_edits=str(bench_root / "edits" / "edits.csv")).leakage_dataset("test")
 
 
 def test_build_options_and_errors(bench_root, tmp_path):
@@ -357,14 +433,20 @@ def test_build_options_and_errors(bench_root, tmp_path):
     with pytest.raises(MissingFileError, match="edits mapping file not found"):
         t.build_dataset("train")
     assert set(pgg_zoo.TASKS.get("classification").demo_variants) == {"plain", "edited", "edited+pgg"}
+    assert pgg_zoo.TASKS.get("classification").selection_metric == "worst_group_acc"
 
 
 def _small_copy(bench_root: Path, dst: Path) -> Path:
-    """A small train / test subset of the benchmark with its edits (the real-data path: own
-    data_root, edits.csv elsewhere, no label column)."""
+    """A small train / val / test subset of the benchmark with its edits (the real-data path:
+    own data_root, edits.csv elsewhere, no label column): 12 train images per class, 2 edits
+    per class, 8 val images with held-out edits, 8 test images."""
     rows = list(csv.DictReader(open(bench_root / "metadata.csv")))
-    keep = [r for r in rows if r["split"] == "0" and int(r["img_id"]) % 100 < 6]
-    keep += [r for r in rows if r["split"] == "2"][::50]
+    keep, seen = [], {}
+    for r in rows:
+        key = (r["split"], r["y"])
+        seen[key] = seen.get(key, 0) + 1
+        if (r["split"] == "0" and seen[key] <= 12) or (r["split"] != "0" and seen[key] % 25 == 1):
+            keep.append(r)
     for r in keep:
         (dst / r["img_filename"]).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(bench_root / r["img_filename"], dst / r["img_filename"])
@@ -373,28 +455,49 @@ def _small_copy(bench_root: Path, dst: Path) -> Path:
         w.writeheader()
         w.writerows(keep)
     names = {r["img_filename"] for r in keep}
-    edits = [e for e in csv.DictReader(open(bench_root / "edits" / "edits.csv"))
-             if e["original_path"] in names]
-    out = dst / "my_edits"
-    for e in edits:
-        (out / e["edited_path"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(bench_root / "edits" / e["edited_path"], out / e["edited_path"])
-    with open(out / "edits.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["edited_path", "original_path"])
-        w.writeheader()
-        w.writerows({"edited_path": e["edited_path"], "original_path": e["original_path"]}
-                    for e in edits)
+    for name, per_class in (("edits.csv", 2), (bench.VAL_EDITS_FILE, 99)):
+        edits, count = [], {}
+        for e in csv.DictReader(open(bench_root / "edits" / name)):
+            if e["original_path"] in names and count.get(e["label"], 0) < per_class:
+                count[e["label"]] = count.get(e["label"], 0) + 1
+                edits.append(e)
+        out = dst / "my_edits"
+        for e in edits:
+            (out / e["edited_path"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(bench_root / "edits" / e["edited_path"], out / e["edited_path"])
+        with open(out / name, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["edited_path", "original_path"])
+            w.writeheader()
+            w.writerows({"edited_path": e["edited_path"], "original_path": e["original_path"]}
+                        for e in edits)
     return dst
 
 
 def test_guided_training_end_to_end(bench_root, tmp_path):
     data = _small_copy(bench_root, tmp_path / "data")
-    task = pgg_zoo.build("classification", data_root=str(data),
-                         edits=str(data / "my_edits" / "edits.csv"), epochs=1, batch_size=8,
-                         work_dir=str(tmp_path / "run"))
+    heldout = data / "my_edits" / bench.VAL_EDITS_FILE
+    common = dict(data_root=str(data), edits=str(data / "my_edits" / "edits.csv"), epochs=1,
+                  batch_size=8, heldout_edits=str(heldout), leakage_batches=1)
+    task = pgg_zoo.build("classification", work_dir=str(tmp_path / "run"), **common)
     train = task.build_dataset("train")
     assert len(train.base) == 24 and len(train.pairs) == 4 and len(train) == 28
+    held = task.leakage_dataset("test")
+    assert len(held) == 8
     metrics = task.train()
     for k in ("top1", "top5", "balanced_acc", "worst_group_acc", "group3_acc"):
         assert 0.0 <= metrics[k] <= 100.0
     assert (tmp_path / "run" / "epoch_1.pth").is_file()
+    # leakage is measured on the held-out val edits (8 items = one batch of 8): its chance
+    # level is their mean edited area, which the evaluation split (no masks) could not give
+    chance = 100 * float(np.mean([1 - held[i]["edit_mask"].mean().item() for i in range(8)]))
+    assert metrics["leakage_chance"] == pytest.approx(chance, rel=1e-4)
+    assert metrics["leakage_slots"] == 8 and 0 <= metrics["leakage"] <= 100
+    record = json.loads((tmp_path / "run" / "leakage.jsonl").read_text().splitlines()[-1])
+    assert record["data"] == "leakage_dataset" and record["split"] == "test"
+    # the plain demo variant (no edited copies) is measured on the same held-out edits
+    plain = pgg_zoo.build("classification", work_dir=str(tmp_path / "plain"),
+                          **{**common, **pgg_zoo.TASKS.get("classification").demo_variants["plain"],
+                             "edits": common["edits"]})
+    assert len(plain.build_dataset("train")) == 24
+    got = plain.train()
+    assert got["leakage_chance"] == pytest.approx(chance, rel=1e-4)

@@ -53,38 +53,46 @@ class LeakageHook(Hook):
     """Adds ``leakage`` / ``leakage_chance`` to each evaluation's metrics and logs the leakage
     after every training epoch to ``<work_dir>/leakage.jsonl``.
 
-    The batches come from the evaluation split's loader (held out from training) and are
-    synthesized as in training. A synthesizer that cannot run on that split (data whose
-    provenance exists only for training items) is reported once and the metric is left out.
+    The batches come from ``loader`` when given (the task's declared held-out leakage data,
+    :meth:`pgg_zoo.Task.leakage_dataset`), else from the evaluation split's loader (held out
+    from training); they are synthesized as in training. A synthesizer that cannot run on them
+    (data whose provenance exists only for training items) is reported once and the metric is
+    left out.
 
     Args:
         n_batches: evaluation batches used per measurement (0 disables the hook).
         seed: the run's seed.
         split: name of the evaluation split, written into the log records.
+        loader: held-out batches to measure on instead of the evaluation split's; the records
+            then say ``"data": "leakage_dataset"``.
     """
 
     priority = "NORMAL"  # before MetricsRecorderHook (LOW) writes metrics.json
 
-    def __init__(self, n_batches: int, seed: int, split: str) -> None:
+    def __init__(self, n_batches: int, seed: int, split: str, loader: Any = None) -> None:
         self.n_batches = int(n_batches)
         self.seed = int(seed)
         self.split = split
+        self.loader = loader
         self._failed: str | None = None
 
     def _measure(self, runner: Any, loader: Any) -> dict[str, float]:
         if self.n_batches <= 0 or self._failed is not None:
             return {}
         try:
-            return measure_leakage(runner.model, loader, self.n_batches, self.seed)
+            return measure_leakage(runner.model, self.loader if self.loader is not None
+                                   else loader, self.n_batches, self.seed)
         except (KeyError, ValueError) as exc:
             self._failed = str(exc)
-            warnings.warn(f"leakage not measured on the {self.split} split: {exc}", stacklevel=2)
+            where = "the task's leakage data" if self.loader is not None else f"the {self.split} split"
+            warnings.warn(f"leakage not measured on {where}: {exc}", stacklevel=2)
             return {}
 
     def after_train_epoch(self, runner: Any) -> None:
         result = self._measure(runner, runner.val_dataloader)
         if result and is_main_process():
             record = {"epoch": runner.epoch, "iter": runner.iter, "split": self.split,
+                      "data": "leakage_dataset" if self.loader is not None else self.split,
                       "metrics": result}
             with open(Path(runner.work_dir) / "leakage.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")

@@ -146,6 +146,18 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     )
 
 
+def _leakage_loader(task: "EngineTask", split: str) -> DataLoader | None:
+    """A loader over ``task.leakage_dataset(split)`` (fixed order), or None when the task
+    measures leakage on the evaluation split itself (the default)."""
+    if not int(task.config.get("leakage_batches") or 0):
+        return None
+    ds = task.leakage_dataset(split)
+    if ds is None:
+        return None
+    return DataLoader(ds, batch_size=int(task.config["batch_size"]), shuffle=False,
+                      num_workers=0, collate_fn=task.collate)
+
+
 def _experiment_name(task: "Task") -> str:
     # mmengine keys its global logger/visualizer instances by this name: two runs in one
     # process (the demo) must not collide.
@@ -271,7 +283,8 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
                             max_keep_ckpts=2),
         ),
         custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(int(c["seed"])),
-                      LeakageHook(int(c.get("leakage_batches") or 0), int(c["seed"]), split)],
+                      LeakageHook(int(c.get("leakage_batches") or 0), int(c["seed"]), split,
+                                  loader=_leakage_loader(task, split))],
         visualizer=_visualizer(c),
         # mmengine warns about things that do not apply here (no metainfo, no metric prefix);
         # the console shows our progress bars and metric tables instead. Logs: work_dir.

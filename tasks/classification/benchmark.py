@@ -1,5 +1,6 @@
-"""The embedded benchmark ``waterbirds-shapes-v1``: a Waterbirds-like group-shift problem with
-a procedural background editor, written in the Waterbirds metadata-CSV layout.
+"""The embedded benchmarks ``waterbirds-shapes-v2`` (default) and ``waterbirds-shapes-v1``: a
+Waterbirds-like group-shift problem with a procedural background editor, written in the
+Waterbirds metadata-CSV layout.
 
 Two shape classes (``y``) on two background families (``place``: land / water). In training
 the background agrees with the class 95 % of the time (minority groups 5 %); validation and
@@ -8,15 +9,19 @@ fixed subset of training images with the other family and writes the edited copi
 ``edits.csv`` mapping, exactly as a generative editing pipeline (ALIA) would, so edit
 provenance (:mod:`.edits`) runs end to end without a diffusion model. Spec and rationale:
 docs/classification.md (fixed before any test-split number was produced; changing a number
-needs a new name)::
+needs a new name). v2 edits every training image with an imperfect editor (its repainted
+backgrounds have a style of their own, a cue that correlates with the class through which images
+were edited) and also writes edited copies of the val images (``edits/val_edits.csv``, never
+trained on) on which gradient leakage is measured::
 
-    waterbirds-shapes-v1/
+    waterbirds-shapes-v2/
         metadata.csv       img_id,img_filename,y,split,place,place_filename
         000.landbird/landbird_0000.png ...     48x48 RGB
         001.waterbird/...
         object_masks/<img_filename>            48x48 L, 255 = object (for checking edit masks)
         edits/edits.csv    edited_path,original_path,label
         edits/000.landbird/landbird_0000_to_water.png ...
+        edits/val_edits.csv    (v2) edited copies of every val image, same columns
         manifest.json      spec, seed, content hash
 """
 from __future__ import annotations
@@ -38,15 +43,18 @@ from PIL import Image
 from pgg_zoo.data.generated import content_hash
 from pgg_zoo.vision.drawing import shape_mask, texture
 
-__all__ = ["SPEC", "BENCHMARK_NAME", "render_image", "edit_background", "write_benchmark",
-           "ensure_benchmark", "default_root", "plan"]
+__all__ = ["SPEC", "SPEC_V1", "SPECS", "BENCHMARK_NAME", "render_image", "edit_background",
+           "write_benchmark", "ensure_benchmark", "default_root", "plan", "VAL_EDITS_FILE"]
 
-BENCHMARK_NAME = "waterbirds-shapes-v1"
+#: The default benchmark (v1 stays readable and generatable by name).
+BENCHMARK_NAME = "waterbirds-shapes-v2"
+#: Edited copies of val images (v2): for measuring leakage on held-out edits, never trained on.
+VAL_EDITS_FILE = "val_edits.csv"
 
-#: The fixed specification (stored in manifest.json; a folder whose stored spec differs is
-#: regenerated). Fixed before any test-split result was looked at.
-SPEC: dict[str, Any] = {
-    "name": BENCHMARK_NAME,
+#: The fixed specification of v1 (stored in manifest.json; a folder whose stored spec differs
+#: is regenerated). Fixed before any test-split result was looked at.
+SPEC_V1: dict[str, Any] = {
+    "name": "waterbirds-shapes-v1",
     "format": "Waterbirds metadata.csv layout + edits/edits.csv + object_masks/",
     "image_size": 48,
     "classes": ["landbird", "waterbird"],
@@ -74,41 +82,75 @@ SPEC: dict[str, Any] = {
     "edit_noise_sigma": 2.0,
 }
 
+#: v2 (docs/classification.md, "waterbirds-shapes-v2"): same renderer; 120 train images per
+#: class; every train image edited to the other place by an imperfect editor whose repainted
+#: background has its own style (texture contrast ``edit_texture_amplitude`` instead of 25);
+#: every val image edited the same way into ``edits/val_edits.csv`` (held out, for leakage).
+#: Fixed before any test-split result was looked at.
+SPEC_V2: dict[str, Any] = {
+    **{k: v for k, v in SPEC_V1.items() if k not in ("edit_rule",)},
+    "name": "waterbirds-shapes-v2",
+    "train_per_class": 120,
+    "train_minority_rule": "j % 20 == 1",
+    "val_per_group": 50,
+    "test_per_group": 100,
+    "edit_rule": "train, every image",
+    "val_edit_rule": "val, every image",
+    "edit_texture_amplitude": 12,
+}
 
-def default_root() -> Path:
-    """``$PGG_ZOO_HOME/benchmarks/waterbirds-shapes-v1`` (default home ``~/.cache/pgg_zoo``)."""
+SPECS: dict[str, dict[str, Any]] = {SPEC_V1["name"]: SPEC_V1, SPEC_V2["name"]: SPEC_V2}
+#: The default benchmark's specification.
+SPEC = SPECS[BENCHMARK_NAME]
+
+
+def _spec(name: str | None) -> dict[str, Any]:
+    name = name or BENCHMARK_NAME
+    if name not in SPECS:
+        raise ValueError(f"unknown classification benchmark {name!r}; choose from {sorted(SPECS)}")
+    return SPECS[name]
+
+
+def default_root(name: str | None = None) -> Path:
+    """``$PGG_ZOO_HOME/benchmarks/<name>`` (default home ``~/.cache/pgg_zoo``, default name
+    :data:`BENCHMARK_NAME`)."""
     home = Path(os.environ.get("PGG_ZOO_HOME") or "~/.cache/pgg_zoo").expanduser()
-    return home / "benchmarks" / BENCHMARK_NAME
+    return home / "benchmarks" / _spec(name)["name"]
 
 
 # -- rendering -------------------------------------------------------------------------------
-def _background(rng: np.random.Generator, place: int) -> np.ndarray:
-    """float64 (S, S, 3): a two-tone texture of the place's family and tone."""
-    S = SPEC["image_size"]
-    fams = SPEC["place_textures"][place]
+def _background(rng: np.random.Generator, place: int, spec: dict[str, Any] = SPEC_V1,
+                amplitude: float | None = None) -> np.ndarray:
+    """float64 (S, S, 3): a two-tone texture of the place's family and tone (light tone = dark
+    + ``amplitude``, default the spec's ``texture_amplitude``)."""
+    S = spec["image_size"]
+    fams = spec["place_textures"][place]
     family = fams[int(rng.integers(len(fams)))]
-    lo, hi = SPEC["texture_period_px"]
+    lo, hi = spec["texture_period_px"]
     period = int(rng.integers(lo, hi + 1))
     phase = (int(rng.integers(period)), int(rng.integers(period)))
-    j = SPEC["tone_jitter"]
-    tone = np.asarray(SPEC["place_tones"][place], np.float64) + rng.integers(-j, j + 1, size=3)
+    j = spec["tone_jitter"]
+    tone = np.asarray(spec["place_tones"][place], np.float64) + rng.integers(-j, j + 1, size=3)
     pattern = texture(family, S, period, phase).astype(np.float64)
-    return tone[None, None, :] + SPEC["texture_amplitude"] * pattern[..., None]
+    amp = spec["texture_amplitude"] if amplitude is None else amplitude
+    return tone[None, None, :] + amp * pattern[..., None]
 
 
-def render_image(seed: int, img_id: int, label: int, place: int
+def render_image(seed: int, img_id: int, label: int, place: int, spec: dict[str, Any] | None = None
                  ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """One image from its own stream ``default_rng([seed, img_id])``.
+    """One image from its own stream ``default_rng([seed, img_id])`` (``spec``: default
+    :data:`SPEC`; v1 and v2 render an image the same way).
 
     Returns uint8 (S, S, 3), the object mask bool (S, S), and the attributes.
     """
+    SPEC = spec or globals()["SPEC"]
     S = SPEC["image_size"]
     rng = np.random.default_rng([seed, img_id])
     lo, hi = SPEC["object_side_px"]
     side = int(rng.integers(lo, hi + 1))
     x, y = int(rng.integers(0, S - side + 1)), int(rng.integers(0, S - side + 1))
     colour = int(rng.integers(len(SPEC["palette"])))
-    img = _background(rng, place)
+    img = _background(rng, place, SPEC)
     mask = np.zeros((S, S), dtype=bool)
     mask[y:y + side, x:x + side] = shape_mask(SPEC["class_shapes"][label], side)
     img[mask] = SPEC["palette"][colour]
@@ -116,16 +158,19 @@ def render_image(seed: int, img_id: int, label: int, place: int
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), mask, {"side": side, "colour": colour}
 
 
-def edit_background(seed: int, img_id: int, image: np.ndarray, mask: np.ndarray, place: int
-                    ) -> np.ndarray:
+def edit_background(seed: int, img_id: int, image: np.ndarray, mask: np.ndarray, place: int,
+                    spec: dict[str, Any] | None = None) -> np.ndarray:
     """The procedural editor: keep the object's pixels, repaint the rest with ``place``.
 
     Like a latent-diffusion editor it also perturbs every pixel slightly (re-encoding noise,
     sigma ``edit_noise_sigma``), so the unedited region must be found by thresholding the
-    difference, not by equality. Stream: ``default_rng([seed, img_id, 1])``.
+    difference, not by equality. Stream: ``default_rng([seed, img_id, 1])``. The v2 editor has
+    a style of its own: its backgrounds have texture contrast ``edit_texture_amplitude``
+    (real backgrounds: ``texture_amplitude``), as generated backgrounds differ from real ones.
     """
+    SPEC = spec or globals()["SPEC"]
     rng = np.random.default_rng([seed, img_id, 1])
-    out = _background(rng, place)
+    out = _background(rng, place, SPEC, SPEC.get("edit_texture_amplitude"))
     out += rng.normal(0.0, SPEC["noise_sigma"], size=out.shape)
     out[mask] = image[mask]
     out += rng.normal(0.0, SPEC["edit_noise_sigma"], size=out.shape)
@@ -133,15 +178,19 @@ def edit_background(seed: int, img_id: int, image: np.ndarray, mask: np.ndarray,
 
 
 # -- plan and writing --------------------------------------------------------------------------
-def plan() -> Iterator[dict[str, Any]]:
-    """Every image in metadata.csv order: img_id, rel path, y, split (0/1/2), place, edit."""
+def plan(spec: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Every image in metadata.csv order: img_id, rel path, y, split (0/1/2), place, edit
+    (whether the editor writes an edited copy of it: into edits.csv for train images, into
+    val_edits.csv for val images)."""
+    SPEC = spec or globals()["SPEC"]
+    v2 = SPEC["name"] != SPEC_V1["name"]
     img_id = 0
     for y, cname in enumerate(SPEC["classes"]):
         j = 0
-        rows = [(0, (1 - y) if k % 20 == 1 else y, k % 20 == 0)
+        rows = [(0, (1 - y) if k % 20 == 1 else y, v2 or k % 20 == 0)
                 for k in range(SPEC["train_per_class"])]
         for split, n in ((1, SPEC["val_per_group"]), (2, SPEC["test_per_group"])):
-            rows += [(split, place, False) for place in (0, 1) for _ in range(n)]
+            rows += [(split, place, v2 and split == 1) for place in (0, 1) for _ in range(n)]
         for split, place, edit in rows:
             img_id += 1
             yield {"img_id": img_id, "rel": f"{y:03d}.{cname}/{cname}_{j:04d}.png", "y": y,
@@ -162,34 +211,42 @@ def _csv_text(header: list[str], rows: list[list[Any]]) -> str:
     return buf.getvalue()
 
 
-def _write_into(folder: Path, seed: int) -> None:
-    meta, edits = [], []
-    places = SPEC["places"]
-    for r in plan():
-        img, mask, _ = render_image(seed, r["img_id"], r["y"], r["place"])
+def _write_into(folder: Path, seed: int, spec: dict[str, Any]) -> None:
+    meta, edits, val_edits = [], [], []
+    places = spec["places"]
+    for r in plan(spec):
+        img, mask, _ = render_image(seed, r["img_id"], r["y"], r["place"], spec)
         _save_png(folder / r["rel"], img, "RGB")
         _save_png(folder / "object_masks" / r["rel"], mask.astype(np.uint8) * 255, "L")
         meta.append([r["img_id"], r["rel"], r["y"], r["split"], r["place"], f"/{places[r['place']]}"])
         if r["edit"]:
             other = 1 - r["place"]
             rel = r["rel"][:-4] + f"_to_{places[other]}.png"
-            _save_png(folder / "edits" / rel, edit_background(seed, r["img_id"], img, mask, other), "RGB")
-            edits.append([rel, r["rel"], r["y"]])
+            if r["split"] == 1:
+                rel = "val/" + rel
+            _save_png(folder / "edits" / rel,
+                      edit_background(seed, r["img_id"], img, mask, other, spec), "RGB")
+            (val_edits if r["split"] == 1 else edits).append([rel, r["rel"], r["y"]])
     (folder / "metadata.csv").write_text(_csv_text(
         ["img_id", "img_filename", "y", "split", "place", "place_filename"], meta))
     (folder / "edits" / "edits.csv").write_text(_csv_text(
         ["edited_path", "original_path", "label"], edits))
+    if val_edits:
+        (folder / "edits" / VAL_EDITS_FILE).write_text(_csv_text(
+            ["edited_path", "original_path", "label"], val_edits))
 
 
-def write_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
-    """Generate the benchmark into ``root`` (replacing it) through a temporary sibling folder
-    renamed into place, so an interrupted run never leaves a partial benchmark. ~3 s."""
+def write_benchmark(root: str | PathLike[str], seed: int = 0, name: str | None = None) -> Path:
+    """Generate the benchmark ``name`` (default :data:`BENCHMARK_NAME`) into ``root``
+    (replacing it) through a temporary sibling folder renamed into place, so an interrupted
+    run never leaves a partial benchmark. ~3 s."""
+    spec = _spec(name)
     root = Path(root).expanduser().absolute()
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
-        _write_into(tmp, int(seed))
-        manifest = {"name": BENCHMARK_NAME, "seed": int(seed), "spec": SPEC,
+        _write_into(tmp, int(seed), spec)
+        manifest = {"name": spec["name"], "seed": int(seed), "spec": spec,
                     "content_sha256": content_hash(tmp)}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(tmp, 0o755)
@@ -204,19 +261,22 @@ def write_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
     return root
 
 
-def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0) -> Path:
-    """The benchmark folder (default :func:`default_root`), generated when its manifest is
-    missing or records another spec or seed. Concurrent callers serialize on a lock file."""
+def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0,
+                     name: str | None = None) -> Path:
+    """The folder of benchmark ``name`` (default :data:`BENCHMARK_NAME`; root default
+    :func:`default_root`), generated when its manifest is missing or records another spec or
+    seed. Concurrent callers serialize on a lock file."""
     from filelock import FileLock
 
-    root = Path(root).expanduser().absolute() if root is not None else default_root()
+    spec = _spec(name)
+    root = Path(root).expanduser().absolute() if root is not None else default_root(name)
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root.parent / f".{root.name}.lock")):
         try:
             m = json.loads((root / "manifest.json").read_text())
-            ok = m.get("seed") == int(seed) and m.get("spec") == json.loads(json.dumps(SPEC))
+            ok = m.get("seed") == int(seed) and m.get("spec") == json.loads(json.dumps(spec))
         except (OSError, ValueError, AttributeError):
             ok = False
         if not ok:
-            write_benchmark(root, seed)
+            write_benchmark(root, seed, spec["name"])
     return root

@@ -41,7 +41,7 @@ from pgg_zoo.vision.files import image_size, parse_int
 from .data import ImageListDataset, _read_csv
 
 __all__ = ["otsu_threshold", "difference_magnitude", "edit_mask", "adjust_mask_area",
-           "read_edits_csv", "EditPair", "WithEdits", "EDITS_COLUMNS"]
+           "read_edits_csv", "EditPair", "WithEdits", "share_subset", "EDITS_COLUMNS"]
 
 EDITS_COLUMNS = ("edited_path", "original_path")
 
@@ -210,6 +210,25 @@ def read_edits_csv(path: str | PathLike[str], data_root: str | PathLike[str], *,
     return pairs
 
 
+def share_subset(labels: list[int], share: float, seed: int = 0) -> list[int]:
+    """Indices of a fixed ``share`` of items, stratified by label, nested across shares.
+
+    Within each label, the items are ordered by one permutation drawn from
+    ``numpy.random.default_rng(seed)`` (the same for every run seed) and the first
+    ``round(share * n_label)`` are kept, so the 10 % subset is inside the 30 % subset, which is
+    inside 100 %. Returned in the original order.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"share must be in [0, 1], got {share}")
+    y = np.asarray(labels, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        keep += idx[rng.permutation(len(idx))][:int(round(share * len(idx)))].tolist()
+    return sorted(keep)
+
+
 class WithEdits(Dataset):
     """A training set followed by edited copies of some of its images, each with its edit mask.
 
@@ -218,35 +237,49 @@ class WithEdits(Dataset):
     (:func:`edit_mask`), the original's label and group, and ``edited = True``.
 
     Args:
-        base: the train split.
+        base: the train split (or, with ``include_base=False``, any split whose edited copies
+            are wanted on their own, such as held-out val edits for measuring leakage).
         edits_csv: the mapping file.
         data_root: the folder ``original_path`` is relative to.
         min_difference, adjust_percent: see :func:`edit_mask`.
+        share: use this fraction of the mapping file's rows (:func:`share_subset`: stratified
+            by label, nested across shares, the same rows for every run seed); 0 keeps none.
+        include_base: False: only the edited copies (indices from 0).
+        split: the name of ``base``'s split in error messages.
 
     Items: those of ``base`` plus ``edit_mask`` float32 (1, S, S) and ``edited`` bool.
     """
 
     def __init__(self, base: ImageListDataset, edits_csv: str | PathLike[str],
                  data_root: str | PathLike[str], *, min_difference: int = 24,
-                 adjust_percent: float = 0.0) -> None:
+                 adjust_percent: float = 0.0, share: float = 1.0, include_base: bool = True,
+                 split: str = "training") -> None:
         self.base = base
         self.edits_csv = Path(edits_csv)
         self.min_difference = int(min_difference)
         self.adjust_percent = float(adjust_percent)
+        self.include_base = bool(include_base)
+        self.share = float(share)
         self.pairs = read_edits_csv(self.edits_csv, data_root)
         index = {p.resolve(): k for k, p in enumerate(base.paths)}
         self.original_index = []
         for pair in self.pairs:
             k = index.get(pair.original.resolve())
             if k is None:
+                why = (" (edits of other splits would leak them into training)"
+                       if split == "training" else "")
                 raise DatasetFormatError(
-                    self.edits_csv, f"original {pair.original} is not an image of the training "
-                    f"split (edits of other splits would leak them into training)", pair.line)
+                    self.edits_csv, f"original {pair.original} is not an image of the {split} "
+                    f"split{why}", pair.line)
             if pair.label is not None and pair.label != base.labels[k]:
                 raise DatasetFormatError(
                     self.edits_csv, f"label {pair.label} differs from the original's label "
                     f"{base.labels[k]} ({pair.original})", pair.line)
             self.original_index.append(k)
+        if self.share < 1.0:
+            keep = share_subset([base.labels[k] for k in self.original_index], self.share)
+            self.pairs = [self.pairs[i] for i in keep]
+            self.original_index = [self.original_index[i] for i in keep]
         # Edited copies load through a view of the base list (same size, normalization, flips).
         self.edited = ImageListDataset(
             [p.edited for p in self.pairs], [base.labels[k] for k in self.original_index],
@@ -257,10 +290,14 @@ class WithEdits(Dataset):
 
     @property
     def labels(self) -> list[int]:
-        return self.base.labels + self.edited.labels
+        return (self.base.labels if self.include_base else []) + self.edited.labels
+
+    @property
+    def groups(self) -> list[int]:
+        return (self.base.groups if self.include_base else []) + self.edited.groups
 
     def __len__(self) -> int:
-        return len(self.base) + len(self.pairs)
+        return (len(self.base) if self.include_base else 0) + len(self.pairs)
 
     def mask_of(self, j: int, edited: torch.Tensor | None = None) -> np.ndarray:
         """bool (S, S): the unedited region of edit pair ``j`` at the input resolution.
@@ -274,7 +311,9 @@ class WithEdits(Dataset):
                          adjust_percent=self.adjust_percent)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        n = len(self.base)
+        n = len(self.base) if self.include_base else 0
+        if not 0 <= index < len(self):
+            raise IndexError(index)
         ds, j = (self.base, index) if index < n else (self.edited, index - n)
         item: dict[str, Any] = {"label": ds.labels[j], "group": ds.groups[j],
                                 "image_id": ds.image_ids[j], "path": str(ds.paths[j]),

@@ -17,19 +17,33 @@ from pgg_zoo.vision.cam import CAMClassifier
 
 from .metrics import ClassificationMetric
 
-__all__ = ["Classifier", "ClassificationTask", "DEMO_VARIANTS"]
+__all__ = ["Classifier", "ClassificationTask", "DEMO_VARIANTS", "STUDY_VARIANTS"]
 
 #: Backbones of the WSOL plugin, used directly when that plugin is not loaded (its
 #: ``register_backbones`` owns the registry names).
 _WSOL_BACKBONES = {"tiny_cam": tiny_cam, "vgg16": vgg16_cam}
 
 #: The classification demo: plain training, + edited data, + edited data with guidance
-#: (only ``guidance`` differs between the last two).
+#: (only ``guidance`` differs between the last two). ``plain`` keeps the edit-provenance
+#: synthesizer with no edited copies (``edit_share=0``: every mask is all ones, so it trains
+#: exactly as without a synthesizer) so that its leakage is measured on the same held-out
+#: edits as the other variants'.
 DEMO_VARIANTS: dict[str, dict[str, Any]] = {
-    "plain": {"synthesizer": "none", "edits": False, "guidance": False},
+    "plain": {"synthesizer": "edit_provenance", "edits": True, "edit_share": 0.0,
+              "guidance": False},
     "edited": {"synthesizer": "edit_provenance", "edits": True, "guidance": False},
     "edited+pgg": {"synthesizer": "edit_provenance", "edits": True, "guidance": True,
                    "guidance_mask": "provenance"},
+}
+
+#: The study of docs/classification.md (5 paired seeds): the demo's variants and the paper's
+#: two controls, on the same data and seeds.
+STUDY_VARIANTS: dict[str, dict[str, Any]] = {
+    **DEMO_VARIANTS,
+    "edited+random-mask": {"synthesizer": "edit_provenance", "edits": True, "guidance": True,
+                           "guidance_mask": "random"},
+    "edited+no-mask": {"synthesizer": "edit_provenance", "edits": True, "guidance": True,
+                       "guidance_mask": "none"},
 }
 
 
@@ -54,22 +68,31 @@ class ClassificationTask(Task):
 
     Data (``data_root``): an ImageFolder tree, a Waterbirds-style ``metadata.csv`` folder or
     CUB-200-2011 (``layout="auto"`` tells them apart); when ``data_root`` is None, the embedded
-    ``waterbirds-shapes-v1`` benchmark (written on first use). ``edits``: False (no edited
-    data), True (``<data_root>/edits/edits.csv``; the benchmark's own edits), or the path of
-    an ``edits.csv`` (docs/classification.md). Default: edited data with edit-provenance
-    guidance, the paper's setting.
+    benchmark named by ``benchmark`` (default ``waterbirds-shapes-v2``; written on first use).
+    ``edits``: False (no edited data), True (``<data_root>/edits/edits.csv``; the benchmark's
+    own edits), or the path of an ``edits.csv`` (docs/classification.md); ``edit_share`` uses
+    a fixed fraction of its rows. ``heldout_edits``: edited copies of val images on which
+    gradient leakage is measured (:meth:`leakage_dataset`). Default: edited data with
+    edit-provenance guidance, the paper's setting.
     """
 
     defaults = {
         "backbone": "tiny_cam",
         "synthesizer": "edit_provenance",
-        "image_size": 48,
+        "image_size": 32,  # the embedded benchmarks are rendered at 48 and read at 32
         "num_classes": None,
         "output_stride": 16,
         "layout": "auto",
         "edits": True,
         "edit_min_difference": 24,
         "edit_mask_adjust": 0.0,
+        # Fraction of the edits.csv rows used (stratified by class, nested: 0.1 is inside 0.3).
+        "edit_share": 1.0,
+        # Held-out edits for the leakage metric: "auto" (<data_root>/edits/val_edits.csv when it
+        # exists), a path to a mapping file of val-split originals, or False.
+        "heldout_edits": "auto",
+        # The embedded benchmark used when data_root is None.
+        "benchmark": "waterbirds-shapes-v2",
         "epochs": 10,
         "batch_size": 32,
         "lr": 1e-3,
@@ -78,6 +101,8 @@ class ClassificationTask(Task):
         "eval_split": "test",
     }
     summary_metrics = ("top1", "worst_group_acc", "balanced_acc")
+    #: Model selection (alpha on val) by worst-group accuracy, the Waterbirds convention.
+    selection_metric = "worst_group_acc"
     #: ``eval_split="val"`` reads the data set's own val split (Waterbirds, ImageFolder val/).
     native_val = True
     demo_variants = DEMO_VARIANTS
@@ -94,6 +119,13 @@ class ClassificationTask(Task):
                               "or edits='<path to edits.csv>'")
         if float(c["edit_mask_adjust"]) <= -100:
             raise ConfigError(f"edit_mask_adjust is a percentage > -100, got {c['edit_mask_adjust']}")
+        share = c["edit_share"]
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise ConfigError(f"edit_share is a fraction in [0, 1], got {share!r}")
+        from .benchmark import SPECS
+
+        if c["data_root"] is None and c["benchmark"] not in SPECS:
+            raise ConfigError(f"unknown benchmark {c['benchmark']!r}; choose from {sorted(SPECS)}")
         if c["eval_split"] not in ("val", "test"):
             raise ConfigError(f"eval_split must be 'val' or 'test', got {c['eval_split']!r}")
 
@@ -104,7 +136,7 @@ class ClassificationTask(Task):
             return Path(self.config["data_root"])
         from .benchmark import ensure_benchmark
 
-        return ensure_benchmark()
+        return ensure_benchmark(name=self.config["benchmark"])
 
     def edits_csv(self) -> Path | None:
         e = self.config["edits"]
@@ -125,9 +157,9 @@ class ClassificationTask(Task):
         root = self.data_root()
         extra: dict[str, Any] = {}
         if self.config["data_root"] is None:
-            from .benchmark import SPEC
+            from .benchmark import SPECS
 
-            extra["class_names"] = SPEC["classes"]
+            extra["class_names"] = SPECS[self.config["benchmark"]]["classes"]
         return open_split(root, split, self.config["layout"],
                           image_size=int(self.config["image_size"]), **extra, **kw)
 
@@ -150,8 +182,43 @@ class ClassificationTask(Task):
 
             return WithEdits(ds, csv, self.data_root(),
                              min_difference=int(self.config["edit_min_difference"]),
-                             adjust_percent=float(self.config["edit_mask_adjust"]))
+                             adjust_percent=float(self.config["edit_mask_adjust"]),
+                             share=float(self.config["edit_share"]))
         return self._open(self.config["eval_split"] if split == "test" else split)
+
+    def heldout_edits_csv(self) -> Path | None:
+        """The mapping file of held-out edits (val-split originals), or None."""
+        h = self.config["heldout_edits"]
+        if h is False or h is None:
+            return None
+        if h == "auto":
+            path = self.data_root() / "edits" / "val_edits.csv"
+            return path if path.is_file() else None
+        path = Path(h)
+        if not path.is_file():
+            from .data import MissingFileError
+
+            raise MissingFileError(path, "heldout_edits mapping file not found")
+        return path
+
+    def leakage_dataset(self, split: str) -> Dataset | None:
+        """Edited copies of **val** images with their edit masks (``heldout_edits``), for the
+        edit-provenance synthesizer; None otherwise (the engine then uses the evaluation split).
+
+        The evaluation splits hold no edited images, so the edit-provenance leakage can only be
+        measured on held-out edits. They are val images, never trained on, and the same
+        whichever split the run evaluates on (the masks are held-out data, not test data).
+        """
+        if self.config["synthesizer"] != "edit_provenance":
+            return None
+        csv = self.heldout_edits_csv()
+        if csv is None:
+            return None
+        from .edits import WithEdits
+
+        return WithEdits(self._open("val"), csv, self.data_root(),
+                         min_difference=int(self.config["edit_min_difference"]),
+                         include_base=False, split="val")
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """``inputs`` (B, 3, S, S); data_samples: ``labels`` (B,), ``groups`` (B,),
