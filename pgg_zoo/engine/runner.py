@@ -146,7 +146,7 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     )
 
 
-def _leakage_loader(task: "EngineTask", split: str) -> DataLoader | None:
+def _leakage_loader(task: "Task", split: str) -> DataLoader | None:
     """A loader over ``task.leakage_dataset(split)`` (fixed order), or None when the task
     measures leakage on the evaluation split itself (the default)."""
     if not int(task.config.get("leakage_batches") or 0):
