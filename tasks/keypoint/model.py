@@ -52,7 +52,8 @@ class SKPNet(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 32, num_joints: int = 17,
                  context: bool = True, temporal_kernel: int = 5,
-                 loss: str = "bce", pool_sharpness: float = 4.0) -> None:
+                 loss: str = "bce", pool_sharpness: float = 4.0,
+                 joint_pool: str = "sum") -> None:
         super().__init__()
         if loss not in ("bce", "ce"):
             raise ValueError(f"loss must be 'bce' or 'ce', got {loss!r}")
@@ -63,6 +64,9 @@ class SKPNet(nn.Module):
         self.context = bool(context)
         self.loss = loss
         self.pool_sharpness = float(pool_sharpness)
+        if joint_pool not in ("sum", "max"):
+            raise ValueError(f"joint_pool must be 'sum' or 'max', got {joint_pool!r}")
+        self.joint_pool = joint_pool
         # Joint-type-aware first layer: every joint type maps its own 7 inputs with its own
         # weights (no bias, so the max over joints is decided by the pose, not by the type).
         self.joint_weight = nn.Parameter(torch.randn(num_joints, 7, width) / 7 ** 0.5)
@@ -109,11 +113,17 @@ class SKPNet(nn.Module):
     def forward(self, inputs: Tensor, batch: Mapping[str, Any] | None = None) -> dict[str, Tensor]:
         """``video_logits`` (B, K), ``frame_logits`` (B, K, M, T), ``present`` (B, M, T)."""
         feats, gate = self.point_features(inputs)
-        first = torch.einsum("bmtvf,vfw->bmtvw", feats, self.joint_weight.to(feats.dtype))
-        p = self.point_mlp(first) * gate  # (B, M, T, V, W)
         present = (gate.detach() > 0).any(3)  # (B, M, T, 1)
-        pres = present.to(p.dtype)
-        u = p.amax(3)  # structured pooling over the joints of a person-frame: (B, M, T, W)
+        pres = present.to(feats.dtype)
+        if self.joint_pool == "sum":
+            # Joint-specific linear maps summed over the joints (missing joints add 0): a
+            # linear map of the whole pose, then the shared MLP.
+            u = torch.einsum("bmtvf,vfw->bmtw", feats * gate, self.joint_weight.to(feats.dtype))
+            u = self.point_mlp(u) * pres
+        else:
+            first = torch.einsum("bmtvf,vfw->bmtvw", feats, self.joint_weight.to(feats.dtype))
+            p = self.point_mlp(first) * gate  # (B, M, T, V, W)
+            u = p.amax(3)  # max over the joints of a person-frame: (B, M, T, W)
         u = u + F.relu(self._temporal(self.temporal1, u)) * pres  # residual blocks
         if self.context:
             ctx = u.amax(1, keepdim=True).expand_as(u)  # max over the persons of each frame
