@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> None:
                 metrics["train_minutes"] = (time.time() - t0) / 60
                 print(f"[s{seed} {name}] " + ", ".join(f"{k}={v:.2f}" for k, v in metrics.items()),
                       flush=True)
-            results[name] = metrics
-            specs[name] = {**common, **overrides}
+            # re-read before writing: another process may have added variants of this seed
+            old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+            results = {**old.get("results", {}), **results, name: metrics}
+            specs = {**old.get("variants", {}), **specs, name: {**common, **overrides}}
             write_json(summary_file, {"task": "classification", "seed": seed, "common": common,
                                       "variants": specs, "results": results})
 
