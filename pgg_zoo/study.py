@@ -8,14 +8,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .registry import TASKS
-from .task import Task, build
+from .task import MODE_VARIANTS, Task, build, is_guided, unguided
 from .viz import format_table
 
-#: The demo's two variants: plain synthesis, and synthesis with provenance guidance.
-DEMO_VARIANTS: dict[str, dict[str, Any]] = {
-    "cutmix": {"synthesizer": "cutmix", "guidance": False},
-    "cutmix+pgg": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "provenance"},
-}
+__all__ = ["demo", "ablate", "compare_modes", "alpha_study", "run_variants", "alpha_sweep",
+           "alpha_figure", "selection_metric", "choose_alpha", "variant_dir_name", "write_json",
+           "MODE_VARIANTS", "ALPHAS", "ALPHA_GRID"]
 
 
 def variant_dir_name(name: str) -> str:
@@ -75,7 +73,7 @@ def _study(task_name: str, variants: Mapping[str, Mapping[str, Any]], out_dir: P
     """Run the variants; print and write the table (``table_name``) and ``metrics.json``."""
     cls = TASKS.get(task_name)
     results, tasks = run_variants(task_name, variants, out_dir, common, log=log)
-    columns = list(getattr(cls, "summary_metrics", ())) or sorted(next(iter(results.values())))
+    columns = list(cls.summary_metrics) or sorted(next(iter(results.values())))
     if "leakage" not in columns and any("leakage" in r for r in results.values()):
         columns.append("leakage")  # the mechanism next to the outcome (docs/method.md)
     table = format_table(results, columns + ["train_minutes"])
@@ -90,79 +88,77 @@ def _study(task_name: str, variants: Mapping[str, Mapping[str, Any]], out_dir: P
 
 def demo(task_name: str, out_dir: str | Path = "work_dirs/demo", seed: int = 0,
          epochs: int | None = None, log: Any = print, **common: Any) -> dict[str, Any]:
-    """Train the task's demo variants (default: CutMix alone and CutMix with guidance) on its
-    embedded benchmark.
+    """Train the task's demo variants (``Task.study_variants("demo")``: by default its
+    synthesizer alone and with guidance) on its embedded benchmark.
 
     Prints a comparison table (the task's ``summary_metrics``), writes ``metrics.json`` and
-    ``figure.png`` (the task's ``demo_figure``) to ``out_dir``.
+    ``figure.png`` (the task's ``demo_figure``, when it draws one) to ``out_dir``.
     """
     out_dir = Path(out_dir)
     cls = TASKS.get(task_name)
     common = _common(seed, epochs, common)
-    variants = getattr(cls, "demo_variants", None) or DEMO_VARIANTS
+    variants = cls.study_variants("demo")
     results, tasks, columns, table = _study(task_name, variants, out_dir, common, "table.md",
                                             log)
-    figure = None
     first = next(iter(tasks.values()))
-    if hasattr(first, "demo_figure"):
-        figure = first.demo_figure(tasks, out_dir / "figure.png")
+    figure = first.demo_figure(tasks, out_dir / "figure.png")
+    if figure is not None:
         log(f"figure: {figure}")
     log(f"metrics: {out_dir / 'metrics.json'}")
     return {"results": results, "table": table, "figure": figure}
 
 
-#: The paper's mask ablation: same data and seed, only the synthesis / penalty changes.
-ABLATION_VARIANTS: dict[str, dict[str, Any]] = {
-    "no-mix": {"synthesizer": "none", "guidance": False},
-    "cutmix": {"synthesizer": "cutmix", "guidance": False},
-    "cutmix+pgg": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "provenance"},
-    "cutmix+random-mask": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "random"},
-    "cutmix+no-mask": {"synthesizer": "cutmix", "guidance": True, "guidance_mask": "none"},
-}
 ALPHAS = (0.0, 0.01, 0.03, 0.05, 0.09)
 
 
 def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int = 0,
            epochs: int | None = None, alphas: tuple[float, ...] = ALPHAS,
            log: Any = print, **common: Any) -> dict[str, Any]:
-    """Mask ablation and alpha sweep on the same data and seed.
+    """The task's mask ablation (``Task.study_variants("ablate")``) and an alpha sweep of its
+    guided variant, on the same data and seed.
 
-    Writes ``ablation.md`` / ``metrics.json`` and ``alpha.png`` (the task's first localization
-    metric against alpha, with the plain-CutMix level) to ``out_dir``.
+    Every guided variant runs at ``alpha`` (default: the task's); the sweep adds the guided
+    variant at each other alpha of ``alphas`` (alpha 0 is its unguided twin, already in the
+    ablation). Writes ``ablation.md`` / ``metrics.json``, ``alpha.png`` (the summary metrics
+    against alpha) and the task's ``ablation_figures`` to ``out_dir``.
     """
     out_dir = Path(out_dir)
     cls = TASKS.get(task_name)
     common = _common(seed, epochs, common)
-    base_alpha = float(common.pop("alpha", cls.base_defaults["alpha"]))
-    variants = {k: ({**v, "alpha": base_alpha} if v.get("guidance") else dict(v))
-                for k, v in ABLATION_VARIANTS.items()}
+    base_alpha = float(common.pop("alpha", cls.default_config()["alpha"]))
+    ablation = cls.study_variants("ablate")
+    variants = {k: ({**v, "alpha": base_alpha} if v.get("guidance", True) else dict(v))
+                for k, v in ablation.items()}
+    guided = next(k for k, v in ablation.items() if is_guided(v))
     for a in alphas:
-        if a == 0:
-            continue  # alpha 0 is plain CutMix, already in the mask ablation
-        if a == base_alpha:
-            continue  # same run as "cutmix+pgg"
-        variants[f"cutmix+pgg a={a:g}"] = {"synthesizer": "cutmix", "guidance": True,
-                                           "guidance_mask": "provenance", "alpha": a}
+        if a == 0 or a == base_alpha:
+            continue  # alpha 0 is the unguided twin, base_alpha the guided variant itself
+        variants[f"{guided} a={a:g}"] = {**ablation[guided], "alpha": a}
     results, tasks, columns, table = _study(task_name, variants, out_dir, common,
                                             "ablation.md", log)
     figure = alpha_figure(alpha_sweep(variants, results), columns, out_dir / "alpha.png")
     first = next(iter(tasks.values()))
-    extra = first.ablation_figures(tasks, out_dir) if hasattr(first, "ablation_figures") else []
+    extra = first.ablation_figures(tasks, out_dir)
     log(f"table: {out_dir / 'ablation.md'}\nfigures: " + ", ".join(map(str, [figure, *extra])))
     return {"results": results, "table": table, "figure": figure}
 
 
 def alpha_sweep(variants: Mapping[str, Mapping[str, Any]],
                 results: Mapping[str, Mapping[str, float]]) -> dict[float, Mapping[str, float]]:
-    """``{alpha: metrics}`` of an ablation's CutMix runs: alpha 0 is CutMix without guidance,
-    the others CutMix + guidance with true provenance at that alpha (controls left out)."""
+    """``{alpha: metrics}`` of an ablation's alpha sweep: the runs of its first guided,
+    true-provenance variant at each alpha, and (alpha 0) the run of the same data and synthesis
+    without guidance; the mask controls and other variants are left out."""
+    guided = next((v for v in variants.values() if is_guided(v)), None)
+    if guided is None:
+        return {}
+    base = unguided(guided)
     sweep: dict[float, Mapping[str, float]] = {}
     for name, spec in variants.items():
-        if spec.get("synthesizer") != "cutmix" or name not in results:
+        if name not in results or unguided(spec) != base:
             continue
-        if not spec.get("guidance"):
+        if not spec.get("guidance", True):
             sweep[0.0] = results[name]
-        elif spec.get("guidance_mask") == "provenance":
+        elif is_guided(spec):
             sweep[float(spec["alpha"])] = results[name]
     return sweep
 
@@ -195,39 +191,29 @@ def alpha_figure(sweep: Mapping[float, Mapping[str, float] | Sequence[Mapping[st
             ax.errorbar(alphas, means, yerr=errs, marker="o", capsize=3, label=col)
         else:
             ax.plot(alphas, means, marker="o", label=col)
-    ax.set_xlabel("alpha (0 = CutMix without guidance)")
+    ax.set_xlabel("alpha (0 = the same synthesis without guidance)")
     ax.set_ylabel("metric (%)" + (f", mean ± std over {seeds} seeds" if seeds > 1 else ""))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 
-#: Ways to compute the same penalty (docs/performance.md): the exact double backprop and the
-#: cheaper estimates that stay valid for any model (``finite_difference`` needs checking per
-#: model and fails with train-mode BatchNorm in fp32, so it is not in the default set).
-MODE_VARIANTS: dict[str, dict[str, Any]] = {
-    "no-guidance": {"guidance": False},  # the time and accuracy baseline of the same run
-    "exact": {"guidance_mode": "exact"},
-    "lazy4[exact]": {"guidance_mode": "lazy",
-                     "guidance_options": {"every": 4, "inner": "exact"}},
-    "one_label": {"guidance_mode": "one_label"},
-    "lazy4[one_label]": {"guidance_mode": "lazy",
-                         "guidance_options": {"every": 4, "inner": "one_label"}},
-}
-
-
 def compare_modes(task_name: str, out_dir: str | Path = "work_dirs/modes", seed: int = 0,
                   epochs: int | None = None, modes: Mapping[str, Mapping[str, Any]] | None = None,
                   log: Any = print, **common: Any) -> dict[str, Any]:
-    """The task's default synthesis + guidance, trained with each guidance computation mode on
-    the same data and seed.
+    """The task's guided variant (``Task.guided_variant``: its synthesis + guidance with true
+    provenance), trained with each guidance computation mode on the same data and seed.
 
-    ``modes`` maps a name to config overrides (``guidance_mode``, ``guidance_options``); the
-    default is :data:`MODE_VARIANTS`. Writes ``modes.md`` and ``metrics.json`` (with each
-    run's ``train_minutes``) to ``out_dir``.
+    ``modes`` maps a name to overrides of the guidance computation (``guidance_mode``,
+    ``guidance_options``, or ``guidance: False``); the default is the task's
+    ``study_variants("modes")``. Writes ``modes.md`` and ``metrics.json`` (with each run's
+    ``train_minutes``) to ``out_dir``.
     """
-    variants = {name: {"guidance": True, "guidance_mask": "provenance", **dict(opts)}
-                for name, opts in (modes or MODE_VARIANTS).items()}
+    cls = TASKS.get(task_name)
+    if modes is None:
+        variants = cls.study_variants("modes")
+    else:
+        variants = {name: {**cls.guided_variant(), **dict(opts)} for name, opts in modes.items()}
     results, _, _, table = _study(task_name, variants, Path(out_dir),
                                   _common(seed, epochs, common), "modes.md", log)
     log(f"table: {Path(out_dir) / 'modes.md'}")
@@ -243,8 +229,7 @@ def selection_metric(task_name: str) -> str:
     """The validation metric a task's choices are made on (``Task.selection_metric``, else the
     first of its ``summary_metrics``)."""
     cls = TASKS.get(task_name)
-    name = getattr(cls, "selection_metric", None) or next(iter(getattr(cls, "summary_metrics", ())),
-                                                          None)
+    name = cls.selection_metric or next(iter(cls.summary_metrics), None)
     if not name:
         raise ValueError(f"task {task_name!r} declares no selection_metric or summary_metrics")
     return str(name)
@@ -284,8 +269,9 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     metric = metric or selection_metric(task_name)
     grid = [0.0] + sorted(float(a) for a in alphas if float(a) > 0)
     val: dict[float, list[dict[str, float]]] = {a: [] for a in grid}
+    cls = TASKS.get(task_name)
     for seed in seeds:
-        variants = {_alpha_name(a): _alpha_variant(a, eval_split="val") for a in grid}
+        variants = {_alpha_name(a): _alpha_variant(cls, a, eval_split="val") for a in grid}
         results, _ = run_variants(task_name, variants, out_dir / "select" / f"s{seed}",
                                   _common(seed, epochs, common), log=log)
         for a in grid:
@@ -300,7 +286,7 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     test: dict[str, list[dict[str, float]]] = {"no guidance": [], f"alpha={chosen:g}": []}
     finals = {"no guidance": 0.0, f"alpha={chosen:g}": chosen}
     for seed in test_seeds:
-        variants = {name: _alpha_variant(a, eval_split="test") for name, a in finals.items()
+        variants = {name: _alpha_variant(cls, a, eval_split="test") for name, a in finals.items()
                     if name == "no guidance" or a > 0}
         results, _ = run_variants(task_name, variants, out_dir / "test" / f"s{seed}",
                                   _common(seed, epochs, common), log=log)
@@ -353,11 +339,10 @@ def _alpha_name(alpha: float) -> str:
     return "no-guidance" if alpha == 0 else f"alpha={alpha:g}"
 
 
-def _alpha_variant(alpha: float, eval_split: str) -> dict[str, Any]:
+def _alpha_variant(cls: type[Task], alpha: float, eval_split: str) -> dict[str, Any]:
     if alpha == 0:
-        return {"guidance": False, "eval_split": eval_split}
-    return {"guidance": True, "guidance_mask": "provenance", "alpha": alpha,
-            "eval_split": eval_split}
+        return {**cls.unguided_variant(), "eval_split": eval_split}
+    return {**cls.guided_variant(), "alpha": alpha, "eval_split": eval_split}
 
 
 def _alpha_val_figure(val: Mapping[float, Sequence[Mapping[str, float]]], metric: str,

@@ -18,6 +18,49 @@ class ConfigError(ValueError):
     """An unknown or invalid configuration key for a task."""
 
 
+#: Ways to compute the same penalty (docs/performance.md), the default ``Task.mode_variants``:
+#: the exact double backprop and the cheaper estimates that stay valid for any model
+#: (``finite_difference`` needs checking per model and fails with train-mode BatchNorm in fp32,
+#: so it is not in the default set).
+MODE_VARIANTS: dict[str, dict[str, Any]] = {
+    "no-guidance": {"guidance": False},  # the time and accuracy baseline of the same run
+    "exact": {"guidance_mode": "exact"},
+    "lazy4[exact]": {"guidance_mode": "lazy",
+                     "guidance_options": {"every": 4, "inner": "exact"}},
+    "one_label": {"guidance_mode": "one_label"},
+    "lazy4[one_label]": {"guidance_mode": "lazy",
+                         "guidance_options": {"every": 4, "inner": "one_label"}},
+}
+#: Keys that say how the penalty is applied; the rest of a variant says what is trained on.
+GUIDANCE_KEYS = ("guidance", "guidance_mask", "alpha", "guidance_mode", "guidance_options")
+
+
+def is_guided(variant: Mapping[str, Any]) -> bool:
+    """Whether a study variant trains with guidance on true provenance (the defaults:
+    guidance on, mask ``provenance``, as ``Task.base_defaults``)."""
+    return bool(variant.get("guidance", True)) and \
+        variant.get("guidance_mask", "provenance") == "provenance"
+
+
+def unguided(variant: Mapping[str, Any]) -> dict[str, Any]:
+    """``variant`` with the guidance switched off (its data and synthesis kept)."""
+    return {**{k: v for k, v in variant.items() if k not in GUIDANCE_KEYS}, "guidance": False}
+
+
+def guided_variant_name(variants: Mapping[str, Mapping[str, Any]]) -> str:
+    """The first guided, true-provenance variant of an ablation; :class:`ConfigError` when
+    there is none or when no variant is the same run without guidance."""
+    guided = [k for k, v in variants.items() if is_guided(v)]
+    if not guided:
+        raise ConfigError(f"the ablation variants {list(variants)} hold no guided variant "
+                          "with true provenance")
+    base = unguided(variants[guided[0]])
+    if not any(unguided(v) == base and not v.get("guidance", True) for v in variants.values()):
+        raise ConfigError(f"the ablation variants {list(variants)} hold no variant that is "
+                          f"{guided[0]!r} without guidance (alpha 0 of the sweep)")
+    return guided[0]
+
+
 #: Value rules of the shared numeric options: (integer?, lower bound, bound allowed?,
 #: None allowed?). Checked before anything is built, so a bad value is named at once instead
 #: of failing later inside torch or mmengine.
@@ -194,6 +237,94 @@ class Task:
     #: Whether :meth:`build_dataset` has a validation split of its own (``"val"``); when
     #: False, :meth:`dataset` carves one from the training split.
     native_val: ClassVar[bool] = False
+
+    # -- studies (pgg-zoo demo / ablate / modes / alpha): declared, with defaults ----------
+    #: Columns of the study tables, in order; empty: every metric the runs report.
+    summary_metrics: ClassVar[tuple[str, ...]] = ()
+    #: The validation metric alpha is chosen on (``pgg-zoo alpha``); None: the first of
+    #: :attr:`summary_metrics`.
+    selection_metric: ClassVar[str | None] = None
+    #: ``pgg-zoo demo``: variant name -> config overrides. None: :meth:`study_variants`
+    #: builds "the default synthesizer without and with guidance".
+    demo_variants: ClassVar[Mapping[str, Mapping[str, Any]] | None] = None
+    #: ``pgg-zoo ablate``: variant name -> config overrides, the paper's mask ablation for
+    #: this task's synthesis. It must hold one guided variant (``guidance`` True, true
+    #: provenance) and the same variant without guidance: the alpha sweep repeats the first at
+    #: each alpha and uses the second as alpha 0. None: the demo variants, preceded by
+    #: ``no-mix`` (no synthesis) unless one of them already trains without synthesis, and
+    #: followed by the random-mask and no-mask controls of the guided one.
+    ablation_variants: ClassVar[Mapping[str, Mapping[str, Any]] | None] = None
+    #: ``pgg-zoo modes``: variant name -> overrides of the guidance computation, applied on
+    #: top of the guided variant of :attr:`ablation_variants`. None:
+    #: :data:`MODE_VARIANTS` (exact, lazy, one-label and no guidance).
+    mode_variants: ClassVar[Mapping[str, Mapping[str, Any]] | None] = None
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        """The configuration a build without overrides has (a fresh copy)."""
+        return copy.deepcopy({**cls.base_defaults, **cls.defaults})
+
+    @classmethod
+    def study_variants(cls, study: str) -> dict[str, dict[str, Any]]:
+        """The variants of ``study`` (``"demo"``, ``"ablate"`` or ``"modes"``): name -> config
+        overrides, each a complete run description over the task's defaults.
+
+        The declared attribute when the task sets it, otherwise a default: demo ``S`` /
+        ``S+pgg`` for the task's default synthesizer ``S``; ablate as documented at
+        :attr:`ablation_variants` (for ``S``: ``no-mix``, ``S``, ``S+pgg``,
+        ``S+random-mask``, ``S+no-mask``). Mode variants come back merged over
+        :meth:`guided_variant`.
+        """
+        if study == "modes":
+            guided = cls.guided_variant()
+            return {name: {**guided, **copy.deepcopy(dict(opts))}
+                    for name, opts in (cls.mode_variants or MODE_VARIANTS).items()}
+        declared = {"demo": cls.demo_variants, "ablate": cls.ablation_variants}
+        if study not in declared:
+            raise ValueError(f"unknown study {study!r}; choose from demo, ablate, modes")
+        if declared[study]:
+            return {k: copy.deepcopy(dict(v)) for k, v in declared[study].items()}
+        if study == "demo":
+            s = cls.default_config()["synthesizer"] or "none"
+            return {s: {"synthesizer": s, "guidance": False},
+                    f"{s}+pgg": {"synthesizer": s, "guidance": True,
+                                 "guidance_mask": "provenance"}}
+        demo = cls.study_variants("demo")
+        name = guided_variant_name(demo)
+        default_synth = cls.default_config()["synthesizer"] or "none"
+        out: dict[str, dict[str, Any]] = {}
+        if all((v.get("synthesizer", default_synth) or "none") != "none" for v in demo.values()):
+            out["no-mix"] = {**unguided(demo[name]), "synthesizer": "none"}
+        out.update(demo)
+        stem = name[:-len("+pgg")] if name.endswith("+pgg") else name
+        for mask in ("random", "none"):
+            control = {**demo[name], "guidance_mask": mask}
+            if control not in out.values():
+                out[f"{stem}+{mask.replace('none', 'no')}-mask"] = control
+        return out
+
+    @classmethod
+    def guided_variant(cls) -> dict[str, Any]:
+        """Overrides of "this task's synthesis + guidance with true provenance": the first
+        guided, true-provenance variant of the ablation (what alpha sweeps and the mode
+        comparison vary)."""
+        name = guided_variant_name(cls.study_variants("ablate"))
+        return cls.study_variants("ablate")[name]
+
+    @classmethod
+    def unguided_variant(cls) -> dict[str, Any]:
+        """:meth:`guided_variant` without guidance (alpha 0 of an alpha sweep)."""
+        return unguided(cls.guided_variant())
+
+    def demo_figure(self, tasks: Mapping[str, "Task"], path: Any) -> Any:
+        """A figure comparing the trained demo variants (``tasks``: name -> trained task),
+        written to ``path``; returns the path, or None when the task draws none (default)."""
+        return None
+
+    def ablation_figures(self, tasks: Mapping[str, "Task"], out_dir: Any) -> list[Any]:
+        """Figures of an ablation (``tasks``: name -> trained task) written into ``out_dir``;
+        returns their paths (default: none; the alpha curve is drawn by the study)."""
+        return []
 
     # -- shared behaviour ------------------------------------------------------------------
     def dataset(self, split: str) -> Dataset:

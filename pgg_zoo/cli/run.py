@@ -122,16 +122,20 @@ def _ablate(args: argparse.Namespace) -> int:
 
 
 def _modes(args: argparse.Namespace) -> int:
-    from ..study import MODE_VARIANTS, compare_modes
+    from ..registry import TASKS
+    from ..study import compare_modes
 
     overrides = _task_overrides(args)
     overrides.pop("work_dir", None)
-    names = args.modes or list(MODE_VARIANTS)
-    unknown = [m for m in names if m not in MODE_VARIANTS]
+    declared = TASKS.get(args.task).study_variants("modes")
+    names = args.modes or list(declared)
+    unknown = [m for m in names if m not in declared]
     if unknown:
-        raise ValueError(f"unknown mode variant(s) {unknown}; choose from {list(MODE_VARIANTS)}")
+        raise ValueError(f"unknown mode variant(s) {unknown} of {args.task}; choose from "
+                         f"{list(declared)}")
+    # the declared variants are complete runs (guided variant + mode), so pass them whole
     compare_modes(args.task, out_dir=args.out_dir,
-                  modes={m: MODE_VARIANTS[m] for m in names}, **overrides)
+                  modes={m: declared[m] for m in names}, **overrides)
     return 0
 
 
@@ -174,7 +178,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _add_study_flags(p, "work_dirs/demo", alpha_help=None)
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("ablate", help="mask ablation and alpha sweep on the embedded benchmark")
+    p = sub.add_parser("ablate", help="the task's mask ablation (declared by the task: its synthesis "
+                                      "without and with guidance, the random-mask and no-mask "
+                                      "controls) and an alpha sweep")
     _add_study_flags(p, "work_dirs/ablate", alpha_help="alpha of the mask-ablation runs")
     p.add_argument("--alphas", type=float, nargs="+", help="alpha sweep (default 0 .01 .03 .05 .09)")
     p.add_argument("--data-root", dest="data_root")
@@ -198,6 +204,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                      "(exact vs the cheap estimates), same data and seed")
     _add_study_flags(p, "work_dirs/modes", alpha_help=None)
     p.add_argument("--modes", nargs="+", metavar="NAME",
-                   help="subset of: no-guidance exact lazy4[exact] one_label lazy4[one_label] "
-                        "(default: all)")
+                   help="subset of the task's mode variants (default for every task: "
+                        "no-guidance exact lazy4[exact] one_label lazy4[one_label]; default: all)")
     p.set_defaults(func=_modes)

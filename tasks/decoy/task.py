@@ -79,6 +79,9 @@ class DecoyTask(Task):
     }
     summary_metrics = ("top1", "leakage")
     demo_variants = DEMO_VARIANTS
+    # the demo already is the whole RRR ablation (ceiling, plain, guided, both mask controls);
+    # the default would add a no-mix run that is the same as plain
+    ablation_variants = DEMO_VARIANTS
     native_val = True
 
     def validate_config(self) -> None:
