@@ -406,12 +406,28 @@ class Task:
 
         return _evaluate(self, checkpoint=checkpoint, split=split)
 
+    #: Options consumed while the task is built although they read like run settings:
+    #: ``data_root`` sets the number of classes of the model's head, ``seed`` its initial
+    #: weights. :meth:`train` refuses a new value for them instead of training a model built
+    #: for other data or another seed.
+    build_time_keys: ClassVar[tuple[str, ...]] = ("data_root", "seed")
+
     def _run_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        run_keys = {"epochs", "work_dir", "seed", "batch_size", "lr", "num_workers", "data_root",
-                    "amp", "limit_train", "limit_test", "launcher", "resume", "accumulate",
+        run_keys = {"epochs", "work_dir", "batch_size", "lr", "num_workers", "amp",
+                    "limit_train", "limit_test", "launcher", "resume", "accumulate",
                     "sync_bn", "checkpoint_interval", "on_error", "log_backend", "eval_split",
                     "leakage_batches"}
-        bad = sorted(set(overrides) - run_keys)
+        changed = sorted(k for k in self.build_time_keys
+                         if k in overrides and overrides[k] != self.config.get(k))
+        if changed:
+            built = ", ".join(f"{k}={self.config.get(k)!r}" for k in changed)
+            want = ", ".join(f"{k}={overrides[k]!r}" for k in changed)
+            raise ConfigError(
+                f"{changed} are build-time options: this {self.name} task was built with "
+                f"{built} (its model's classes and initial weights come from them), so "
+                f"train({want}) would train that model on other terms; build a new task "
+                f"instead: pgg_zoo.build({self.name!r}, {want})")
+        bad = sorted(set(overrides) - run_keys - set(self.build_time_keys))
         if bad:
             raise ConfigError(
                 f"{bad} change what is built; pass them to pgg_zoo.build() instead "
@@ -519,6 +535,48 @@ def build(task: str, *, weights: str | None = None, allow_unverified: bool = Fal
     built = cls(**config, weights=card.name)
     load_weights(built.model, card, allow_unverified=allow_unverified)
     return built
+
+
+def load_run(run_dir: str | Any, *, checkpoint: str | None = None,
+             **overrides: Any) -> Task:
+    """The task a run folder trained, rebuilt from its ``run.json`` with its trained weights.
+
+    The saved configuration is used as it is (nothing retyped); ``overrides`` may change what
+    does not alter the model (``data_root`` for data that moved, ``num_workers``,
+    ``batch_size``, ``launcher``). The run's ``launcher`` and ``resume`` are not reused (an
+    evaluation is one process and continues nothing) and neither is its card (``weights``):
+    the weights are ``checkpoint`` or the folder's ``model.safetensors``, loaded strictly.
+    The task's ``work_dir`` is ``<run_dir>/eval``, so evaluating writes nothing over the run.
+
+    Raises:
+        FileNotFoundError: no ``run.json`` or no weights in the folder.
+        ConfigError: the saved configuration is not valid for the installed task.
+    """
+    import json
+    from pathlib import Path
+
+    from .engine.runner import RUN_FILE
+    from .weights_io import load_weights_file
+
+    run_dir = Path(run_dir)
+    meta_file = run_dir / RUN_FILE
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{run_dir}: no {RUN_FILE} (not a folder written by "
+                                "pgg-zoo train)")
+    try:
+        meta = json.loads(meta_file.read_text())
+        name, config = str(meta["task"]), dict(meta["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{meta_file}: not a run file ({exc})") from None
+    weights = Path(checkpoint) if checkpoint else run_dir / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights}: no trained weights in the run folder")
+    config.pop("weights", None)
+    config.update({"launcher": "none", "resume": False, "work_dir": str(run_dir / "eval")})
+    config.update(overrides)
+    task = build(name, **config)
+    load_weights_file(task.model, str(weights))
+    return task
 
 
 def seeded_generator(seed: int) -> torch.Generator:

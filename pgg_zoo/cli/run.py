@@ -40,7 +40,7 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
 
 
 def _add_task_flags(p: argparse.ArgumentParser, train: bool = True) -> None:
-    p.add_argument("task", help="task name (see `pgg-zoo list`)")
+    p.add_argument("task", help="task name (see `pgg-zoo list`); for eval also a run folder")
     p.add_argument("--backbone")
     p.add_argument("--data-root", dest="data_root",
                    help="dataset folder (default: the task's embedded benchmark)")
@@ -96,9 +96,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..task import load_run
+
+    if Path(args.task).is_dir():  # a run folder: its run.json and model.safetensors
+        task = load_run(args.task, checkpoint=args.checkpoint, **_task_overrides(args))
+        split = args.split or str(task.config.get("eval_split") or "test")
+        print(f"evaluating {task!r} from {args.task}")
+        metrics = task.evaluate(split=split)
+        _print_metrics(split, metrics)
+        return 0
     task = build(args.task, **_task_overrides(args))
-    metrics = task.evaluate(checkpoint=args.checkpoint, split=args.split)
-    _print_metrics(args.split, metrics)
+    split = args.split or "test"
+    metrics = task.evaluate(checkpoint=args.checkpoint, split=split)
+    _print_metrics(split, metrics)
     return 0
 
 
@@ -167,11 +179,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _add_task_flags(p)
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint")
+    p = sub.add_parser("eval", help="evaluate a run folder (`pgg-zoo eval RUN_DIR`: its "
+                                    "run.json and model.safetensors) or a checkpoint")
     _add_task_flags(p, train=False)
     p.add_argument("--checkpoint", help="weights written by `pgg-zoo train`: model.safetensors "
-                                        "or an epoch_N.pth (loaded strictly)")
-    p.add_argument("--split", default="test")
+                                        "or an epoch_N.pth (loaded strictly); with RUN_DIR, "
+                                        "instead of its model.safetensors")
+    p.add_argument("--split", help="default: test, or for RUN_DIR the split the run evaluated on")
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("demo", help="CutMix vs CutMix + guidance on the embedded benchmark")
