@@ -171,7 +171,8 @@ class Task:
         "num_workers": 0,
         "amp": None,
         "weights": None,
-        # Use only the first N items of a split (smoke tests, quick looks); None = all.
+        # Use only N items of a split (smoke tests, quick looks); None = all. Training keeps N
+        # evenly spaced items (all classes of a class-sorted set), evaluation the first N.
         "limit_train": None,
         "limit_test": None,
         # Scale-out and run control (docs/distributed.md).

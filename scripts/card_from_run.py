@@ -58,8 +58,13 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="task options of the run (JSON values)")
     ap.add_argument("--notes", default="")
-    ap.add_argument("--input-size", dest="input_size", type=int, default=None,
-                    help="input side for tasks without an image_size option")
+    ap.add_argument("--input-size", dest="input_size", type=int, nargs="+", default=None,
+                    help="input size for tasks without an image_size option: one side, or two "
+                         "numbers ([persons, joints] for keypoint cards)")
+    ap.add_argument("--clip-len", dest="clip_len", type=int, default=None,
+                    help="frames per sample (keypoint cards)")
+    ap.add_argument("--modality", choices=["image", "video", "keypoint"], default=None,
+                    help="default: video for stad, keypoint for keypoint, else image")
     ap.add_argument("--mean", type=float, nargs="+", default=[0.485, 0.456, 0.406])
     ap.add_argument("--std", type=float, nargs="+", default=[0.229, 0.224, 0.225])
     args = ap.parse_args()
@@ -73,20 +78,22 @@ def main() -> None:
     metrics = task.evaluate(checkpoint=str(weights))
     c = task.config
     n_params = sum(p.numel() for p in task.model.parameters())
-    video = args.task == "stad"
-    size = int(c.get("image_size") or args.input_size)
+    modality = args.modality or {"stad": "video", "keypoint": "keypoint"}.get(args.task, "image")
+    video = modality == "video"
+    given = list(args.input_size or [])
+    size = [int(c["image_size"])] * 2 if c.get("image_size") else (given * 2)[:2] if len(given) == 1 else given
     card = {
         "name": args.name,
         "task": args.task,
         "origin": "pgg_zoo",
-        "modality": "video" if video else "image",
+        "modality": modality,
         "backbone": c["backbone"],
         "synthesizer": c["synthesizer"],
         "guidance": {"alpha": float(c["alpha"]) if c["guidance"] else 0.0,
                      "mode": c["guidance_mode"], "mask": c["guidance_mask"]},
         "training_data": [args.dataset],
         "metrics": {args.dataset: protocol_names(metrics, args.preset)},
-        "input": {"size": [size, size], "mean": args.mean, "std": args.std},
+        "input": {"size": size, "mean": args.mean, "std": args.std},
         "num_classes": int(getattr(task.model, "num_classes", 0) or task.num_classes()),
         "categories": None,
         "num_params": int(n_params),
@@ -102,6 +109,8 @@ def main() -> None:
         "notes": args.notes or "Trained by pgg_zoo on its embedded benchmark; a demonstration "
                  "model, not for real data.",
     }
+    if modality == "keypoint":
+        card["input"]["clip_len"] = int(args.clip_len)
     if video:
         card["input"].update(clip_len=int(c["clip_len"]), frame_interval=int(c["clip_stride"]),
                              sampling="centered on the key frame")

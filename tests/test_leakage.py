@@ -93,3 +93,12 @@ def test_val_is_carved_from_train_and_left_out_only_when_evaluating_on_val():
 def test_choose_alpha_prefers_best_mean_then_smaller():
     assert choose_alpha({0.0: [50, 52], 1.0: [60, 62], 10.0: [61, 61]}) == 1.0
     assert choose_alpha({0.0: [70, 70], 1.0: [60, 60]}) == 0.0
+
+
+def test_limit_train_spreads_over_a_class_sorted_set():
+    from pgg_zoo.engine.runner import limited_indices
+
+    labels = [0] * 50 + [1] * 50 + [2] * 50  # stored sorted by class, as the benchmarks are
+    kept = limited_indices(len(labels), 6, spread=True)
+    assert len(kept) == 6 and {labels[i] for i in kept} == {0, 1, 2}
+    assert limited_indices(len(labels), 6, spread=False) == list(range(6))

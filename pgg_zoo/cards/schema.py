@@ -23,7 +23,9 @@ SHA256_PREFIX_RE = re.compile(r"^[0-9a-f]{6,64}$")
 
 WEIGHT_FORMATS = ("safetensors", "pth")
 ORIGINS = ("pgg_zoo", "upstream")
-MODALITIES = ("image", "video")
+#: ``keypoint`` cards describe skeleton-sequence models: ``input.size`` is [persons, joints] and
+#: ``input.clip_len`` the frames per sample (docs/model_cards.md).
+MODALITIES = ("image", "video", "keypoint")
 
 
 class CardError(ValueError):
@@ -345,6 +347,8 @@ class ModelCard:
             for key in ("clip_len", "frame_interval", "sampling"):
                 if getattr(i, key) is None:
                     p.append(f"a video card needs input.{key}")
+        if self.modality == "keypoint" and i.clip_len is None:
+            p.append("a keypoint card needs input.clip_len (frames per sample)")
         for key in ("clip_len", "frame_interval", "resize_size", "slowfast_alpha"):
             v = getattr(i, key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
@@ -416,7 +420,9 @@ class ModelCard:
             + (f" ({', '.join(self.categories[:5])}{', ...' if len(self.categories) > 5 else ''})" if self.categories else ""),
             f"  parameters:    {self.num_params:,}",
             f"  file size:     {self.file_size_mb if self.file_size_mb is not None else '?'} MB",
-            f"  input:         {self.input.size[0]}x{self.input.size[1]} mean={list(self.input.mean)} std={list(self.input.std)}",
+            (f"  input:         {self.input.size[0]} persons x {self.input.size[1]} joints x "
+             f"{self.input.clip_len} frames" if self.modality == "keypoint" else
+             f"  input:         {self.input.size[0]}x{self.input.size[1]} mean={list(self.input.mean)} std={list(self.input.std)}"),
         ]
         if self.modality == "video":
             lines.append(

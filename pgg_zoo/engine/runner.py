@@ -126,7 +126,7 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     ds = task.dataset(split)
     limit = c.get("limit_train" if train else "limit_test")
     if limit is not None and int(limit) < len(ds):
-        ds = Subset(ds, range(int(limit)))
+        ds = Subset(ds, limited_indices(len(ds), int(limit), spread=train))
     ds = apply_on_error(ds, c.get("on_error"))
     _, world = rank_and_world()
     bs = int(c["batch_size"])
@@ -156,6 +156,19 @@ def _leakage_loader(task: "Task", split: str) -> DataLoader | None:
         return None
     return DataLoader(ds, batch_size=int(task.config["batch_size"]), shuffle=False,
                       num_workers=0, collate_fn=task.collate)
+
+
+def limited_indices(n: int, limit: int, spread: bool) -> list[int]:
+    """The items a ``limit_train`` / ``limit_test`` run keeps out of ``n``.
+
+    Training keeps ``limit`` evenly spaced items: data sets are usually stored sorted by class,
+    and a prefix would train on one class, where every synthesized pair shares its label and
+    label-level provenance leaves guidance nothing to penalize. Evaluation keeps a prefix, so
+    video tasks score whole videos (the metric only scores videos it saw).
+    """
+    if not spread:
+        return list(range(limit))
+    return sorted({int(i * n // limit) for i in range(limit)})
 
 
 def _experiment_name(task: "Task") -> str:
