@@ -44,3 +44,27 @@ python scripts/classification_study.py --out $OUT/share --seeds 0 1 2 \
 python scripts/classification_study.py --out $OUT/mask --seeds 0 1 2 \
   --variants edited+pgg~-30 edited+pgg~-10 edited+pgg~10 edited+pgg~30 --set alpha=$A &
 wait
+
+# 4. tables: the sweeps are paired with the same seed's 100 % / unadjusted runs of step 2
+python - <<'PY'
+import json
+from pathlib import Path
+from pgg_zoo.study import write_json
+root = Path("runs/classification")
+for sweep in ("share", "mask"):
+    for s in range(5):
+        parts = [root / "study" / f"s{s}" / "metrics.json", root / sweep / f"s{s}" / "metrics.json"]
+        if not parts[1].is_file():
+            continue
+        res, var = {}, {}
+        for p in parts:
+            m = json.loads(p.read_text())
+            mark = "@" if sweep == "share" else "~"
+            keep = [k for k in m["results"] if k in ("edited", "edited+pgg") or mark in k]
+            res.update({k: m["results"][k] for k in keep})
+            var.update({k: m["variants"].get(k, {}) for k in keep})
+        write_json(root / f"{sweep}_merged" / f"s{s}" / "metrics.json",
+                   {"task": "classification", "seed": s, "variants": var, "results": res})
+PY
+python scripts/summarize_runs.py --paired-to edited $OUT/share_merged/s* > $OUT/share_merged/summary.md
+python scripts/summarize_runs.py --paired-to edited+pgg $OUT/mask_merged/s* > $OUT/mask_merged/summary.md
