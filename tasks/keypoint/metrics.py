@@ -20,6 +20,8 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+from pgg_zoo.vision.boxes import box_iou as core_box_iou
+
 __all__ = ["box_iou", "tube_iou", "ap_trapezoid", "frame_ap", "video_ap", "person_tubes",
            "KeypointMetric", "METRIC_NAMES"]
 
@@ -28,14 +30,7 @@ METRIC_NAMES = ("frame_map@0.5[act]", "video_map@0.5[act]", "video_top1", "perso
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU ``(N, M)`` of x1y1x2y2 boxes, inclusive pixels (ACT's +1)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    area = lambda x: np.maximum(x[:, 2] - x[:, 0] + 1, 0) * np.maximum(x[:, 3] - x[:, 1] + 1, 0)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return core_box_iou(a, b, plus_one=True)
 
 
 def tube_iou(a: np.ndarray, b: np.ndarray) -> float:
