@@ -36,7 +36,7 @@ python scripts/classification_study.py --out $OUT/study --seeds 0 1 --variants $
 python scripts/classification_study.py --out $OUT/study --seeds 2 3 --variants $V --set alpha=$A &
 python scripts/classification_study.py --out $OUT/study --seeds 4 --variants $V --set alpha=$A &
 wait
-python scripts/summarize_runs.py --paired-to edited $OUT/study/s* > $OUT/study/summary.md
+python scripts/summarize_runs.py --paired-to edited $OUT/study/s[0-9]* > $OUT/study/summary.md
 
 # 3. sweeps (seeds as time allowed; see docs/classification.md)
 python scripts/classification_study.py --out $OUT/share --seeds 0 1 2 \
@@ -66,5 +66,5 @@ for sweep in ("share", "mask"):
         write_json(root / f"{sweep}_merged" / f"s{s}" / "metrics.json",
                    {"task": "classification", "seed": s, "variants": var, "results": res})
 PY
-python scripts/summarize_runs.py --paired-to edited $OUT/share_merged/s* > $OUT/share_merged/summary.md
-python scripts/summarize_runs.py --paired-to edited+pgg $OUT/mask_merged/s* > $OUT/mask_merged/summary.md
+python scripts/summarize_runs.py --paired-to edited $OUT/share_merged/s[0-9]* > $OUT/share_merged/summary.md
+python scripts/summarize_runs.py --paired-to edited+pgg $OUT/mask_merged/s[0-9]* > $OUT/mask_merged/summary.md
