@@ -433,7 +433,12 @@ def test_build_options_and_errors(bench_root, tmp_path):
     with pytest.raises(MissingFileError, match="edits mapping file not found"):
         t.build_dataset("train")
     assert set(pgg_zoo.TASKS.get("classification").demo_variants) == {"plain", "edited", "edited+pgg"}
-    assert pgg_zoo.TASKS.get("classification").selection_metric == "worst_group_acc"
+    cls = pgg_zoo.TASKS.get("classification")
+    assert cls.selection_metric == "worst_group_acc"
+    # the ablation is the study's five variants; alpha sweeps vary edited+pgg against edited
+    assert list(cls.study_variants("ablate")) == ["plain", "edited", "edited+pgg",
+                                                  "edited+random-mask", "edited+no-mask"]
+    assert cls.unguided_variant() == cls.study_variants("ablate")["edited"]
 
 
 def _small_copy(bench_root: Path, dst: Path) -> Path:

@@ -109,6 +109,8 @@ class ClassificationTask(Task):
     #: ``eval_split="val"`` reads the data set's own val split (Waterbirds, ImageFolder val/).
     native_val = True
     demo_variants = DEMO_VARIANTS
+    #: ``pgg-zoo ablate``: the study's variants (plain, edited, + guidance, both controls).
+    ablation_variants = STUDY_VARIANTS
 
     def validate_config(self) -> None:
         c = self.config
