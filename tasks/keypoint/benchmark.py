@@ -6,20 +6,17 @@ skeleton pickle plus UCF101-24-style ground-truth tubes. Design and rationale: d
     keypoint-sticks-v1/
         sticks_2d.pkl     {"split": {"train": [...], "test": [...]}, "annotations": [...]}
         gt_tubes.pkl      labels, gttubes, nframes, train_videos, test_videos, resolution
-        manifest.json     spec, seed
+        manifest.json     name, seed, spec
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
-import uuid
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pgg_zoo.data import benchmark_home, ensure_generated
 
 from .data import save_pickle
 
@@ -67,8 +64,7 @@ SPEC: dict[str, Any] = {
 
 def default_root() -> Path:
     """``$PGG_ZOO_HOME/benchmarks/keypoint-sticks-v1`` (default home ``~/.cache/pgg_zoo``)."""
-    home = Path(os.environ.get("PGG_ZOO_HOME") or "~/.cache/pgg_zoo").expanduser()
-    return home / "benchmarks" / BENCHMARK_NAME
+    return benchmark_home() / BENCHMARK_NAME
 
 
 def _limb(start: np.ndarray, angle_deg: np.ndarray, length: float, side: float) -> np.ndarray:
@@ -239,43 +235,17 @@ def _build(seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"split": splits, "annotations": anns}, gt
 
 
-def write_benchmark(root: str | PathLike[str], seed: int = 0) -> Path:
-    """Generate the benchmark into ``root`` (replacing it) through a temporary sibling folder
-    renamed into place. About a second."""
-    root = Path(root).expanduser().absolute()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
-        skel, gt = _build(int(seed))
-        save_pickle(skel, tmp / SKELETON_FILE)
-        save_pickle(gt, tmp / TUBES_FILE)
-        (tmp / "manifest.json").write_text(json.dumps(
-            {"name": BENCHMARK_NAME, "seed": int(seed), "spec": SPEC}, indent=2) + "\n")
-        os.chmod(tmp, 0o755)
-        aside = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
-        if root.exists():
-            os.replace(root, aside)
-        os.replace(tmp, root)
-        shutil.rmtree(aside, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+def write_benchmark(folder: str | PathLike[str], seed: int = 0) -> None:
+    """Write the benchmark's two pickles into ``folder`` (about a second);
+    :func:`ensure_benchmark` calls it on a temporary folder renamed into place."""
+    skel, gt = _build(int(seed))
+    save_pickle(skel, Path(folder) / SKELETON_FILE)
+    save_pickle(gt, Path(folder) / TUBES_FILE)
 
 
 def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0) -> Path:
     """The benchmark folder (default :func:`default_root`), generated when its manifest is
-    missing or records another spec or seed. Concurrent callers serialize on a lock file."""
-    from filelock import FileLock
-
-    root = Path(root).expanduser().absolute() if root is not None else default_root()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root.parent / f".{root.name}.lock")):
-        try:
-            m = json.loads((root / "manifest.json").read_text())
-            ok = m.get("seed") == int(seed) and m.get("spec") == json.loads(json.dumps(SPEC))
-        except (OSError, ValueError, AttributeError):
-            ok = False
-        if not ok:
-            write_benchmark(root, seed)
-    return root
+    missing or records another spec or seed (:func:`pgg_zoo.data.ensure_generated`)."""
+    root = Path(root) if root is not None else default_root()
+    return ensure_generated(root, BENCHMARK_NAME, SPEC, seed,
+                            lambda folder: write_benchmark(folder, seed))
