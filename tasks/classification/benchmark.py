@@ -28,11 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import shutil
-import tempfile
-import uuid
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,7 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
-from pgg_zoo.data.generated import content_hash
+from pgg_zoo.data.generated import ensure_generated
 from pgg_zoo.vision.drawing import shape_mask, texture
 
 __all__ = ["SPEC", "SPEC_V1", "SPECS", "BENCHMARK_NAME", "render_image", "edit_background",
@@ -236,47 +232,20 @@ def _write_into(folder: Path, seed: int, spec: dict[str, Any]) -> None:
             ["edited_path", "original_path", "label"], val_edits))
 
 
-def write_benchmark(root: str | PathLike[str], seed: int = 0, name: str | None = None) -> Path:
-    """Generate the benchmark ``name`` (default :data:`BENCHMARK_NAME`) into ``root``
-    (replacing it) through a temporary sibling folder renamed into place, so an interrupted
-    run never leaves a partial benchmark. ~3 s."""
-    spec = _spec(name)
-    root = Path(root).expanduser().absolute()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
-        _write_into(tmp, int(seed), spec)
-        manifest = {"name": spec["name"], "seed": int(seed), "spec": spec,
-                    "content_sha256": content_hash(tmp)}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        os.chmod(tmp, 0o755)
-        aside = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
-        if root.exists():
-            os.replace(root, aside)  # rename cannot replace a non-empty folder
-        os.replace(tmp, root)
-        shutil.rmtree(aside, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+def write_benchmark(folder: str | PathLike[str], seed: int = 0, name: str | None = None) -> None:
+    """Write the benchmark ``name`` (default :data:`BENCHMARK_NAME`) into ``folder`` (~3 s);
+    :func:`ensure_benchmark` calls it on a temporary folder renamed into place, so an
+    interrupted run never leaves a partial benchmark."""
+    _write_into(Path(folder), int(seed), _spec(name))
 
 
 def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0,
                      name: str | None = None) -> Path:
     """The folder of benchmark ``name`` (default :data:`BENCHMARK_NAME`; root default
     :func:`default_root`), generated when its manifest is missing or records another spec or
-    seed. Concurrent callers serialize on a lock file."""
-    from filelock import FileLock
-
+    seed (:func:`pgg_zoo.data.ensure_generated`; the manifest also records the content hash)."""
     spec = _spec(name)
-    root = Path(root).expanduser().absolute() if root is not None else default_root(name)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root.parent / f".{root.name}.lock")):
-        try:
-            m = json.loads((root / "manifest.json").read_text())
-            ok = m.get("seed") == int(seed) and m.get("spec") == json.loads(json.dumps(spec))
-        except (OSError, ValueError, AttributeError):
-            ok = False
-        if not ok:
-            write_benchmark(root, seed, spec["name"])
-    return root
+    root = Path(root) if root is not None else default_root(name)
+    return ensure_generated(root, spec["name"], spec, seed,
+                            lambda folder: write_benchmark(folder, seed, spec["name"]),
+                            record_content_hash=True)
