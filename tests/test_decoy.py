@@ -78,3 +78,5 @@ def test_guidance_lowers_leakage_and_controls_differ(bench_home, tmp_path):
     assert res["no-mask"]["leakage"] > res["pgg"]["leakage"]
     lines = (tmp_path / "pgg" / "leakage.jsonl").read_text().splitlines()
     assert len(lines) == 6  # one measurement per epoch
+    # The final evaluation's leakage is the last epoch's: same weights, same batches.
+    assert json.loads(lines[-1])["metrics"]["leakage"] == pytest.approx(res["pgg"]["leakage"])

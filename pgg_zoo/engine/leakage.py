@@ -75,6 +75,9 @@ class LeakageHook(Hook):
         self.split = split
         self.loader = loader
         self._failed: str | None = None
+        # (iteration, result) of the last end-of-epoch measurement: the evaluation that follows
+        # the last epoch sees the same weights and batches, so it reuses it.
+        self._last: tuple[int, dict[str, float]] | None = None
 
     def _measure(self, runner: Any, loader: Any) -> dict[str, float]:
         if self.n_batches <= 0 or self._failed is not None:
@@ -90,6 +93,7 @@ class LeakageHook(Hook):
 
     def after_train_epoch(self, runner: Any) -> None:
         result = self._measure(runner, runner.val_dataloader)
+        self._last = (runner.iter, result)
         if result and is_main_process():
             record = {"epoch": runner.epoch, "iter": runner.iter, "split": self.split,
                       "data": "leakage_dataset" if self.loader is not None else self.split,
@@ -98,7 +102,11 @@ class LeakageHook(Hook):
                 f.write(json.dumps(record) + "\n")
 
     def after_val_epoch(self, runner: Any, metrics: Any = None) -> None:
-        if metrics is not None:
+        if metrics is None:
+            return
+        if self._last is not None and self._last[0] == runner.iter:
+            metrics.update(self._last[1])
+        else:
             metrics.update(self._measure(runner, runner.val_dataloader))
 
     def after_test_epoch(self, runner: Any, metrics: Any = None) -> None:

@@ -85,13 +85,13 @@ class STADTask(Task):
 
     def holdout_keys(self, dataset: Dataset) -> tuple[list[Any] | None, list[Any] | None]:
         """Carve val by video (a clip's neighbours never sit on the other side), stratified by
-        the video's first annotated class."""
+        the lowest class id annotated in the video (-1 for a video without tubes)."""
         samples = getattr(dataset, "samples", None)
         ann = getattr(dataset, "ann", None)
         if samples is None or ann is None:
             return super().holdout_keys(dataset)
         videos = [v for v, _ in samples]
-        labels = [min(ann.gttubes.get(v) or {-1: None}) for v in videos]
+        labels = [min(ann.gttubes.get(v) or (-1,)) for v in videos]
         return labels, videos
 
     def num_classes(self) -> int:
