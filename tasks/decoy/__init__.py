@@ -18,10 +18,12 @@ def register() -> None:
     from pgg_zoo.registry import BACKBONES, METRICS
 
     from . import task  # noqa: F401  (the @register_task decorator registers "decoy")
-    from .model import mlp
+    from .model import convnet, mlp
 
     if "top1[decoy]" not in METRICS:
         METRICS.add("top1[decoy]", task.top1_accuracy, task="decoy", protocol="decoy",
                     higher_is_better=True)
     if "mlp" not in BACKBONES:
         BACKBONES.add("mlp", mlp, tasks=("decoy",))
+    if "convnet" not in BACKBONES:
+        BACKBONES.add("convnet", convnet, tasks=("decoy",))

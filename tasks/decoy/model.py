@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from pgg_zoo.provenance import Provenance
 
-__all__ = ["mlp", "DigitClassifier"]
+__all__ = ["mlp", "convnet", "DigitClassifier"]
 
 
 def mlp(in_features: int = 28 * 28, hidden: tuple[int, ...] = (50, 30), num_classes: int = 10
@@ -22,6 +22,24 @@ def mlp(in_features: int = 28 * 28, hidden: tuple[int, ...] = (50, 30), num_clas
         layers += [nn.Linear(prev, h), nn.ReLU()]
         prev = h
     layers.append(nn.Linear(prev, num_classes))
+    return nn.Sequential(*layers)
+
+
+def convnet(channels: tuple[int, ...] = (16, 32, 64), num_classes: int = 10) -> nn.Sequential:
+    """``(B, 1, H, W) -> (B, K)``: 3x3 conv + ReLU stages (2x2 max-pool between them), global
+    max-pool, linear head.
+
+    Weight sharing lets it detect a swatch wherever it sits, which the MLP (one weight per
+    pixel) cannot learn from 1000 digits; that is what the ``anywhere`` variant needs.
+    """
+    layers: list[nn.Module] = []
+    prev = 1
+    for i, c in enumerate(channels):
+        layers += [nn.Conv2d(prev, c, 3, padding=1), nn.ReLU()]
+        if i < len(channels) - 1:
+            layers.append(nn.MaxPool2d(2))
+        prev = c
+    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(prev, num_classes)]
     return nn.Sequential(*layers)
 
 
