@@ -48,18 +48,14 @@ def variant_config(name: str) -> dict[str, Any]:
                      "edited+pgg@S or edited+pgg~P")
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    ap.add_argument("--variants", nargs="+", required=True)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="task options common to every variant (JSON values)")
-    args = ap.parse_args(argv)
-    common = parse_set_options(args.set)
-    variants = {v: variant_config(v) for v in args.variants}
-    for seed in args.seeds:
-        folder = args.out / f"s{seed}"
+def run_paired(task_name: str, variants: dict[str, dict[str, Any]], out: Path,
+               seeds: list[int], common: dict[str, Any]) -> None:
+    """Train each variant (config overrides over ``common``) for each seed in
+    ``out/s<seed>/<variant>``; per seed, ``out/s<seed>/metrics.json`` gathers the results in
+    ``pgg-zoo demo``'s layout. A finished run folder is read, not retrained. Shared with the
+    other study scripts (``scripts/wsol_study.py``)."""
+    for seed in seeds:
+        folder = out / f"s{seed}"
         summary_file = folder / "metrics.json"
         old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         results: dict[str, dict[str, float]] = dict(old.get("results", {}))
@@ -74,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
                     "train_minutes", float("nan"))}
             else:
                 t0 = time.time()
-                task = pgg_zoo.build("classification", **cfg)
+                task = pgg_zoo.build(task_name, **cfg)
                 print(f"[s{seed} {name}] training {task!r}", flush=True)
                 metrics = task.train()
                 metrics["train_minutes"] = (time.time() - t0) / 60
@@ -84,9 +80,20 @@ def main(argv: list[str] | None = None) -> None:
             old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
             results = {**old.get("results", {}), **results, name: metrics}
             specs = {**old.get("variants", {}), **specs, name: {**common, **overrides}}
-            write_json(summary_file, {"task": "classification", "seed": seed, "common": common,
+            write_json(summary_file, {"task": task_name, "seed": seed, "common": common,
                                       "variants": specs, "results": results})
 
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--variants", nargs="+", required=True)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="task options common to every variant (JSON values)")
+    args = ap.parse_args(argv)
+    variants = {v: variant_config(v) for v in args.variants}
+    run_paired("classification", variants, args.out, args.seeds, parse_set_options(args.set))
 
 if __name__ == "__main__":
     main()

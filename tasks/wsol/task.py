@@ -105,16 +105,22 @@ class WSOLTask(Task):
         if self.config["data_root"] is not None:
             return Path(self.config["data_root"])
         from .data import ensure_shapes_benchmark
+        from .data.finegrained import FINEGRAINED_SPECS, ensure_finegrained_benchmark
 
-        return ensure_shapes_benchmark(spec=self._benchmark_spec())
+        spec = self._benchmark_spec()
+        if spec["name"] in FINEGRAINED_SPECS:
+            return ensure_finegrained_benchmark(spec=spec)
+        return ensure_shapes_benchmark(spec=spec)
 
     def _benchmark_spec(self) -> dict[str, Any]:
         from .data import SPECS
+        from .data.finegrained import FINEGRAINED_SPECS
 
+        specs = {**SPECS, **FINEGRAINED_SPECS}
         name = self.config["benchmark"]
-        if name not in SPECS:
-            raise ConfigError(f"unknown WSOL benchmark {name!r}; available: {sorted(SPECS)}")
-        return SPECS[name]
+        if name not in specs:
+            raise ConfigError(f"unknown WSOL benchmark {name!r}; available: {sorted(specs)}")
+        return specs[name]
 
     def num_classes(self) -> int:
         if self.config["num_classes"] is not None:
@@ -124,7 +130,12 @@ class WSOLTask(Task):
 
             return DATASETS[self.config["dataset"]][0]
         if self.config["data_root"] is None:
-            return len(self._benchmark_spec()["classes"])
+            from .data.finegrained import FINEGRAINED_SPECS, finegrained_classes
+
+            spec = self._benchmark_spec()
+            if spec["name"] in FINEGRAINED_SPECS:
+                return len(finegrained_classes(spec))
+            return len(spec["classes"])
         from .data import CUBDataset
 
         return CUBDataset(self.data_root(), split="train").num_classes
