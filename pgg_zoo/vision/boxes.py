@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["box_area", "box_iou"]
+__all__ = ["box_area", "box_iou", "paired_box_iou"]
 
 
 def box_area(b: np.ndarray, *, plus_one: bool) -> np.ndarray:
@@ -38,3 +38,17 @@ def box_iou(a: np.ndarray, b: np.ndarray, *, plus_one: bool) -> np.ndarray:
              - inter)
     ok = union > 0
     return np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
+
+
+def paired_box_iou(a: np.ndarray, b: np.ndarray, *, plus_one: bool) -> np.ndarray:
+    """IoU of boxes ``a (..., 4)`` and ``b (..., 4)`` element by element (the leading shapes
+    broadcast) -> ``(...)`` float64; a pair whose union is not positive has IoU 0."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    e = 1.0 if plus_one else 0.0
+    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + e
+    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + e
+    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+    union = box_area(a, plus_one=plus_one) + box_area(b, plus_one=plus_one) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)

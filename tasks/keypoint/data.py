@@ -11,9 +11,8 @@
 
 **Ground-truth tubes** for person-wise and frame-wise evaluation come in the UCF101-24/JHMDB
 pickle of ACT/MOC (``labels``, ``gttubes`` ``{video: {label: [(n, 5) frame, x1, y1, x2, y2]}}``
-with 1-based frames, ``nframes``, ``train_videos``, ``test_videos``, ``resolution``). Its full
-validator lives in the STAD plugin, which this plugin must not import; :func:`load_gt_tubes`
-checks what the keypoint metrics use.
+with 1-based frames, ``nframes``, ``train_videos``, ``test_videos``, ``resolution``), read by
+the core's :mod:`pgg_zoo.video.tubes` (:func:`load_gt_tubes`).
 
 Both files are read with :func:`pgg_zoo.data.safe_pickle.load_pickle` (no code in a pickle is
 ever run). Malformed files raise :class:`SkeletonFormatError` naming the file and the key.
@@ -30,6 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pgg_zoo.data.safe_pickle import UnsafePickleError, load_pickle
+from pgg_zoo.video.tubes import TubeAnnotations, load_tube_annotations, validate_tube_annotations
 
 __all__ = ["SkeletonFormatError", "SkeletonAnnotations", "GTTubes", "load_skeleton_pickle",
            "validate_skeleton_annotations", "load_gt_tubes", "validate_gt_tubes",
@@ -37,7 +37,6 @@ __all__ = ["SkeletonFormatError", "SkeletonAnnotations", "GTTubes", "load_skelet
 
 ANNOTATION_KEYS = ("frame_dir", "label", "img_shape", "total_frames", "keypoint",
                    "keypoint_score")
-GT_KEYS = ("labels", "gttubes", "nframes", "train_videos", "test_videos", "resolution")
 
 
 class SkeletonFormatError(ValueError):
@@ -192,80 +191,25 @@ def load_skeleton_pickle(path: str | os.PathLike) -> SkeletonAnnotations:
     return validate_skeleton_annotations(_read(path), path)
 
 
-@dataclass
-class GTTubes:
-    """Ground-truth action tubes (UCF101-24/JHMDB layout).
-
-    Attributes:
-        labels: class names.
-        gttubes: ``{video: {label: [float64 (n, 5) frame (1-based), x1, y1, x2, y2]}}``.
-        nframes: ``{video: int}``; resolution: ``{video: (h, w)}``.
-    """
-
-    labels: list[str]
-    gttubes: dict[str, dict[int, list[np.ndarray]]]
-    nframes: dict[str, int]
-    resolution: dict[str, tuple[int, int]]
-    path: Optional[str] = None
+#: Ground-truth action tubes (UCF101-24/JHMDB layout): :class:`pgg_zoo.video.TubeAnnotations`
+#: (``labels``, ``gttubes`` ``{video: {label: [float64 (n, 5) frame (1-based), x1, y1, x2, y2]}}``,
+#: ``nframes``, ``resolution``, the splits).
+GTTubes = TubeAnnotations
 
 
 def validate_gt_tubes(raw: Any, path: Optional[str | os.PathLike] = None) -> GTTubes:
-    """Check the keys the keypoint metrics use of a UCF101-24-style tube pickle.
+    """Check a loaded UCF101-24-style tube pickle (:func:`pgg_zoo.video.validate_tube_annotations`,
+    without the box-range check: boxes drawn around keypoints may leave the frame).
 
     Raises:
         SkeletonFormatError: naming the file, the video, the label and the tube.
     """
-    p = None if path is None else str(path)
-    if not isinstance(raw, Mapping):
-        raise _fail(p, f"expected a dict at the top level, got {type(raw).__name__}")
-    missing = [k for k in GT_KEYS if k not in raw]
-    if missing:
-        raise _fail(p, f"missing key(s) {missing}; a UCF101-24/JHMDB tube pickle has "
-                       f"{list(GT_KEYS)}")
-    labels = raw["labels"]
-    if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
-        raise _fail(p, "key 'labels' must be a list of class names")
-    for key in ("gttubes", "nframes", "resolution"):
-        if not isinstance(raw[key], Mapping):
-            raise _fail(p, f"key {key!r} must be a dict keyed by video name")
-    nframes = {str(v): int(n) for v, n in raw["nframes"].items()}
-    resolution = {str(v): (int(hw[0]), int(hw[1])) for v, hw in raw["resolution"].items()}
-    tubes: dict[str, dict[int, list[np.ndarray]]] = {}
-    for v, per_label in raw["gttubes"].items():
-        if v not in nframes:
-            raise _fail(p, f"gttubes has video {v!r} without an entry in 'nframes'")
-        if not isinstance(per_label, Mapping):
-            raise _fail(p, f"gttubes[{v!r}] must be a dict label -> list of tubes")
-        tubes[str(v)] = {}
-        for lab, tl in per_label.items():
-            if not isinstance(lab, (int, np.integer)) or not 0 <= int(lab) < len(labels):
-                raise _fail(p, f"gttubes[{v!r}] label key {lab!r} is not an index into 'labels'")
-            out = []
-            for ti, t in enumerate(tl):
-                where = f"gttubes[{v!r}][{int(lab)}][{ti}]"
-                try:
-                    arr = np.asarray(t, dtype=np.float64)
-                except (TypeError, ValueError):
-                    raise _fail(p, f"{where} is not a numeric array") from None
-                if arr.ndim != 2 or arr.shape[1] != 5 or len(arr) == 0:
-                    raise _fail(p, f"{where} has shape {arr.shape}; a tube is (n>0, 5): frame, "
-                                   "x1, y1, x2, y2")
-                if not np.isfinite(arr).all():
-                    raise _fail(p, f"{where} holds NaN/inf")
-                fr = arr[:, 0]
-                if (fr < 1).any() or (fr > nframes[str(v)]).any() or (np.diff(fr) <= 0).any():
-                    raise _fail(p, f"{where}: frames must be strictly increasing in "
-                                   f"1..nframes={nframes[str(v)]} (1-based)")
-                if ((arr[:, 3] < arr[:, 1]) | (arr[:, 4] < arr[:, 2])).any():
-                    raise _fail(p, f"{where}: a box has x2 < x1 or y2 < y1")
-                out.append(arr)
-            tubes[str(v)][int(lab)] = out
-    return GTTubes(list(labels), tubes, nframes, resolution, p)
+    return validate_tube_annotations(raw, path, box_tolerance=None, error=SkeletonFormatError)
 
 
 def load_gt_tubes(path: str | os.PathLike) -> GTTubes:
     """Read and check a UCF101-24/JHMDB ground-truth tube pickle (restricted unpickler)."""
-    return validate_gt_tubes(_read(path), path)
+    return load_tube_annotations(path, box_tolerance=None, error=SkeletonFormatError)
 
 
 def sample_frames(total: int, clip_len: Optional[int], generator: Optional[np.random.Generator]

@@ -8,8 +8,10 @@ ground truth of its class is a false positive), classes without ground truth are
 the mean; video-AP: spatio-temporal tube IoU (temporal IoU in frames, +1, times the mean
 per-frame IoU over the overlap), per-video per-class 3D NMS at 0.3 before matching.
 
-These are a compact re-implementation of the same conventions in the STAD plugin's metrics
-(which a plugin must not import); ``tests/test_keypoint_metrics.py`` checks that both agree.
+Box and tube IoU and the tube NMS are the core's (:mod:`pgg_zoo.vision.boxes`,
+:mod:`pgg_zoo.video.tubes`), shared with the STAD plugin; frame-AP and video-AP are a compact
+form of the STAD plugin's metrics (which a plugin must not import), and
+``tests/test_keypoint_metrics.py`` checks that both agree.
 All values returned by :class:`KeypointMetric` are percentages.
 """
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
+from pgg_zoo.video.tubes import tube_iou as core_tube_iou
+from pgg_zoo.video.tubes import tube_nms
 from pgg_zoo.vision.boxes import box_iou as core_box_iou
+from pgg_zoo.vision.boxes import paired_box_iou
 
 __all__ = ["box_iou", "tube_iou", "ap_trapezoid", "frame_ap", "video_ap", "person_tubes",
            "KeypointMetric", "METRIC_NAMES"]
@@ -35,20 +40,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def tube_iou(a: np.ndarray, b: np.ndarray) -> float:
     """ACT ``iou3dt`` of tubes ``(n, 5+)`` (frame, x1, y1, x2, y2): temporal IoU in frames
-    times the mean box IoU over the temporal overlap (a frame missing in one tube counts 0)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if len(a) == 0 or len(b) == 0:
-        return 0.0
-    lo, hi = max(a[:, 0].min(), b[:, 0].min()), min(a[:, 0].max(), b[:, 0].max())
-    if hi < lo:
-        return 0.0
-    t_iou = (hi - lo + 1) / (max(a[:, 0].max(), b[:, 0].max()) - min(a[:, 0].min(), b[:, 0].min()) + 1)
-    da = {int(r[0]): r[1:5] for r in a if lo <= r[0] <= hi}
-    db = {int(r[0]): r[1:5] for r in b if lo <= r[0] <= hi}
-    frames = sorted(set(da) | set(db))
-    ious = [float(box_iou(da[f], db[f])[0, 0]) if f in da and f in db else 0.0 for f in frames]
-    return float(t_iou * np.mean(ious))
+    times the mean box IoU over the temporal overlap (a frame missing in one tube counts 0);
+    :func:`pgg_zoo.video.tube_iou` with ACT's conventions (+1 in pixels and in frames)."""
+    return core_tube_iou(a, b, plus_one=True, temporal_plus_one=True)
 
 
 def ap_trapezoid(is_tp: np.ndarray, n_gt: int) -> float:
@@ -66,17 +60,6 @@ def ap_trapezoid(is_tp: np.ndarray, n_gt: int) -> float:
 def _nanmean(xs: Iterable[float]) -> float:
     xs = [x for x in xs if not np.isnan(x)]
     return float(np.mean(xs)) if xs else float("nan")
-
-
-def _paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``a (..., 4)`` and ``b (..., 4)`` broadcast element-wise (inclusive +1)."""
-    iw = np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1
-    ih = np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1
-    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
-    area_a = np.maximum(a[..., 2] - a[..., 0] + 1, 0) * np.maximum(a[..., 3] - a[..., 1] + 1, 0)
-    area_b = np.maximum(b[..., 2] - b[..., 0] + 1, 0) * np.maximum(b[..., 3] - b[..., 1] + 1, 0)
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def frame_ap(detections: Sequence[tuple[str, int, int, float, Sequence[float]]],
@@ -107,7 +90,8 @@ def frame_ap(detections: Sequence[tuple[str, int, int, float, Sequence[float]]],
         for k, r in row_of.items():
             pad[r, :len(gt[k])] = gt[k]
         rows = np.array([row_of.get(int(k), len(gt)) for k in keys[sel]], dtype=np.int64)
-        ious = np.nan_to_num(_paired_iou(boxes[sel, None, :], pad[rows]), nan=-1.0)
+        ious = np.nan_to_num(paired_box_iou(boxes[sel, None, :], pad[rows], plus_one=True),
+                             nan=-1.0)
         ious[np.isnan(pad[rows, :, 0])] = -1.0
         taken = np.zeros((len(gt) + 1, g), dtype=bool)
         is_tp = np.zeros(len(sel), dtype=bool)
@@ -119,16 +103,6 @@ def frame_ap(detections: Sequence[tuple[str, int, int, float, Sequence[float]]],
                 is_tp[i] = taken[r, j] = True
         aps[c] = ap_trapezoid(is_tp, n_gt)
     return _nanmean(aps.values()), aps
-
-
-def _tube_nms(tubes: list[tuple[float, np.ndarray]], overlap: float = 0.3) -> list[int]:
-    order = list(np.argsort(-np.array([s for s, _ in tubes]), kind="stable"))
-    keep = []
-    while order:
-        i = order.pop(0)
-        keep.append(i)
-        order = [j for j in order if tube_iou(tubes[j][1], tubes[i][1]) <= overlap]
-    return keep
 
 
 def video_ap(tubes: Sequence[tuple[str, int, float, np.ndarray]],
@@ -144,7 +118,9 @@ def video_ap(tubes: Sequence[tuple[str, int, float, np.ndarray]],
         dets: list[tuple[str, float, np.ndarray]] = []
         for v in videos:
             lst = grouped.get((v, c), [])
-            dets += [(v, lst[i][0], lst[i][1]) for i in _tube_nms(lst)]
+            keep = tube_nms([t for _, t in lst], [sc for sc, _ in lst], 0.3, plus_one=True,
+                            temporal_plus_one=True)
+            dets += [(v, lst[i][0], lst[i][1]) for i in keep]
         dets.sort(key=lambda d: -d[1])
         gt = {v: [np.asarray(g) for g in gttubes[v].get(c, [])] for v in videos}
         taken = {v: np.zeros(len(g), dtype=bool) for v, g in gt.items()}

@@ -11,27 +11,14 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pgg_zoo.video.tubes import tube_nms
+
 from .ap import average_precision, pr_curve
 from .frame_map import MAPResult, _gt_tables, _nanmean
 from .iou import tube_iou
 from .presets import Protocol, get_protocol, parse_thresholds
 
-
-def tube_nms(tubes: Sequence[np.ndarray], scores: Sequence[float], overlap: float, *,
-             plus_one: bool = True, temporal_plus_one: bool = True) -> np.ndarray:
-    """Greedy 3D NMS (ACT ``nms3dt``): indices of kept tubes, highest score first.
-
-    A tube is suppressed when its spatio-temporal IoU with a kept tube is ``> overlap``.
-    """
-    order = list(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"))
-    keep = []
-    while order:
-        i = order.pop(0)
-        keep.append(i)
-        order = [j for j in order
-                 if tube_iou(tubes[j], tubes[i], plus_one=plus_one,
-                             temporal_plus_one=temporal_plus_one) <= overlap]
-    return np.asarray(keep, dtype=np.int64)
+__all__ = ["tube_nms", "video_map"]
 
 
 def video_map(
