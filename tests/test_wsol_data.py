@@ -527,29 +527,35 @@ def test_ensure_benchmark(shapes, tmp_path, monkeypatch):
     root = bench_mod.default_benchmark_root()
     assert root == tmp_path / "home" / "benchmarks" / SPEC["name"]
     calls = []
-    real = bench_mod.write_shapes_benchmark
+    real = bench_mod._write_into
+    digest = json.loads((shapes / "manifest.json").read_text())["content_sha256"]
 
-    def counting(r, seed=0, spec=None):
-        calls.append(Path(r))
-        if Path(r).exists():
-            shutil.rmtree(r)
-        shutil.copytree(shapes, r)  # stands in for generation (tested above) to stay fast
-        return Path(r)
+    def counting(folder, seed=0, spec=None):
+        calls.append(Path(folder))
+        # stands in for generation (tested above) to stay fast
+        shutil.copytree(shapes, folder, dirs_exist_ok=True)
+        return digest
 
-    monkeypatch.setattr(bench_mod, "write_shapes_benchmark", counting)
+    monkeypatch.setattr(bench_mod, "_write_into", counting)
     assert ensure_shapes_benchmark() == root and len(calls) == 1  # missing: generated
+    assert (root / "manifest.json").read_bytes() == (shapes / "manifest.json").read_bytes()
     assert ensure_shapes_benchmark() == root and len(calls) == 1  # present: reused
     assert ensure_shapes_benchmark(verify=True) == root and len(calls) == 1
     m = json.loads((root / "manifest.json").read_text())
     m["spec"]["noise_sigma"] = 7.0
     (root / "manifest.json").write_text(json.dumps(m))
-    monkeypatch.setattr(bench_mod, "write_shapes_benchmark", real)
+    monkeypatch.setattr(bench_mod, "_write_into", real)
     ensure_shapes_benchmark()  # spec differs: regenerated for real
     assert json.loads((root / "manifest.json").read_text())["spec"]["noise_sigma"] == SPEC["noise_sigma"]
     (root / "manifest.json").unlink()
-    monkeypatch.setattr(bench_mod, "write_shapes_benchmark", counting)
+    monkeypatch.setattr(bench_mod, "_write_into", counting)
     ensure_shapes_benchmark()  # manifest missing: regenerated
     assert len(calls) == 2
+    (root / "images.txt").write_text("tampered\n")
+    ensure_shapes_benchmark()  # the manifest is not checked against the content...
+    assert len(calls) == 2
+    ensure_shapes_benchmark(verify=True)  # ...unless asked: the hash differs, regenerated
+    assert len(calls) == 3 and (root / "images.txt").read_bytes() == (shapes / "images.txt").read_bytes()
 
 
 def test_shape_only_learnability_check_is_reproducible():

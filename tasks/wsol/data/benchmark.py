@@ -19,11 +19,6 @@ The benchmark is written in CUB's layout and read back by
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import tempfile
-import uuid
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -31,7 +26,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from PIL import Image
 
-from pgg_zoo.data.generated import content_hash, content_hash_update
+from pgg_zoo.data.generated import (benchmark_home, content_hash, content_hash_update,
+                                    ensure_generated, write_generated)
 from pgg_zoo.vision.drawing import shape_mask, texture
 
 __all__ = [
@@ -177,58 +173,40 @@ def _write_into(folder: Path, seed: int, spec: Mapping[str, Any] = SPEC) -> str:
     return h.hexdigest()
 
 
+def _manifest_extra(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What manifest.json records beyond name, seed, spec and content hash."""
+    return {"hash_note": "sha256 over sorted relative paths; text files by bytes, PNGs "
+                         "by decoded pixels; manifest.json excluded",
+            "attributes_columns": ["image_id", "texture_family", "colour_index", "side_px"],
+            "counts": {"train": spec["train_per_class"] * len(spec["classes"]),
+                       "test": spec["test_per_class"] * len(spec["classes"])}}
+
+
+def _generation(seed: int, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of :func:`pgg_zoo.data.write_generated` / ``ensure_generated`` after
+    ``root``: the manifest records the content hash that :func:`_write_into` computes."""
+    return {"name": spec["name"], "spec": spec, "seed": int(seed),
+            "writer": lambda folder: _write_into(folder, int(seed), spec),
+            "record_content_hash": True, "manifest_extra": _manifest_extra(spec)}
+
+
 def write_shapes_benchmark(root: str | PathLike[str], seed: int = 0,
                            spec: Mapping[str, Any] = SPEC) -> Path:
     """Generate the benchmark of ``spec`` (default ``wsol-shapes-v2``) into the folder ``root`` (replaced if it exists).
 
-    The benchmark is written to a temporary sibling folder and renamed into place at the end,
-    so an interrupted run never leaves a partial benchmark at ``root`` (manifest.json is
-    written last inside the temporary folder, so a folder with a manifest is complete).
+    Written by :func:`pgg_zoo.data.write_generated`: into a temporary sibling folder renamed
+    into place at the end, so an interrupted run never leaves a partial benchmark at ``root``
+    (manifest.json is written last inside the temporary folder, so a folder with a manifest is
+    complete).
 
     Returns: ``root`` as a Path. 480 train + 240 test 64x64 images; about a second.
     """
-    root = Path(root).expanduser().absolute()
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
-        digest = _write_into(tmp, int(seed), spec)
-        manifest = {"name": spec["name"], "seed": int(seed), "spec": dict(spec),
-                    "content_sha256": digest,
-                    "hash_note": "sha256 over sorted relative paths; text files by bytes, PNGs "
-                                 "by decoded pixels; manifest.json excluded",
-                    "attributes_columns": ["image_id", "texture_family", "colour_index", "side_px"],
-                    "counts": {"train": spec["train_per_class"] * len(spec["classes"]),
-                               "test": spec["test_per_class"] * len(spec["classes"])}}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the benchmark is ordinary shared data
-        old = None
-        if root.exists():
-            # Move the old copy aside first: rename cannot replace a non-empty folder.
-            old = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(root, old)
-        os.replace(tmp, root)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+    return write_generated(root, **_generation(seed, spec))
 
 
 def default_benchmark_root(spec: Mapping[str, Any] = SPEC) -> Path:
     """``$PGG_ZOO_HOME/benchmarks/<spec name>`` (``PGG_ZOO_HOME`` default ``~/.cache/pgg_zoo``)."""
-    home = Path(os.environ.get("PGG_ZOO_HOME") or "~/.cache/pgg_zoo").expanduser()
-    return home / "benchmarks" / spec["name"]
-
-
-def _manifest_ok(root: Path, seed: int, spec: Mapping[str, Any] = SPEC) -> bool:
-    try:
-        m = json.loads((root / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return False
-    # Compare through JSON so tuples/lists and float spelling do not matter.
-    return (isinstance(m, dict) and m.get("seed") == seed
-            and m.get("spec") == json.loads(json.dumps(dict(spec))))
+    return benchmark_home() / spec["name"]
 
 
 def ensure_shapes_benchmark(root: str | PathLike[str] | None = None, seed: int = 0, *,
@@ -236,19 +214,9 @@ def ensure_shapes_benchmark(root: str | PathLike[str] | None = None, seed: int =
     """Return the benchmark folder, generating it if its manifest is missing or its spec or
     seed differs (``verify=True`` also recomputes the content hash and regenerates on a
     mismatch). ``root`` defaults to :func:`default_benchmark_root`. Concurrent callers are
-    serialized with a lock file beside the folder."""
-    root = Path(root).expanduser().absolute() if root is not None else default_benchmark_root(spec)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    from filelock import FileLock
-
-    with FileLock(str(root.parent / f".{root.name}.lock")):
-        ok = _manifest_ok(root, int(seed), spec)
-        if ok and verify:
-            m = json.loads((root / "manifest.json").read_text())
-            ok = m.get("content_sha256") == content_hash(root)
-        if not ok:
-            write_shapes_benchmark(root, seed, spec)
-    return root
+    serialized with a lock file beside the folder (:func:`pgg_zoo.data.ensure_generated`)."""
+    root = root if root is not None else default_benchmark_root(spec)
+    return ensure_generated(root, verify=verify, **_generation(seed, spec))
 
 
 def read_shapes_attributes(root: str | PathLike[str]) -> dict[str, dict[str, int]]:
