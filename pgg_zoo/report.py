@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .stats import mean_std
+
 __all__ = ["Run", "collect_runs", "render_report", "write_report"]
 
 #: Config keys that differ between any two runs without changing what was trained.
@@ -190,14 +192,8 @@ def _fmt_value(v: Any) -> str:
 
 def _fmt_stats(values: Sequence[float], signed: bool = False) -> str:
     vals = [v for v in values if v is not None and not math.isnan(v)]
-    if not vals:
-        return ""
-    sign = "+" if signed else ""
-    mean = sum(vals) / len(vals)
-    if len(vals) == 1:
-        return f"{mean:{sign}.2f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-    return f"{mean:{sign}.2f} ± {std:.2f} (n={len(vals)})"
+    text = mean_std(vals, signed=signed)
+    return f"{text} (n={len(vals)})" if len(vals) > 1 else text
 
 
 def metric_columns(task: str, runs: Sequence[Run]) -> list[str]:

@@ -263,7 +263,7 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     Writes ``alpha.md`` (both tables), ``metrics.json`` (every run's metrics, the choice) and
     ``alpha.png`` (validation metric and leakage against alpha) to ``out_dir``.
     """
-    import numpy as np
+    from .stats import mean_std
 
     out_dir = Path(out_dir)
     metric = metric or selection_metric(task_name)
@@ -293,10 +293,6 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
         for name in variants:
             test[name].append(results[name])
 
-    def cell(vals: Sequence[float]) -> str:
-        v = np.asarray(vals, dtype=float)
-        return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}"
-
     cols = [metric, "leakage"]
     lines = [f"# alpha study: {task_name}", "",
              f"Selection on the validation split, {len(seeds)} seeds {list(seeds)}; "
@@ -306,7 +302,7 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     for a in grid:
         mark = " (chosen)" if a == chosen else ""
         lines.append(f"| {a:g}{mark} | " + " | ".join(
-            cell([r.get(c, float("nan")) for r in val[a]]) for c in cols) + " |")
+            mean_std([r.get(c, float("nan")) for r in val[a]]) for c in cols) + " |")
     lines += ["", f"Test, chosen alpha {chosen:g}, {len(test_seeds)} paired seeds "
               f"{list(test_seeds)}.", "",
               "| variant | " + " | ".join(f"test {c}" for c in cols) + " |",
@@ -314,12 +310,12 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     for name, runs in test.items():
         if runs:
             lines.append(f"| {name} | " + " | ".join(
-                cell([r.get(c, float("nan")) for r in runs]) for c in cols) + " |")
+                mean_std([r.get(c, float("nan")) for r in runs]) for c in cols) + " |")
     if chosen > 0 and test["no guidance"]:
         diff = {c: [g.get(c, float("nan")) - b.get(c, float("nan"))
                     for g, b in zip(test[f"alpha={chosen:g}"], test["no guidance"])] for c in cols}
         lines.append(f"| paired difference | " + " | ".join(
-            cell(diff[c]) + " [" + ", ".join(f"{d:+.1f}" for d in diff[c]) + "]"
+            mean_std(diff[c]) + " [" + ", ".join(f"{d:+.1f}" for d in diff[c]) + "]"
             for c in cols) + " |")
     table = "\n".join(lines)
     log("\n" + table)

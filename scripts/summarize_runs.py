@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from pgg_zoo.stats import mean_std
+
 
 def _cell(v: np.ndarray, signed: bool = False) -> str:
-    fmt = "{:+.2f}" if signed else "{:.2f}"
-    if len(v) == 0:
-        return ""
-    if len(v) == 1:
-        return fmt.format(v[0])
+    """:func:`pgg_zoo.stats.mean_std`, followed by the per-seed values when there are several."""
+    if len(v) < 2:
+        return mean_std(v, signed=signed)
     per = ", ".join(("{:+.1f}" if signed else "{:.1f}").format(x) for x in v)
-    return f"{fmt.format(v.mean())} ± {v.std(ddof=1):.2f} [{per}]"
+    return f"{mean_std(v, signed=signed)} [{per}]"
 
 
 def _table(rows: dict[str, dict[str, np.ndarray]], columns: list[str], signed: bool) -> None:
