@@ -9,13 +9,16 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+# The light config module of the engine (no mmengine): the run options are the engine's.
+from .engine.config import (BUILD_TIME_RUN_OPTIONS, ConfigError, ConfigFile, RunConfig,
+                            check_number, check_run_value, run_option_names)
 from .guidance import ProvenanceGuidance
 from .provenance import Provenance
 from .registry import BACKBONES, SYNTHESIZERS, TASKS
 
-
-class ConfigError(ValueError):
-    """An unknown or invalid configuration key for a task."""
+__all__ = ["ConfigError", "Task", "TaskModel", "build", "build_from_config", "load_config",
+           "load_run", "register_task",
+           "RunConfig", "check_option_values", "resolve_backbone", "seeded_generator"]
 
 
 #: Ways to compute the same penalty (docs/performance.md), the default ``Task.mode_variants``:
@@ -61,50 +64,17 @@ def guided_variant_name(variants: Mapping[str, Mapping[str, Any]]) -> str:
     return guided[0]
 
 
-#: Value rules of the shared numeric options: (integer?, lower bound, bound allowed?,
-#: None allowed?). Checked before anything is built, so a bad value is named at once instead
-#: of failing later inside torch or mmengine.
-_NUMERIC_OPTIONS: dict[str, tuple[bool, float, bool, bool]] = {
-    "alpha": (False, 0, True, False),
-    "lr": (False, 0, False, False),
-    "weight_decay": (False, 0, True, False),
-    "epochs": (True, 1, True, False),
-    "batch_size": (True, 1, True, False),
-    "seed": (True, 0, True, False),
-    "num_workers": (True, 0, True, False),
-    "accumulate": (True, 1, True, False),
-    "limit_train": (True, 1, True, True),
-    "limit_test": (True, 1, True, True),
-}
-
-
 def check_option_values(cfg: dict[str, Any]) -> None:
-    """Check the shared numeric options of ``cfg`` in place (numbers given as text become
-    numbers); raise :class:`ConfigError` naming the option, e.g.
+    """Check, in place, the shared task option ``alpha`` and every run option of ``cfg``
+    (:class:`~pgg_zoo.engine.config.RunConfig`: types, bounds, choices; numbers given as text
+    become numbers); raise :class:`ConfigError` naming the option, e.g.
     ``option alpha: expected a number, got 'abc'`` or ``option epochs: must be >= 1, got -1``.
     """
-    for key, (integer, low, inclusive, optional) in _NUMERIC_OPTIONS.items():
-        if key not in cfg or (optional and cfg[key] is None):
-            continue
-        raw = cfg[key]
-        want = "an integer" if integer else "a number"
-        value: Any = raw
-        if isinstance(raw, str):
-            try:
-                value = float(raw.strip())
-            except ValueError:
-                value = None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-                or value in (float("inf"), float("-inf")):
-            raise ConfigError(f"option {key}: expected {want}, got {raw!r}")
-        if integer:
-            if float(value) != int(value):
-                raise ConfigError(f"option {key}: expected {want}, got {raw!r}")
-            value = int(value)
-        if not (value >= low if inclusive else value > low):
-            raise ConfigError(f"option {key}: must be {'>=' if inclusive else '>'} {low:g}, "
-                              f"got {raw!r}")
-        cfg[key] = value
+    if "alpha" in cfg:
+        cfg["alpha"] = check_number("alpha", cfg["alpha"], integer=False, low=0)
+    for key in run_option_names():
+        if key in cfg:
+            cfg[key] = check_run_value(key, cfg[key])
 
 
 @runtime_checkable
@@ -149,8 +119,11 @@ class Task:
     """
 
     name: ClassVar[str] = ""
-    #: Keys every task understands; plugins extend this with ``defaults``.
-    base_defaults: ClassVar[dict[str, Any]] = {
+    #: Task options every task understands (what is built); plugins extend them with
+    #: ``defaults``. The run options (how it runs: epochs, optimizer, seed, data_root, ...) are
+    #: the fields of the engine's :class:`~pgg_zoo.engine.config.RunConfig` and come last;
+    #: a plugin may change their defaults in ``defaults``, not their meaning.
+    base_task_defaults: ClassVar[dict[str, Any]] = {
         "backbone": None,
         "synthesizer": "cutmix",
         "synthesizer_options": {},
@@ -161,36 +134,11 @@ class Task:
         "guidance_options": {},
         # "mean" over the batch (default) or "sum" (as RRR does; alpha then scales with B).
         "guidance_reduction": "mean",
-        "epochs": 10,
-        "batch_size": 32,
-        "lr": 0.01,
-        "weight_decay": 1e-4,
-        "seed": 0,
-        "data_root": None,
-        "work_dir": None,
-        "num_workers": 0,
-        "amp": None,
+        # A model card to initialize from (pgg_zoo.build(weights=...)); recorded, not reloaded.
         "weights": None,
-        # Use only N items of a split (smoke tests, quick looks); None = all. Training keeps N
-        # evenly spaced items (all classes of a class-sorted set), evaluation the first N.
-        "limit_train": None,
-        "limit_test": None,
-        # Scale-out and run control (docs/distributed.md).
-        "launcher": "none",  # none | pytorch (torchrun) | slurm | mpi
-        "resume": False,  # False | True / "auto" (work_dir/last_checkpoint) | checkpoint path
-        "accumulate": 1,  # gradient accumulation: micro-batches per optimizer step
-        "sync_bn": False,  # SyncBatchNorm across ranks (GPUs only)
-        "checkpoint_interval": None,  # None: at the end | N iterations | "Ne" epochs
-        "on_error": "raise",  # corrupted samples: "raise" | "skip" (skip and report)
-        "log_backend": "json",  # scalars: "json" (scalars.json) | "tensorboard" (+ events)
-        # The split train() evaluates on: "test", or "val" for model selection (alpha studies);
-        # a task without a native val split carves one from its training data (val_fraction),
-        # and then trains on the rest (docs/method.md, "Choosing alpha").
-        "eval_split": "test",
-        "val_fraction": 0.2,
-        # Held-out synthesized batches on which gradient leakage is measured (0: off).
-        "leakage_batches": 4,
     }
+    #: Every key a task understands: the task options above and the run options.
+    base_defaults: ClassVar[dict[str, Any]] = {**base_task_defaults, **RunConfig().to_dict()}
     defaults: ClassVar[dict[str, Any]] = {}
     #: Whether ``backbone`` may name something outside the backbone registry (wsol takes any
     #: timm model name). When False, an unregistered name is refused listing this task's own.
@@ -207,6 +155,9 @@ class Task:
         check_option_values(cfg)
         cfg["backbone"] = resolve_backbone(self.name, cfg["backbone"], open_names=self.open_backbones)
         self.config: dict[str, Any] = cfg
+        #: How the task was built beyond its options (``allow_unverified`` weights, the
+        #: ``recipe`` it came from): written to the run's config.yaml beside the options.
+        self.build_info: dict[str, Any] = {}
         self.validate_config()
         # Initialize the weights from the configured seed (runs reproduce from the seed alone)
         # without touching the caller's global random state.
@@ -215,6 +166,26 @@ class Task:
             self.model: nn.Module = self.build_model()
         self.synthesizer = self.build_synthesizer()
         self.guidance = self.build_guidance()
+
+    # -- the two kinds of configuration ----------------------------------------------------
+    @property
+    def run_config(self) -> RunConfig:
+        """The run options of :attr:`config` (how it runs), checked, as the engine's typed
+        :class:`~pgg_zoo.engine.config.RunConfig`."""
+        return RunConfig.from_mapping({k: self.config[k] for k in run_option_names()})
+
+    @property
+    def task_options(self) -> dict[str, Any]:
+        """The task options of :attr:`config` (what is built): everything but the run
+        options, as plain values."""
+        run = set(run_option_names())
+        return {k: v for k, v in self.config.items() if k not in run}
+
+    @classmethod
+    def task_option_names(cls) -> list[str]:
+        """The names of this task's options (the keys of a config file's ``task_options``)."""
+        run = set(run_option_names())
+        return [k for k in cls.default_config() if k not in run]
 
     # -- to be provided by plugins --------------------------------------------------------
     def validate_config(self) -> None:
@@ -393,12 +364,16 @@ class Task:
     def train(self, **overrides: Any) -> dict[str, float]:
         """Train with the engine (mmengine Runner) and return the final test metrics.
 
-        ``overrides`` may change run settings (``epochs``, ``work_dir``, ``seed``, ...).
+        ``overrides`` may change run options (``epochs``, ``work_dir``, ``optimizer``, ...;
+        :class:`~pgg_zoo.engine.config.RunConfig`) but not the build-time ones (``data_root``,
+        ``seed``) nor task options: those need a new :func:`build`. Every value is checked
+        before the configuration changes.
         """
         from .engine import train as _train
 
-        self.config.update(self._run_overrides(overrides))
-        check_option_values(self.config)
+        merged = {**self.config, **self._run_overrides(overrides)}
+        check_option_values(merged)
+        self.config.update(merged)
         return _train(self)
 
     def evaluate(self, checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
@@ -411,13 +386,10 @@ class Task:
     #: ``data_root`` sets the number of classes of the model's head, ``seed`` its initial
     #: weights. :meth:`train` refuses a new value for them instead of training a model built
     #: for other data or another seed.
-    build_time_keys: ClassVar[tuple[str, ...]] = ("data_root", "seed")
+    build_time_keys: ClassVar[tuple[str, ...]] = BUILD_TIME_RUN_OPTIONS
 
     def _run_overrides(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        run_keys = {"epochs", "work_dir", "batch_size", "lr", "num_workers", "amp",
-                    "limit_train", "limit_test", "launcher", "resume", "accumulate",
-                    "sync_bn", "checkpoint_interval", "on_error", "log_backend", "eval_split",
-                    "leakage_batches"}
+        run_keys = set(run_option_names()) - set(self.build_time_keys)
         changed = sorted(k for k in self.build_time_keys
                          if k in overrides and overrides[k] != self.config.get(k))
         if changed:
@@ -535,12 +507,77 @@ def build(task: str, *, weights: str | None = None, allow_unverified: bool = Fal
         raise ConfigError(str(exc)) from None
     built = cls(**config, weights=card.name)
     load_weights(built.model, card, allow_unverified=allow_unverified)
+    if allow_unverified:
+        built.build_info["allow_unverified"] = True
+    return built
+
+
+def load_config(source: str | Any) -> ConfigFile:
+    """A configuration file (``config.yaml`` of a run, a recipe, any file of that layout) read
+    and checked against the installed task: the task exists, every key of ``task_options`` is
+    one of its task options, and the run options have their types (:class:`RunConfig`).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: the message starts with the file and names the option.
+    """
+    from .engine.config import read_config_file, unknown_options_message
+    from .registry import RegistryError
+
+    cf = source if isinstance(source, ConfigFile) else read_config_file(source)
+    where = f"{cf.source}: " if cf.source is not None else ""
+    try:
+        cls = TASKS.get(cf.task)
+    except RegistryError as exc:
+        raise ConfigError(f"{where}option task: {exc}") from None
+    known = cls.task_option_names()
+    misplaced = sorted(set(cf.task_options) & set(run_option_names()))
+    if misplaced:
+        raise ConfigError(f"{where}task_options: {misplaced} are run options; put them under "
+                          "run:")
+    unknown = sorted(set(cf.task_options) - set(known))
+    if unknown:
+        raise ConfigError(where + unknown_options_message(unknown, known, f"{cf.task} task"))
+    if "alpha" in cf.task_options:
+        try:
+            check_number("alpha", cf.task_options["alpha"], integer=False, low=0)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}{exc}") from None
+    return cf
+
+
+def build_from_config(source: str | Any, *, task: str | None = None,
+                      allow_unverified: bool = False, **overrides: Any) -> Task:
+    """Build the task a configuration file describes (:func:`load_config`), with
+    ``overrides`` (task or run options, e.g. from the command line) winning over the file.
+
+    ``task``, when given, must be the file's task. The file's ``weights`` (a model card) is
+    loaded as :func:`build` does; ``allow_unverified`` is the file's or this argument's.
+
+    Raises:
+        ConfigError: the file is invalid (named), or the built task refuses a value (the
+            message then ends with the file it came from).
+    """
+    cf = load_config(source)
+    if task is not None and task != cf.task:
+        raise ConfigError(f"{cf.source}: describes task {cf.task!r}, not {task!r}")
+    options = {**cf.options(), **overrides}
+    weights = options.pop("weights", None)
+    try:
+        built = build(cf.task, weights=weights,
+                      allow_unverified=allow_unverified or cf.allow_unverified, **options)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (configuration from {cf.source})") from None
+    if cf.recipe:
+        built.build_info["recipe"] = cf.recipe
     return built
 
 
 def load_run(run_dir: str | Any, *, checkpoint: str | None = None,
              **overrides: Any) -> Task:
-    """The task a run folder trained, rebuilt from its ``run.json`` with its trained weights.
+    """The task a run folder trained, rebuilt from its saved configuration with its trained
+    weights: ``config.yaml`` (task options and run options), or for folders written before it
+    existed, ``run.json``.
 
     The saved configuration is used as it is (nothing retyped); ``overrides`` may change what
     does not alter the model (``data_root`` for data that moved, ``num_workers``,
@@ -550,25 +587,29 @@ def load_run(run_dir: str | Any, *, checkpoint: str | None = None,
     The task's ``work_dir`` is ``<run_dir>/eval``, so evaluating writes nothing over the run.
 
     Raises:
-        FileNotFoundError: no ``run.json`` or no weights in the folder.
+        FileNotFoundError: no ``config.yaml`` nor ``run.json``, or no weights in the folder.
         ConfigError: the saved configuration is not valid for the installed task.
     """
     import json
     from pathlib import Path
 
-    from .engine.runner import RUN_FILE
+    from .engine.config import CONFIG_FILE, RUN_FILE
     from .weights_io import load_weights_file
 
     run_dir = Path(run_dir)
-    meta_file = run_dir / RUN_FILE
-    if not meta_file.is_file():
-        raise FileNotFoundError(f"{run_dir}: no {RUN_FILE} (not a folder written by "
-                                "pgg-zoo train)")
-    try:
-        meta = json.loads(meta_file.read_text())
-        name, config = str(meta["task"]), dict(meta["config"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{meta_file}: not a run file ({exc})") from None
+    if (run_dir / CONFIG_FILE).is_file():
+        cf = load_config(run_dir / CONFIG_FILE)
+        name, config = cf.task, cf.options()
+    elif (run_dir / RUN_FILE).is_file():
+        meta_file = run_dir / RUN_FILE
+        try:
+            meta = json.loads(meta_file.read_text())
+            name, config = str(meta["task"]), dict(meta["config"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{meta_file}: not a run file ({exc})") from None
+    else:
+        raise FileNotFoundError(f"{run_dir}: no {RUN_FILE} or {CONFIG_FILE} (not a folder "
+                                "written by pgg-zoo train)")
     weights = Path(checkpoint) if checkpoint else run_dir / "model.safetensors"
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no trained weights in the run folder")

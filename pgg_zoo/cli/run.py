@@ -5,22 +5,24 @@ import argparse
 import json
 from typing import Any
 
+from ..engine.config import run_option_names
 from ..task import build
+
+#: Task options with a flag of their own (the run options' flags are found by name: a flag's
+#: ``dest`` is the option it sets).
+TASK_OPTION_FLAGS = ("backbone", "synthesizer", "alpha", "guidance_mask", "guidance_mode")
 
 
 def _task_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the command line sets: flags given, then ``--set`` (which wins)."""
     out: dict[str, Any] = {}
-    for key in ("backbone", "synthesizer", "alpha", "epochs", "seed", "work_dir", "data_root",
-                "batch_size", "lr", "guidance_mask", "guidance_mode", "num_workers", "amp",
-                "launcher", "resume", "accumulate", "checkpoint_interval", "on_error",
-                "log_backend"):
+    for key in (*TASK_OPTION_FLAGS, *run_option_names()):
         v = getattr(args, key, None)
-        if v is not None:
+        # store_true flags (sync_bn) are False when absent: only a given flag overrides
+        if v is not None and v is not False:
             out[key] = v
     if getattr(args, "no_guidance", False):
         out["guidance"] = False
-    if getattr(args, "sync_bn", False):
-        out["sync_bn"] = True
     out.update(parse_set_options(getattr(args, "set", None) or []))
     return out
 
@@ -40,7 +42,18 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
 
 
 def _add_task_flags(p: argparse.ArgumentParser, train: bool = True) -> None:
-    p.add_argument("task", help="task name (see `pgg-zoo list`); for eval also a run folder")
+    if train:
+        p.add_argument("task", nargs="?",
+                       help="task name (see `pgg-zoo list`); optional with --config / --recipe")
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--config", metavar="FILE",
+                         help="a run configuration (YAML: task, task_options, run), e.g. a run "
+                              "folder's config.yaml; flags and --set override its values")
+        src.add_argument("--recipe", metavar="NAME",
+                         help="a shipped run configuration (`pgg-zoo recipes`); needs "
+                              "--data-root; flags and --set override its values")
+    else:
+        p.add_argument("task", help="a run folder (written by `pgg-zoo train`) or a task name")
     p.add_argument("--backbone")
     p.add_argument("--data-root", dest="data_root",
                    help="dataset folder (default: the task's embedded benchmark)")
@@ -88,7 +101,25 @@ def _print_metrics(split: str, metrics: dict[str, float]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    task = build(args.task, **_task_overrides(args))
+    from ..task import build_from_config
+
+    overrides = _task_overrides(args)
+    if args.recipe:
+        from ..recipes import get_recipe
+
+        recipe = get_recipe(args.recipe)
+        if overrides.get("data_root") is None and recipe.config.run.get("data_root") is None:
+            data = recipe.config.data or "its data set"
+            raise ValueError(f"recipe {recipe.name!r} trains on {data}: give its folder with "
+                             "--data-root PATH")
+        task = build_from_config(recipe.config, task=args.task, **overrides)
+    elif args.config:
+        task = build_from_config(args.config, task=args.task, **overrides)
+    elif args.task is None:
+        raise ValueError("train needs a task name (see `pgg-zoo list`), --config FILE or "
+                         "--recipe NAME")
+    else:
+        task = build(args.task, **overrides)
     print(f"training {task!r}")
     metrics = task.train()
     _print_metrics(str(task.config.get("eval_split") or "test"), metrics)

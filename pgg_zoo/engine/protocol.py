@@ -17,11 +17,13 @@ class EngineTask(Protocol):
 
     Attributes:
         name: the registered task name (folder names, log names).
-        config: the merged configuration (run keys such as ``epochs``, ``batch_size``,
-            ``work_dir``, ``seed``, ``optimizer`` are read from it).
+        config: the merged configuration: task options and the run options of
+            :class:`~pgg_zoo.engine.config.RunConfig` (read through ``runner.run_config``).
         model: the task model (``pgg_zoo.TaskModel``).
         synthesizer: the batch synthesizer (``(batch, generator) -> SynthesizedBatch``).
         guidance: the :class:`pgg_zoo.ProvenanceGuidance`.
+        build_info: how it was built beyond its options (``allow_unverified``, ``recipe``),
+            recorded in the run's ``config.yaml``.
     """
 
     name: str
@@ -29,6 +31,7 @@ class EngineTask(Protocol):
     model: nn.Module
     synthesizer: Any
     guidance: Any
+    build_info: Mapping[str, Any]
 
     def dataset(self, split: str) -> Dataset:
         """The dataset the engine loads for ``split`` ("train", "val" or "test")."""

@@ -16,8 +16,10 @@ from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
-from ..data.policy import apply_on_error, check_on_error
-from .amp import AMP_DTYPES, PGGAmpOptimWrapper
+from ..data.policy import apply_on_error
+from .amp import PGGAmpOptimWrapper
+from .config import OPTIMIZERS as OPTIMIZER_NAMES, LOG_BACKENDS, RunConfig, parse_checkpoint_interval
+from .config import CONFIG_FILE, RUN_FILE, run_option_names, write_config_file
 from .distributed import (check_launcher, init_distributed, is_main_process, model_wrapper_cfg,
                           rank_and_world)
 from .leakage import LeakageHook
@@ -32,8 +34,16 @@ from ..weights_io import (checkpoint_globals as _mmengine_checkpoint_globals,  #
 # The protocol, not pgg_zoo.task.Task: task.py imports the engine, never the reverse.
 from .protocol import EngineTask as Task
 
+#: torch.optim class names of the ``optimizer`` run option's values.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
-LOG_BACKENDS = ("json", "tensorboard")
+assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
+
+
+def run_config(task: "Task") -> RunConfig:
+    """The task's run options as a checked :class:`RunConfig` (the task's config holds them
+    beside its task options; keys it lacks take the engine's defaults)."""
+    c = task.config
+    return RunConfig.from_mapping({k: c[k] for k in run_option_names() if k in c})
 
 
 def data_identity(config: Mapping[str, Any]) -> str:
@@ -68,8 +78,6 @@ def default_work_dir(task: "Task") -> Path:
             / f"{c['backbone']}_{c['synthesizer']}_{guided}_s{c['seed']}")
 
 
-#: What a training run leaves in its work dir (``run.json`` is written by :func:`train`).
-RUN_FILE = "run.json"
 
 
 class RunFolderError(ValueError):
@@ -92,7 +100,7 @@ def check_run_folder(task: "Task", work_dir: Path) -> bool:
     whether a run is there.
     """
     found = _run_artifacts(work_dir) if work_dir.is_dir() else []
-    resume = task.config.get("resume") not in (None, False, "", "false", "False")
+    resume = run_config(task).resume_mode is not None
     if found and not resume:
         raise RunFolderError(
             f"work dir {work_dir} already holds a run ({', '.join(found[:4])}"
@@ -122,24 +130,24 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     mid-epoch. With ``world_size`` ranks of batch ``b`` a step trains on the same samples as
     one process with batch ``world_size * b``.
     """
-    c = task.config
+    rc = run_config(task)
     ds = task.dataset(split)
-    limit = c.get("limit_train" if train else "limit_test")
-    if limit is not None and int(limit) < len(ds):
-        ds = Subset(ds, limited_indices(len(ds), int(limit), spread=train))
-    ds = apply_on_error(ds, c.get("on_error"))
+    limit = rc.limit_train if train else rc.limit_test
+    if limit is not None and limit < len(ds):
+        ds = Subset(ds, limited_indices(len(ds), limit, spread=train))
+    ds = apply_on_error(ds, rc.on_error)
     _, world = rank_and_world()
-    bs = int(c["batch_size"])
-    sampler = ResumableSampler(ds, shuffle=train, seed=int(c["seed"]), round_up=True)
+    bs = rc.batch_size
+    sampler = ResumableSampler(ds, shuffle=train, seed=rc.seed, round_up=True)
     g = torch.Generator()  # worker seeds; re-seeded per epoch by the train loop
-    g.manual_seed(int(c["seed"]))
+    g.manual_seed(rc.seed)
     per_rank = -(-len(ds) // world)
     return DataLoader(
         ds,
         batch_size=bs,
         sampler=sampler,
         drop_last=train and per_rank > bs,
-        num_workers=int(c["num_workers"]),
+        num_workers=rc.num_workers,
         collate_fn=task.collate,
         generator=g,
         persistent_workers=False,
@@ -149,12 +157,13 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
 def _leakage_loader(task: "Task", split: str) -> DataLoader | None:
     """A loader over ``task.leakage_dataset(split)`` (fixed order), or None when the task
     measures leakage on the evaluation split itself (the default)."""
-    if not int(task.config.get("leakage_batches") or 0):
+    rc = run_config(task)
+    if not rc.leakage_batches:
         return None
     ds = task.leakage_dataset(split)
     if ds is None:
         return None
-    return DataLoader(ds, batch_size=int(task.config["batch_size"]), shuffle=False,
+    return DataLoader(ds, batch_size=rc.batch_size, shuffle=False,
                       num_workers=0, collate_fn=task.collate)
 
 
@@ -177,64 +186,44 @@ def _experiment_name(task: "Task") -> str:
     return f"{task.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:6]}"
 
 
-def _optim_wrapper(task: "Task") -> dict[str, Any]:
-    c = task.config
-    name = str(c.get("optimizer", "adamw")).lower()
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
-    opt: dict[str, Any] = dict(type=OPTIMIZERS[name], lr=float(c["lr"]),
-                               weight_decay=float(c["weight_decay"]))
-    if name == "sgd":
-        opt["momentum"] = 0.9
-    accumulate = int(c.get("accumulate") or 1)
-    if accumulate < 1:
-        raise ValueError(f"accumulate must be >= 1, got {accumulate}")
+def _optim_wrapper(rc: RunConfig) -> dict[str, Any]:
+    opt: dict[str, Any] = dict(type=OPTIMIZERS[rc.optimizer], lr=float(rc.lr),
+                               weight_decay=float(rc.weight_decay))
+    if rc.optimizer == "sgd":
+        opt.update(momentum=float(rc.momentum), nesterov=bool(rc.nesterov))
     # mmengine divides each micro-batch loss by accumulative_counts and skips DDP's gradient
     # all-reduce (no_sync) until the update step.
     wrapper: dict[str, Any] = dict(type="OptimWrapper", optimizer=opt,
-                                   accumulative_counts=accumulate)
-    amp = c.get("amp")
-    if amp:
-        if amp not in AMP_DTYPES:
-            raise ValueError(f"amp must be 'bf16' or 'fp16', got {amp!r}")
+                                   accumulative_counts=rc.accumulate)
+    if rc.amp:
         # The penalty itself is reduced in fp32 (ProvenanceGuidance disables autocast).
-        wrapper = dict(type=PGGAmpOptimWrapper, optimizer=opt, dtype=amp,
-                       accumulative_counts=accumulate)
+        wrapper = dict(type=PGGAmpOptimWrapper, optimizer=opt, dtype=rc.amp,
+                       accumulative_counts=rc.accumulate)
+    if rc.lr_mult:
+        # mmengine's paramwise rule: a parameter takes the factor of the longest key its
+        # name contains (names as in the task model, e.g. "fc.weight", "features.body.30.bias")
+        wrapper["paramwise_cfg"] = dict(custom_keys={
+            k: dict(lr_mult=float(v)) for k, v in rc.lr_mult.items()})
     return wrapper
 
 
-def parse_checkpoint_interval(value: Any, epochs: int) -> tuple[int, bool]:
-    """``(interval, by_epoch)`` from the ``checkpoint_interval`` config value.
-
-    ``None``: once, at the end of training (every ``epochs`` epochs). An integer (or ``"500"``,
-    ``"500i"``, ``"500iter"``): every N iterations. ``"2e"``, ``"2ep"``, ``"2epochs"``: every N
-    epochs. The last iteration is always saved.
-    """
-    if value is None:
-        return max(1, int(epochs)), True
-    if isinstance(value, bool):
-        raise ValueError(f"checkpoint_interval must be a number of iterations or 'Ne', got {value!r}")
-    if isinstance(value, int):
-        n, by_epoch = value, False
-    else:
-        text = str(value).strip().lower()
-        digits = text.rstrip("abcdefghijklmnopqrstuvwxyz ")
-        unit = text[len(digits):].strip()
-        if not digits.isdigit() or unit not in ("", "i", "it", "iter", "iters", "iteration",
-                                                "iterations", "e", "ep", "epoch", "epochs"):
-            raise ValueError(f"checkpoint_interval {value!r}: use N (iterations), 'Ni' or 'Ne'")
-        n, by_epoch = int(digits), unit.startswith("e")
-    if n < 1:
-        raise ValueError(f"checkpoint_interval must be >= 1, got {value!r}")
-    return n, by_epoch
+def _param_scheduler(rc: RunConfig) -> list[dict[str, Any]]:
+    """The learning-rate schedule of ``rc.schedule`` (per iteration, from epoch units)."""
+    if rc.schedule == "cosine":
+        return [dict(type="CosineAnnealingLR", T_max=rc.epochs, by_epoch=True,
+                     convert_to_iter_based=True)]
+    if rc.schedule == "step":
+        # wsolevaluation's schedule: lr x gamma every lr_step epochs
+        return [dict(type="StepLR", step_size=rc.lr_step, gamma=rc.lr_gamma, by_epoch=True,
+                     convert_to_iter_based=True)]
+    return [dict(type="ConstantLR", factor=1.0, by_epoch=True)]
 
 
-def _visualizer(c: dict[str, Any]) -> dict[str, Any]:
+def _visualizer(rc: RunConfig) -> dict[str, Any]:
     """JSON scalars always (``LocalVisBackend``: ``<work_dir>/<timestamp>/vis_data/scalars.json``),
     plus TensorBoard event files with ``log_backend="tensorboard"``."""
-    backend = c.get("log_backend") or "json"
-    if backend not in LOG_BACKENDS:
-        raise ValueError(f"log_backend must be one of {LOG_BACKENDS}, got {backend!r}")
+    backend = rc.log_backend
+    assert backend in LOG_BACKENDS
     backends: list[dict[str, Any]] = [dict(type="LocalVisBackend")]
     if backend == "tensorboard":
         import importlib.util
@@ -247,15 +236,15 @@ def _visualizer(c: dict[str, Any]) -> dict[str, Any]:
     return dict(type="Visualizer", vis_backends=backends)
 
 
-def _resume_args(c: dict[str, Any]) -> dict[str, Any]:
+def _resume_args(rc: RunConfig) -> dict[str, Any]:
     """Runner arguments for ``resume``: False/None (fresh run), True or ``"auto"`` (the
     checkpoint named in ``<work_dir>/last_checkpoint``, fresh if none), or a checkpoint path."""
-    r = c.get("resume")
-    if r in (None, False, "", "false", "False"):
+    r = rc.resume_mode
+    if r is None:
         return {}
-    if r is True or r in ("auto", "true", "True"):
+    if r == "auto":
         return dict(resume=True)
-    if not Path(str(r)).is_file():
+    if not Path(r).is_file():
         raise FileNotFoundError(f"resume checkpoint {r} does not exist")
     return dict(resume=True, load_from=str(r))
 
@@ -268,37 +257,36 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     gloo on CPUs) so that the loaders can shard by rank; the Runner then wraps the model in
     DistributedDataParallel.
     """
-    c = task.config
-    launcher = check_launcher(c.get("launcher"))
-    check_on_error(c.get("on_error") or "raise")
+    rc = run_config(task)
+    launcher = check_launcher(rc.launcher)
     init_distributed(launcher)
     rank, world = rank_and_world()
-    work_dir = Path(c["work_dir"] or default_work_dir(task))
+    work_dir = Path(rc.work_dir or default_work_dir(task))
     work_dir.mkdir(parents=True, exist_ok=True)
     model: torch.nn.Module = PGGModel(task.model, task.synthesizer, task.guidance,
-                                      seed=int(c["seed"]))
-    if c.get("sync_bn") and world > 1:
+                                      seed=rc.seed)
+    if rc.sync_bn and world > 1:
         if not torch.cuda.is_available():
             raise RuntimeError("sync_bn needs GPUs: torch's SyncBatchNorm does not run on CPU")
         # Converts BN layers of task.model in place (PGGModel holds the same module).
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     recorder = MetricsRecorderHook(split)
-    interval, by_epoch = parse_checkpoint_interval(c.get("checkpoint_interval"), int(c["epochs"]))
+    interval, by_epoch = parse_checkpoint_interval(rc.checkpoint_interval, rc.epochs)
     kwargs: dict[str, Any] = dict(
         model=model,
         work_dir=str(work_dir),
         experiment_name=_experiment_name(task),
-        randomness=dict(seed=int(c["seed"])),
+        randomness=dict(seed=rc.seed),
         launcher=launcher,
         default_hooks=dict(
             logger=dict(type="LoggerHook", interval=10),
             checkpoint=dict(type=AtomicCheckpointHook, interval=interval, by_epoch=by_epoch,
                             max_keep_ckpts=2),
         ),
-        custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(int(c["seed"])),
-                      LeakageHook(int(c.get("leakage_batches") or 0), int(c["seed"]), split,
+        custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(rc.seed),
+                      LeakageHook(rc.leakage_batches, rc.seed, split,
                                   loader=_leakage_loader(task, split))],
-        visualizer=_visualizer(c),
+        visualizer=_visualizer(rc),
         # mmengine warns about things that do not apply here (no metainfo, no metric prefix);
         # the console shows our progress bars and metric tables instead. Logs: work_dir.
         log_level=logging.ERROR,
@@ -308,17 +296,16 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
         # mmengine reads the DDP wrapper's settings from its cfg (no Runner argument).
         kwargs["cfg"] = dict(model_wrapper_cfg=model_wrapper_cfg())
     if train:
-        epochs = int(c["epochs"])
+        epochs = rc.epochs
         kwargs.update(
             train_dataloader=_loader(task, "train", train=True),
             train_cfg=dict(type=PGGEpochBasedTrainLoop, max_epochs=epochs, val_interval=epochs),
             val_dataloader=_loader(task, split, train=False),
             val_cfg=dict(),
             val_evaluator=Evaluator(task.build_metrics()),
-            optim_wrapper=_optim_wrapper(task),
-            param_scheduler=[dict(type="CosineAnnealingLR", T_max=epochs, by_epoch=True,
-                                  convert_to_iter_based=True)],
-            **_resume_args(c),
+            optim_wrapper=_optim_wrapper(rc),
+            param_scheduler=_param_scheduler(rc),
+            **_resume_args(rc),
         )
     else:
         kwargs.update(
@@ -338,21 +325,20 @@ def train(task: "Task") -> dict[str, float]:
     by default the test split).
 
     The work dir (``work_dir``, default :func:`default_work_dir`) must not hold another run
-    unless ``resume`` is set (:func:`check_run_folder`); ``run.json`` there records the task,
-    the data and the config. Resuming a run that had already finished trains nothing, says so
+    unless ``resume`` is set (:func:`check_run_folder`); ``run.json`` and ``config.yaml`` there
+    record the task, the data and the configuration. Resuming a run that had already finished trains nothing, says so
     on stderr and evaluates its final weights again.
 
     Besides mmengine's checkpoints (``epoch_N.pth`` / ``iter_N.pth``, for ``resume``), the trained task model's
     weights are written to ``<work_dir>/model.safetensors`` (temporary name, then renamed):
     the file to evaluate, share or describe in a model card.
     """
-    c = task.config
-    work_dir = Path(c["work_dir"] or default_work_dir(task))
+    rc = run_config(task)
+    work_dir = Path(rc.work_dir or default_work_dir(task))
     # Before anything is built or written: a reused folder is refused, not mixed.
     had_run = check_run_folder(task, work_dir)
-    auto_resume = _resume_args(c) == dict(resume=True)
-    runner, recorder = build_runner(task, train=True,
-                                    split=str(c.get("eval_split") or "test"))
+    auto_resume = _resume_args(rc) == dict(resume=True)
+    runner, recorder = build_runner(task, train=True, split=rc.eval_split)
     progress = TrainedItersHook()
     runner.register_hook(progress)
     main = is_main_process()
@@ -362,10 +348,12 @@ def train(task: "Task") -> dict[str, float]:
                   file=sys.stderr)
         if not (work_dir / RUN_FILE).is_file():
             _write_run_file(task, work_dir)
+        if not (work_dir / CONFIG_FILE).is_file():
+            _write_config_file(task, work_dir)
     # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
     with _mmengine_checkpoint_globals():
         runner.train()
-        if had_run and _resume_args(c) and progress.iters == 0:
+        if had_run and _resume_args(rc) and progress.iters == 0:
             # The resumed run had already finished: mmengine trains nothing and evaluates
             # nothing, so evaluate its final weights again rather than return no metrics.
             if main:
@@ -385,6 +373,17 @@ def _write_run_file(task: "Task", work_dir: Path) -> None:
     tmp = work_dir / (RUN_FILE + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     os.replace(tmp, work_dir / RUN_FILE)
+
+
+def _write_config_file(task: "Task", work_dir: Path) -> None:
+    """``config.yaml``: the task, its task options and its run options (enough to recreate the
+    run with ``pgg-zoo train --config``), written once. ``resume`` is written as False: the
+    file describes the run, and a run recreated from it starts afresh."""
+    run = set(run_option_names())
+    write_config_file(work_dir / CONFIG_FILE, task.name,
+                      {k: v for k, v in task.config.items() if k not in run},
+                      run_config(task).replace(resume=False),
+                      data=data_identity(task.config), build_info=task.build_info)
 
 
 def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
