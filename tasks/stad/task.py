@@ -1,6 +1,7 @@
 """The STAD task: a person-box action detector trained on pasted clips, scored by frame/video mAP."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -12,12 +13,14 @@ from torch.utils.data import Dataset
 from pgg_zoo import SYNTHESIZERS, Task, register_task
 from pgg_zoo.task import ConfigError
 
-from .data import SPRITES_LINKING, TubeDataset, ensure_stad_benchmark
+from .data import SPRITES_LINKING, TubeDataset, ensure_stad_benchmark, load_tube_annotations
 from .data.benchmark import ANNOTATION_FILE
 from .evaluator import STADMetric
 from .models import ActionDetector
 
 SYNTHS = ("video_paste", "none")
+#: Embedded benchmarks (``benchmark`` option) and their frame size.
+BENCHMARKS = {"stad-sprites-v1": 64, "stad-scenes-v1": 32}
 
 
 @register_task("stad")
@@ -25,7 +28,9 @@ class STADTask(Task):
     """Spatio-temporal action detection (AVA-style: actions of given person boxes).
 
     Data: a UCF101-24 / JHMDB-21 folder with its pickle (``data_root`` + ``annotations``),
-    or the embedded ``stad-sprites-v1`` benchmark when ``data_root`` is None. Evaluation
+    or, when ``data_root`` is None, the embedded benchmark named by ``benchmark``:
+    ``stad-sprites-v1`` (default) or ``stad-scenes-v1`` (a scene shortcut outside the actor
+    boxes, with its own validation videos; docs/stad.md). Evaluation
     classifies the ground-truth person boxes of every annotated test key frame (the
     frame-mAP/video-mAP "given boxes" setting), so it measures action recognition of actors,
     not person detection.
@@ -38,7 +43,9 @@ class STADTask(Task):
         "annotations": None,
         "clip_len": 8,
         "clip_stride": 1,
-        "image_size": 64,
+        "image_size": None,  # None: the embedded benchmark's frame size, else 64
+        # The embedded benchmark used when data_root is None (BENCHMARKS).
+        "benchmark": "stad-sprites-v1",
         "train_key_frame_step": 4,
         "test_key_frame_step": 1,
         "epochs": 6,
@@ -66,11 +73,35 @@ class STADTask(Task):
         if c["data_root"] is not None and c["annotations"] is None:
             raise ConfigError("stad with data_root needs annotations=<pickle> (UCF101v2-GT.pkl, "
                               "JHMDB-GT.pkl)")
+        if c["data_root"] is None and c["benchmark"] not in BENCHMARKS:
+            raise ConfigError(f"unknown stad benchmark {c['benchmark']!r}; choose from "
+                              f"{sorted(BENCHMARKS)}")
         if c["backbone"] == "slowfast_r50" and int(c["clip_len"]) % 4:
             raise ConfigError("slowfast_r50 needs clip_len divisible by 4 (alpha = 4)")
 
     # -- data -----------------------------------------------------------------------------
+    @property
+    def _scenes(self) -> bool:
+        return self.config["data_root"] is None and self.config["benchmark"] == "stad-scenes-v1"
+
+    @property
+    def native_val(self) -> bool:  # type: ignore[override]
+        """``stad-scenes-v1`` lists its validation videos (carved by video at generation, with
+        scenes independent of the class); other data get val carved by the core."""
+        return self._scenes
+
+    def image_size(self) -> int:
+        size = self.config["image_size"]
+        if size is None:
+            return BENCHMARKS[self.config["benchmark"]] if self.config["data_root"] is None \
+                else 64
+        return int(size)
+
     def _source(self) -> tuple[Path, Any]:
+        if self._scenes:
+            from .data.scenes import SCENES_ANNOTATION_FILE, ensure_scenes_benchmark
+
+            return ensure_scenes_benchmark(), SCENES_ANNOTATION_FILE
         if self.config["data_root"] is None:
             return ensure_stad_benchmark(), ANNOTATION_FILE
         return Path(self.config["data_root"]), self.config["annotations"]
@@ -79,8 +110,15 @@ class STADTask(Task):
         root, ann = self._source()
         c = self.config
         step = c["train_key_frame_step"] if split == "train" else c["test_key_frame_step"]
+        if self._scenes and split in ("train", "val"):
+            # Training videos minus the benchmark's validation videos, or those alone.
+            ann = load_tube_annotations(root / ann)
+            val = set(ann.extra["pgg_meta"]["val_videos"])
+            keep = [v for v in ann.videos("train") if (v in val) == (split == "val")]
+            ann = dataclasses.replace(ann, train_videos=[keep])
+            split = "train"
         return TubeDataset(root, ann, split, clip_len=int(c["clip_len"]),
-                           stride=int(c["clip_stride"]), size=int(c["image_size"]),
+                           stride=int(c["clip_stride"]), size=self.image_size(),
                            key_frame_step=int(step), on_error=c["on_error"])
 
     def holdout_keys(self, dataset: Dataset) -> tuple[list[Any] | None, list[Any] | None]:
@@ -97,6 +135,10 @@ class STADTask(Task):
     def num_classes(self) -> int:
         if self.config["num_classes"] is not None:
             return int(self.config["num_classes"])
+        if self._scenes:
+            from .data.scenes import ScenesSpec
+
+            return len(ScenesSpec().classes)
         if self.config["data_root"] is None:
             from .data import SpritesSpec
 
@@ -109,7 +151,7 @@ class STADTask(Task):
             tb = torch.as_tensor(it["tube_boxes"], dtype=torch.float32).clone()
             tb[~torch.as_tensor(it["tube_valid"], dtype=torch.bool)] = float("nan")
             tubes.append(tb)
-        size = int(self.config["image_size"])
+        size = self.image_size()
         samples = {
             "boxes": [torch.as_tensor(it["boxes"], dtype=torch.float32) for it in items],
             "box_labels": [torch.as_tensor(it["labels"]) for it in items],
@@ -137,7 +179,12 @@ class STADTask(Task):
         ds = self.build_dataset("test")
         linking = self.config["linking"]
         if linking is None:
-            linking = SPRITES_LINKING if self.config["data_root"] is None else {}
+            if self._scenes:
+                from .data.scenes import SCENES_LINKING
+
+                linking = SCENES_LINKING
+            else:
+                linking = SPRITES_LINKING if self.config["data_root"] is None else {}
         # Every annotated video: the metric scores only those it saw, so the same metric
         # serves test, a carved val (training videos) and limit_test.
         return [STADMetric(ds.ann, ds.ann.videos("all"), protocol=self.config["protocol"],
