@@ -122,7 +122,7 @@ def _upstream_model(name: str):
     import torch
 
     with torch.device("meta"):
-        if name == "resnet50_imagenet1k_v1":
+        if name in ("resnet50_imagenet1k_v1", "resnet50_imagenet1k_v1_wsol"):
             from torchvision.models import resnet50
 
             return resnet50()

@@ -12,6 +12,9 @@ def register() -> None:
     """Entry point of the ``pgg_zoo.plugins`` group: registers the classification task, the
     ``edit_provenance`` synthesizer and the protocol-named metrics (``top1[cls]``,
     ``worst_group_acc[waterbirds]``, ...). ResizeMix is a core synthesizer (``resizemix``)."""
+    from pathlib import Path
+
+    from pgg_zoo.recipes import register_recipes
     from pgg_zoo.registry import SYNTHESIZERS
     from pgg_zoo.vision.backbones import register_image_backbones
 
@@ -22,3 +25,5 @@ def register() -> None:
     SYNTHESIZERS.add("edit_provenance", EditProvenance, modality="image")
     register_metrics()
     register_image_backbones("classification")
+    # the paper's protocols on the real data sets, as shipped run configurations
+    register_recipes(Path(__file__).parent / "recipes")

@@ -9,6 +9,10 @@ differentiable twice) and ``paste`` (the video-paste synthesizer).
 
 def register() -> None:
     """Entry point of the ``pgg_zoo.plugins`` group: registers the STAD task and its parts."""
+    from pathlib import Path
+
+    from pgg_zoo.recipes import register_recipes
+
     from . import task  # noqa: F401  (the @register_task decorator registers "stad")
     from .metrics import register_metrics
     from .models import register_backbones
@@ -17,3 +21,5 @@ def register() -> None:
     register_backbones()
     register_synthesizers()
     register_metrics()
+    # the paper's protocols on the real data sets, as shipped run configurations
+    register_recipes(Path(__file__).parent / "recipes")
