@@ -12,3 +12,14 @@ for v in corner anywhere; do
   done
   python scripts/summarize_runs.py --paired-to plain runs/decoy/demo_${v}_s* > runs/decoy/summary_$v.md
 done
+
+# Study v2 of `anywhere` (docs/decoy.md): the same data with the convnet backbone, 15 epochs;
+# alpha chosen on val only (the demo's 5 seeds below are the test phase).
+python -c "import pgg_zoo; pgg_zoo.alpha_study('decoy', out_dir='runs/decoy/alpha_anywhere_convnet', variant='anywhere', backbone='convnet', epochs=15, alphas=(0.1, 1, 10, 100), test_seeds=())"
+a=$(python -c "import json;print(json.load(open('runs/decoy/alpha_anywhere_convnet/metrics.json'))['chosen_alpha'])")
+for s in 0 1 2 3 4; do
+  pgg-zoo demo decoy --set variant=anywhere --backbone convnet --epochs 15 --alpha $a --seed $s \
+    --out-dir runs/decoy/demo_anywhere_convnet_s$s
+done
+python scripts/summarize_runs.py --paired-to plain runs/decoy/demo_anywhere_convnet_s* \
+  > runs/decoy/summary_anywhere_convnet.md
