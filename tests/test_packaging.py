@@ -67,3 +67,13 @@ def test_runtime_dependencies_are_not_only_test_extras():
     extras = {_norm(Requirement(r).name) for r in _project()["optional-dependencies"].get("test", [])}
     assert {"scipy", "pillow"} <= runtime
     assert not (extras & {"scipy", "pillow"})
+
+
+def test_every_source_folder_is_a_package():
+    # setup.py lists packages with find_packages, which skips folders without __init__.py;
+    # an editable install still imports them (namespace packages), a wheel would not ship them.
+    missing = [str(d.relative_to(ROOT)) for folder in ("pgg_zoo", "tasks")
+               for d in [ROOT / folder, *(ROOT / folder).rglob("*")]
+               if d.is_dir() and "__pycache__" not in d.parts and any(d.glob("*.py"))
+               and not (d / "__init__.py").is_file()]
+    assert missing == []

@@ -1,0 +1,2 @@
+"""Pieces the image task plugins share: CAM classifier, image backbones, localization maps,
+image-file helpers, the CUB-200-2011 reader, procedural drawing and box IoU."""
