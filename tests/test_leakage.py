@@ -102,3 +102,44 @@ def test_limit_train_spreads_over_a_class_sorted_set():
     kept = limited_indices(len(labels), 6, spread=True)
     assert len(kept) == 6 and {labels[i] for i in kept} == {0, 1, 2}
     assert limited_indices(len(labels), 6, spread=False) == list(range(6))
+
+
+def test_map_leakage_is_the_off_mask_share_of_positive_map_mass():
+    from pgg_zoo.guidance import map_leakage
+
+    # slot 0 owns the top row: its map has mass 1 + 2 there and 3 (+ a clipped -5) below.
+    maps = torch.tensor([[[[1.0, 2.0], [3.0, -5.0]], [[0.0, 0.0], [0.0, 0.0]]]])
+    masks = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, 1.0]]]])
+    prov = Provenance(masks, torch.tensor([[0, 1]]), input_shape=(1, 3, 2, 2))
+    share, chance, counted = map_leakage(maps, prov)
+    assert counted.tolist() == [[True, False]]  # an all-zero map does not count
+    assert share[0, 0].item() == pytest.approx(3 / 6)
+    assert chance[0, 0].item() == pytest.approx(0.5)
+    meter = LeakageMeter(name="cam_leakage")
+    meter.update(share, chance, counted)
+    assert meter.result() == pytest.approx({"cam_leakage": 50.0, "cam_leakage_chance": 50.0,
+                                            "cam_leakage_slots": 1.0})
+    with pytest.raises(ValueError, match="do not match"):
+        map_leakage(maps[:, :, :1], prov)
+
+
+def test_cam_classifier_label_maps_are_relu_cams_of_each_label():
+    from pgg_zoo.guidance import LocalizingModel
+    from pgg_zoo.vision.cam import CAMClassifier
+
+    class Identity(nn.Module):
+        out_channels = 2
+
+        def forward(self, x):
+            return x[:, :2]
+
+    model = CAMClassifier(Identity(), num_classes=3)
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]]))
+    assert isinstance(model, LocalizingModel)
+    x = torch.tensor([[[[1.0, 2.0], [0.0, 3.0]], [[4.0, 0.0], [1.0, 1.0]], [[0.0] * 2] * 2]])
+    prov = Provenance(torch.ones(1, 2, 2, 2), torch.tensor([[2, 1]]), input_shape=x.shape)
+    maps = model.label_maps(model(x), prov, {})
+    # class 2 = channel 0 - channel 1, clipped at 0; class 1 = channel 1 (same grid: no resize)
+    assert torch.equal(maps[0, 0], torch.tensor([[0.0, 2.0], [0.0, 2.0]]))
+    assert torch.equal(maps[0, 1], torch.tensor([[4.0, 0.0], [1.0, 1.0]]))

@@ -30,23 +30,25 @@ def measure_leakage(model: Any, loader: Any, n_batches: int, seed: int) -> dict[
 
     The batches are synthesized by the model's own synthesizer from a generator seeded with
     ``seed + LEAKAGE_SEED_OFFSET``; the model is measured in eval mode (as it is deployed) and
-    put back in its previous mode. Returns ``{}`` when no synthesized label owned less than its
-    whole input (plain training, or data without provenance on this split).
+    put back in its previous mode. Returns ``leakage`` (and ``cam_leakage`` for a model with
+    label maps), each with its chance level and slot count; ``{}`` when no synthesized label
+    owned less than its whole input (plain training, or data without provenance on this split).
     """
     model = model.module if is_model_wrapper(model) else model
     gen = torch.Generator()
     gen.manual_seed(int(seed) + LEAKAGE_SEED_OFFSET)
-    meter = LeakageMeter()
+    meters: dict[str, LeakageMeter] = {}
     was_training = model.training
     model.eval()
     try:
         for data in _batches(loader, n_batches):
             data = model.data_preprocessor(data, False)
             batch = {**(data.get("data_samples") or {}), "inputs": data["inputs"]}
-            meter.update(*model.leakage(batch, gen))
+            for name, parts in model.leakage(batch, gen).items():
+                meters.setdefault(name, LeakageMeter(name=name)).update(*parts)
     finally:
         model.train(was_training)
-    return meter.result()
+    return {k: v for m in meters.values() for k, v in m.result().items()}
 
 
 class LeakageHook(Hook):

@@ -7,7 +7,7 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from ..guidance import ProvenanceGuidance, gradient_leakage
+from ..guidance import LocalizingModel, ProvenanceGuidance, gradient_leakage, map_leakage
 from ..batchnorm import frozen_running_stats
 from ..synthesizers import NoMix, SynthesizedBatch
 
@@ -86,14 +86,22 @@ class PGGModel(BaseModel):
         return losses
 
     def leakage(self, batch: Mapping[str, Any], generator: torch.Generator
-                ) -> tuple[Tensor, Tensor, Tensor]:
-        """Gradient leakage of one batch synthesized with ``generator`` (see
-        :func:`pgg_zoo.guidance.gradient_leakage`); the model is used as it is (the caller
-        chooses train or eval mode) and nothing is accumulated into the weights' gradients."""
+                ) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
+        """Leakage of one batch synthesized with ``generator``: ``{"leakage": ...}`` (see
+        :func:`pgg_zoo.guidance.gradient_leakage`) and, for a task model with label maps
+        (:class:`pgg_zoo.guidance.LocalizingModel`), ``{"cam_leakage": ...}``
+        (:func:`pgg_zoo.guidance.map_leakage`). The model is used as it is (the caller chooses
+        train or eval mode) and nothing is accumulated into the weights' gradients."""
         synth = self.synthesizer(batch, generator)
         sbatch = {**batch, **synth.extras, "inputs": synth.inputs}
+        prov = synth.provenance
         with torch.enable_grad():
             x = synth.inputs.detach().requires_grad_(True)
             outputs = self.task_model(x, sbatch)
-            logits = self.task_model.label_logits(outputs, synth.provenance, sbatch)
-            return gradient_leakage(x, logits, synth.provenance)
+            logits = self.task_model.label_logits(outputs, prov, sbatch)
+            out = {"leakage": gradient_leakage(x, logits, prov)}
+        if isinstance(self.task_model, LocalizingModel):
+            with torch.no_grad():
+                out["cam_leakage"] = map_leakage(
+                    self.task_model.label_maps(outputs, prov, sbatch), prov)
+        return out

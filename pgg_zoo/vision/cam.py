@@ -69,6 +69,16 @@ class CAMClassifier(nn.Module):
                   batch: Mapping[str, Any]) -> Tensor:
         return soft_target_cross_entropy(outputs["logits"], provenance)
 
+    def label_maps(self, outputs: Mapping[str, Tensor], provenance: Provenance,
+                   batch: Mapping[str, Any]) -> Tensor:
+        """``(B, L, H, W)``: ReLU of each provenance label's CAM, bilinearly upsampled to the
+        input's grid (what ``cam_leakage`` measures; :class:`pgg_zoo.guidance.LocalizingModel`)."""
+        feats = outputs["features"].float()
+        w = self.fc.weight.float()[provenance.labels]  # (B, L, C)
+        maps = torch.einsum("blc,bchw->blhw", w, feats).clamp_min(0.0)
+        size = tuple(provenance.masks.shape[-2:])
+        return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
     def cams(self, features: Tensor, classes: Tensor, size: tuple[int, int]) -> Tensor:
         """Class activation maps of ``classes`` upsampled to ``size``.
 
