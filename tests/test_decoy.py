@@ -80,3 +80,20 @@ def test_guidance_lowers_leakage_and_controls_differ(bench_home, tmp_path):
     assert len(lines) == 6  # one measurement per epoch
     # The final evaluation's leakage is the last epoch's: same weights, same batches.
     assert json.loads(lines[-1])["metrics"]["leakage"] == pytest.approx(res["pgg"]["leakage"])
+
+
+def test_convnet_detects_a_swatch_wherever_it_sits():
+    from pgg_zoo_tasks.decoy.model import convnet
+
+    torch.manual_seed(0)
+    net = convnet()
+    assert net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    # Convolutions with a global max-pool: a swatch moved by a multiple of the total pooling
+    # stride (4) gives exactly the same logits, so what is learnt at one place holds at all.
+    # (On a canvas large enough that both swatches stay out of the border's reach: the
+    # receptive field is 18 px and zero padding makes the border different.)
+    a, b = torch.zeros(1, 1, 64, 64), torch.zeros(1, 1, 64, 64)
+    a[..., 24:28, 24:28] = 0.6
+    b[..., 36:40, 28:32] = 0.6
+    assert torch.allclose(net(a), net(b), atol=1e-6)
+    assert pgg_zoo.build("decoy", backbone="convnet").config["backbone"] == "convnet"
