@@ -20,27 +20,14 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from .files import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    check_image_file,
-    flip_boxes,
-    load_gray,
-    load_rgb,
-    normalize_,
-    open_image,
-    parse_float,
-    parse_int,
-    read_records,
-    scale_boxes,
-    want_flip,
-)
+from .files import (IMAGENET_MEAN, IMAGENET_STD, check_image_file, load_gray, open_image,
+                    parse_float, parse_int, read_records, scale_boxes)
+from .image_dataset import ResizedImageDataset
 from ..data.errors import DatasetFormatError, MissingFileError
 
 __all__ = ["CUBDataset"]
@@ -48,7 +35,7 @@ __all__ = ["CUBDataset"]
 _SPLITS = ("train", "test", "all")
 
 
-class CUBDataset(Dataset):
+class CUBDataset(ResizedImageDataset):
     """CUB-200-2011 (or anything written in its layout, e.g. the wsol-shapes-v1 benchmark).
 
     Args:
@@ -108,12 +95,7 @@ class CUBDataset(Dataset):
         if not self.root.is_dir():
             raise MissingFileError(self.root, "CUB root folder not found")
         self.split = split
-        self.image_size = int(image_size)
-        self.normalize = bool(normalize)
-        self.hflip = 0.5 if hflip is True else float(hflip)
-        self.box_tolerance = float(box_tolerance)
-        self.mean = tuple(float(v) for v in mean)
-        self.std = tuple(float(v) for v in std)
+        self._set_item_options(image_size, normalize, hflip, box_tolerance, mean, std)
 
         seg_dir = self.root / "segmentations"
         if segmentations is True and not seg_dir.is_dir():
@@ -167,26 +149,27 @@ class CUBDataset(Dataset):
             if iid not in paths:
                 raise DatasetFormatError(f, f"unknown image id {iid!r} (not in images.txt)", ln)
 
-        labels: dict[str, int] = {}
-        for ln, (iid, cid_s) in read_records(f_labels, 2):
-            known(iid, f_labels, ln)
-            if iid in labels:
-                raise DatasetFormatError(f_labels, f"image id {iid} labelled twice", ln)
-            cid = parse_int(cid_s, f_labels, ln, "class id")
-            if cid not in class_names:
-                raise DatasetFormatError(
-                    f_labels, f"class id {cid} not in classes.txt (1..{len(class_names)})", ln)
-            labels[iid] = cid - 1
+        def int_per_image(f: Path, what: str, twice: str, valid: Callable[[int], bool],
+                          invalid: Callable[[int], str]) -> dict[str, int]:
+            """``<image_id> <int>`` lines, one per image; each value checked as it is read so
+            that the first bad line is the one reported."""
+            out: dict[str, int] = {}
+            for ln, (iid, v_s) in read_records(f, 2):
+                known(iid, f, ln)
+                if iid in out:
+                    raise DatasetFormatError(f, f"image id {iid} {twice}", ln)
+                v = parse_int(v_s, f, ln, what)
+                if not valid(v):
+                    raise DatasetFormatError(f, invalid(v), ln)
+                out[iid] = v
+            return out
 
-        is_train: dict[str, bool] = {}
-        for ln, (iid, flag_s) in read_records(f_split, 2):
-            known(iid, f_split, ln)
-            if iid in is_train:
-                raise DatasetFormatError(f_split, f"image id {iid} listed twice", ln)
-            flag = parse_int(flag_s, f_split, ln, "is_training_image")
-            if flag not in (0, 1):
-                raise DatasetFormatError(f_split, f"is_training_image must be 0 or 1, found {flag}", ln)
-            is_train[iid] = flag == 1
+        labels = {iid: cid - 1 for iid, cid in int_per_image(
+            f_labels, "class id", "labelled twice", lambda c: c in class_names,
+            lambda c: f"class id {c} not in classes.txt (1..{len(class_names)})").items()}
+        is_train = {iid: flag == 1 for iid, flag in int_per_image(
+            f_split, "is_training_image", "listed twice", lambda v: v in (0, 1),
+            lambda v: f"is_training_image must be 0 or 1, found {v}").items()}
 
         # bounding_boxes.txt: CUB has one box per image; several lines per id are accepted
         # (n boxes). The line numbers are kept to name them when a box turns out to leave the
@@ -234,14 +217,6 @@ class CUBDataset(Dataset):
     def num_classes(self) -> int:
         return len(self._classes)
 
-    @property
-    def labels(self) -> list[int]:
-        """0-based labels of this split's images, in item order."""
-        return [self._labels[i] for i in self.image_ids]
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
-
     def image_path(self, index: int) -> Path:
         return self.root / "images" / self._paths[self.image_ids[index]]
 
@@ -252,22 +227,22 @@ class CUBDataset(Dataset):
 
     def original_boxes(self, index: int) -> np.ndarray:
         """Boxes (n, 4) x0, y0, x1, y1 in the original image frame (before resize/clipping)."""
-        return np.array([b[:4] for b in self._boxes[self.image_ids[index]]], dtype=np.float64)
+        return self._original_boxes(self.image_ids[index])
 
     # -- checks -------------------------------------------------------------------------------
-    def _check_boxes(self, iid: str, wh: tuple[int, int]) -> np.ndarray:
-        """Boxes of ``iid`` clipped to the image, after checking they lie inside it."""
-        w, h = wh
-        tol = self.box_tolerance
-        out = []
-        for x0, y0, x1, y1, ln in self._boxes[iid]:
-            if x1 > w + tol or y1 > h + tol or x0 >= w or y0 >= h:
-                raise DatasetFormatError(
-                    self.root / "bounding_boxes.txt",
-                    f"box of image {iid} (x0 {x0:g}, y0 {y0:g}, x1 {x1:g}, y1 {y1:g}) lies "
-                    f"outside the {w}x{h} image {self._paths[iid]}", ln)
-            out.append((max(x0, 0.0), max(y0, 0.0), min(x1, float(w)), min(y1, float(h))))
-        return np.asarray(out, dtype=np.float64)
+    def _box_outside(self, iid: str, box: tuple[float, float, float, float],
+                     wh: tuple[int, int], line: int) -> DatasetFormatError:
+        x0, y0, x1, y1 = box
+        return DatasetFormatError(
+            self.root / "bounding_boxes.txt",
+            f"box of image {iid} (x0 {x0:g}, y0 {y0:g}, x1 {x1:g}, y1 {y1:g}) lies "
+            f"outside the {wh[0]}x{wh[1]} image {self._paths[iid]}", line)
+
+    def _check_size(self, iid: str, wh: tuple[int, int]) -> None:
+        self._sizes[iid] = wh
+        # Boxes are checked here, before the pixels are decoded, so that a box outside the
+        # image is the error named even when the file is truncated too.
+        self._checked_boxes(iid, wh)
 
     def _ref(self, iid: str) -> dict[str, Any]:
         return {"referenced_from": self.root / "images.txt", "line": self._image_line[iid]}
@@ -286,8 +261,7 @@ class CUBDataset(Dataset):
         exists; no pixel is decoded. Raises the first problem found, naming the file."""
         for k in range(len(self)):
             iid = self.image_ids[k]
-            self._sizes[iid] = check_image_file(self.image_path(k), **self._ref(iid))
-            self._check_boxes(iid, self._sizes[iid])
+            self._check_size(iid, check_image_file(self.image_path(k), **self._ref(iid)))
             if self.has_segmentations and not self.mask_path(k).is_file():
                 raise MissingFileError(self.mask_path(k), "segmentation file not found",
                                        **self._ref(iid))
@@ -295,38 +269,21 @@ class CUBDataset(Dataset):
     # -- items --------------------------------------------------------------------------------
     def __getitem__(self, index: int) -> dict[str, Any]:
         iid = self.image_ids[index]
-        path = self.image_path(index)
-        S = self.image_size
-        with open_image(path, **self._ref(iid)) as im:
-            self._sizes[iid] = im.size
-            boxes = self._check_boxes(iid, im.size)
-            try:
-                x = load_rgb(im, S)
-            except OSError as e:  # truncated file: the header was fine, the pixels are not
-                raise DatasetFormatError(path, f"cannot decode image: {e}") from None
-        w, h = self._sizes[iid]
+        x, (w, h) = self._load_input(index)
         item: dict[str, Any] = {
             "inputs": x,
             "label": self._labels[iid],
-            "boxes": scale_boxes(boxes, (w, h), S),
+            "boxes": scale_boxes(self._checked_boxes(iid, (w, h)), (w, h), self.image_size),
             "orig_boxes": torch.from_numpy(self.original_boxes(index)),
             "orig_size": (h, w),
             "image_id": iid,
-            "path": str(path),
+            "path": str(self.image_path(index)),
         }
         if self.has_segmentations:
-            m = load_gray(self.mask_path(index), S, nearest=False, what="segmentation",
-                          **self._ref(iid))
+            m = load_gray(self.mask_path(index), self.image_size, nearest=False,
+                          what="segmentation", **self._ref(iid))
             item["mask"] = torch.from_numpy(m / 255.0).float().unsqueeze(0)
-        if want_flip(self.hflip):
-            item["inputs"] = item["inputs"].flip(-1)
-            item["boxes"] = flip_boxes(item["boxes"], S)
-            item["orig_boxes"] = flip_boxes(item["orig_boxes"], w)
-            if "mask" in item:
-                item["mask"] = item["mask"].flip(-1)
-        if self.normalize:
-            normalize_(item["inputs"], self.mean, self.std)
-        return item
+        return self._flip_and_normalize(item)
 
     def __repr__(self) -> str:
         return (f"CUBDataset(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "

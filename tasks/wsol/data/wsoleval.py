@@ -37,24 +37,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
-from pgg_zoo.vision.files import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    check_image_file,
-    flip_boxes,
-    load_gray,
-    load_rgb,
-    normalize_,
-    open_image,
-    parse_float,
-    parse_int,
-    read_records,
-    scale_boxes,
-    want_flip,
-)
+from pgg_zoo.vision.files import (IMAGENET_MEAN, IMAGENET_STD, check_image_file, load_gray,
+                                  parse_float, parse_int, read_records, scale_boxes)
+from pgg_zoo.vision.image_dataset import ResizedImageDataset
 
 __all__ = ["WSOLEvalDataset", "SPLIT_FOLDERS", "DATASETS"]
 
@@ -68,7 +55,7 @@ SPLIT_FOLDERS = {
 DATASETS = {"CUB": (200, "boxes"), "ILSVRC": (1000, "boxes"), "OpenImages": (100, "masks")}
 
 
-class WSOLEvalDataset(Dataset):
+class WSOLEvalDataset(ResizedImageDataset):
     """One split of CUB / ILSVRC / OpenImages described by wsolevaluation metadata.
 
     Args:
@@ -118,10 +105,10 @@ class WSOLEvalDataset(Dataset):
         std: Sequence[float] = IMAGENET_STD,
         check_files: bool = False,
     ) -> None:
-        if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
-        if split not in SPLIT_FOLDERS:
-            raise ValueError(f"split must be one of {sorted(SPLIT_FOLDERS)}, got {split!r}")
+        for name, value, allowed in (("dataset", dataset, DATASETS),
+                                     ("split", split, SPLIT_FOLDERS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
         self.data_root = Path(data_root)
         self.mask_root = Path(mask_root) if mask_root is not None else self.data_root
         self.dataset = dataset
@@ -129,13 +116,8 @@ class WSOLEvalDataset(Dataset):
         self.metadata_dir = Path(metadata_root) / dataset / SPLIT_FOLDERS[split]
         if not self.metadata_dir.is_dir():
             raise MissingFileError(self.metadata_dir, "metadata folder not found")
-        self.image_size = int(image_size)
-        self.normalize = bool(normalize)
+        self._set_item_options(image_size, normalize, hflip, box_tolerance, mean, std)
         self.proxy = bool(proxy)
-        self.hflip = 0.5 if hflip is True else float(hflip)
-        self.box_tolerance = float(box_tolerance)
-        self.mean = tuple(float(v) for v in mean)
-        self.std = tuple(float(v) for v in std)
         known_k, self.localization_kind = DATASETS[dataset]
         self._num_classes = int(num_classes) if num_classes is not None else known_k
         self._parse()
@@ -281,13 +263,6 @@ class WSOLEvalDataset(Dataset):
                     names[lab] = parent
         return [names[k] for k in range(self._num_classes)]
 
-    @property
-    def labels(self) -> list[int]:
-        return [self._labels[i] for i in self.image_ids]
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
-
     def image_path(self, index: int) -> Path:
         return self.data_root / self.image_ids[index]
 
@@ -302,17 +277,11 @@ class WSOLEvalDataset(Dataset):
                     self._sizes_file, f"size {w}x{h} of {iid!r} differs from the image file's "
                     f"{wh[0]}x{wh[1]}", ln)
 
-    def _checked_boxes(self, iid: str, wh: tuple[int, int]) -> np.ndarray:
-        w, h = wh
-        tol = self.box_tolerance
-        out = []
-        for x0, y0, x1, y1, ln in self._boxes[iid]:
-            if x1 > w + tol or y1 > h + tol or x0 >= w or y0 >= h:
-                raise DatasetFormatError(
-                    self._loc_file, f"box of {iid!r} ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies "
-                    f"outside the {w}x{h} image", ln)
-            out.append((max(x0, 0.0), max(y0, 0.0), min(x1, float(w)), min(y1, float(h))))
-        return np.asarray(out, dtype=np.float64).reshape(-1, 4)
+    def _box_outside(self, iid: str, box: tuple[float, float, float, float],
+                     wh: tuple[int, int], line: int) -> DatasetFormatError:
+        return DatasetFormatError(
+            self._loc_file, f"box of {iid!r} ({box[0]:g}, {box[1]:g}, {box[2]:g}, {box[3]:g}) "
+            f"lies outside the {wh[0]}x{wh[1]} image", line)
 
     def validate(self) -> None:
         """Check every image is whole (header and end marker, no pixel decoded:
@@ -333,26 +302,18 @@ class WSOLEvalDataset(Dataset):
     # -- items --------------------------------------------------------------------------------
     def __getitem__(self, index: int) -> dict[str, Any]:
         iid = self.image_ids[index]
-        path = self.image_path(index)
         S = self.image_size
-        with open_image(path, **self._ref(iid)) as im:
-            wh = im.size
-            self._check_size(iid, wh)
-            try:
-                x = load_rgb(im, S)
-            except OSError as e:
-                raise DatasetFormatError(path, f"cannot decode image: {e}") from None
-        w, h = wh
+        x, wh = self._load_input(index)
         item: dict[str, Any] = {
             "inputs": x,
             "label": self._labels[iid],
-            "orig_size": (h, w),
+            "orig_size": (wh[1], wh[0]),
             "image_id": iid,
-            "path": str(path),
+            "path": str(self.image_path(index)),
         }
         if iid in self._boxes:
             item["boxes"] = scale_boxes(self._checked_boxes(iid, wh), wh, S)
-            item["orig_boxes"] = torch.tensor([b[:4] for b in self._boxes[iid]], dtype=torch.float64)
+            item["orig_boxes"] = torch.from_numpy(self._original_boxes(iid))
         if iid in self._masks:
             fg = np.zeros((S, S), dtype=bool)
             for rel, ln in self._masks[iid]:
@@ -366,17 +327,7 @@ class WSOLEvalDataset(Dataset):
             ignore &= ~fg  # the ignore region never covers foreground (wsolevaluation)
             item["mask"] = torch.from_numpy(fg.astype(np.float32)).unsqueeze(0)
             item["ignore"] = torch.from_numpy(ignore.astype(np.float32)).unsqueeze(0)
-        if want_flip(self.hflip):
-            item["inputs"] = item["inputs"].flip(-1)
-            if "boxes" in item:
-                item["boxes"] = flip_boxes(item["boxes"], S)
-                item["orig_boxes"] = flip_boxes(item["orig_boxes"], w)
-            for key in ("mask", "ignore"):
-                if key in item:
-                    item[key] = item[key].flip(-1)
-        if self.normalize:
-            normalize_(item["inputs"], self.mean, self.std)
-        return item
+        return self._flip_and_normalize(item)
 
     def __repr__(self) -> str:
         return (f"WSOLEvalDataset(dataset={self.dataset!r}, split={self.split!r}, n={len(self)}, "
