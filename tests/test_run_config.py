@@ -32,6 +32,8 @@ def test_run_config_is_typed_and_checked():
     assert rc.batch_size == RunConfig().batch_size  # missing keys take the engine's defaults
     assert RunConfig.from_mapping(rc.to_dict()) == rc
     assert list(rc.to_dict()) == list(run_option_names())
+    # null keeps meaning "the default" for the named choices, as before the typed config
+    assert RunConfig.from_mapping({"launcher": None, "resume": None}).launcher == "none"
     for values, message in [
         ({"epochs": "ten"}, "option epochs: expected an integer, got 'ten'"),
         ({"optimizer": "lion"}, "option optimizer: expected one of sgd, adam, adamw, got 'lion'"),

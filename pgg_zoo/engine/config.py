@@ -229,6 +229,9 @@ def check_run_value(key: str, raw: Any, *, source: str | Path | None = None) -> 
         if raw is None:
             if m["optional"]:
                 return None
+            if m["kind"] in ("choice", "resume"):
+                # null has always meant "the default" for these (launcher, on_error, ...)
+                return f.default
             raise ConfigError(f"option {key}: must not be null")
         kind = m["kind"]
         if kind in ("int", "float"):
