@@ -23,3 +23,14 @@ for s in 0 1 2 3 4; do
 done
 python scripts/summarize_runs.py --paired-to plain runs/decoy/demo_anywhere_convnet_s* \
   > runs/decoy/summary_anywhere_convnet.md
+# Val-only supplement: true vs random mask at every alpha of the grid (3 seeds).
+python scripts/decoy_mask_alpha_val.py runs/decoy/mask_alpha_val
+# Replication with fresh seeds 5-9 at the chosen alpha (declared in docs/decoy.md before it ran).
+for s in 5 6 7 8 9; do
+  python -c "
+import pgg_zoo
+V = {'plain': {'guidance': False}, 'pgg': {'guidance': True, 'guidance_mask': 'provenance'},
+     'random-mask': {'guidance': True, 'guidance_mask': 'random'}}
+pgg_zoo.run_variants('decoy', V, 'runs/decoy/replication_anywhere_convnet/s$s',
+                     dict(variant='anywhere', backbone='convnet', epochs=15, alpha=$a, seed=$s))"
+done
