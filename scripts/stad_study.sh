@@ -6,7 +6,8 @@
 #     after another; grid 0, 0.1, 1, 10, 100; no test split is read), combined with choose_alpha;
 #  2. 5 paired test seeds of paste / paste+pgg / paste+random-mask / paste+no-mask at that alpha,
 #     with per-epoch test checkpoints of paste+pgg for the convergence table;
-#  3. tables: summarize_runs (paired to paste), convergence, scene reliance on test.
+#  3. tables: summarize_runs (paired to paste), convergence, scene reliance on test;
+#  4. an exploratory val-only probe at 64 x 64.
 # Runs go to runs/stad_scenes/ (gitignored). One process at a time, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,3 +46,10 @@ python scripts/summarize_runs.py --paired-to paste $OUT/study/s[0-9]* > $OUT/stu
 python scripts/stad_study.py --out $OUT/study --seeds 0 1 2 3 4 --report > $OUT/study/convergence.md
 python scripts/stad_scene_check.py --split test $OUT/study/s[0-9]*/paste $OUT/study/s[0-9]*/paste_pgg \
   > $OUT/study/scene_check.md
+# paste's own per-epoch curve (identical reruns of the paste runs, with per-epoch checkpoints),
+# the control for the convergence table
+python scripts/stad_study.py --out $OUT/paste_curves --seeds 0 1 2 3 4 --alpha $POS \
+  --variants paste --convergence paste
+
+# 4. exploratory, val only: the same spec at 64 x 64 (not a benchmark version)
+python scripts/stad_scene_probe.py --out $OUT/probe64 --alphas 0 1 --seed 0
