@@ -6,7 +6,8 @@
 #     3 seeds; metric MaxBoxAccV2); no test split is read;
 #  2. 5 paired test seeds of cutmix / cutmix+pgg / random-mask / no-mask at that alpha
 #     (cutmix and cutmix+pgg also evaluated every 2nd epoch, for convergence), then no-mix;
-#  3. tables: paired differences to cutmix, and epochs to reach cutmix's final metric.
+#  3. tables: paired differences to cutmix, and epochs to reach cutmix's final metric;
+#  4. (exploratory, after the test runs) input-gradient scale vs leakage of the trained models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -45,4 +46,9 @@ python scripts/wsol_study.py --out $OUT/study --variants no-mix "${B[@]}"
 # 3. tables
 python scripts/summarize_runs.py --paired-to cutmix $OUT/study/s[0-9] > $OUT/study/summary.md
 python scripts/wsol_study.py --out $OUT/study --variants cutmix cutmix+pgg \
-  --convergence cutmix > $OUT/study/convergence.md
+  --convergence cutmix --metrics maxboxacc_v2 top1 pxap > $OUT/study/convergence.md
+
+# 4. exploratory: gradient scale and off-provenance share of the trained models
+python scripts/wsol_gradient_scale.py --study $OUT/study \
+  --variants cutmix cutmix+pgg cutmix+random-mask cutmix+no-mask \
+  --set 'benchmark="wsol-finegrained-v1"' --set image_size=32 > $OUT/study/gradient_scale.md
