@@ -11,7 +11,7 @@ the layout of ``pgg-zoo demo`` (``task``, ``seed``, ``variants``, ``results``), 
 run folder already holds a finished run is read, not retrained (an interrupted study continues).
 
 ``--eval-every N`` also evaluates on the run's evaluation split after every N epochs (each
-evaluation is a line of the run's ``metrics.jsonl``), for the convergence measure
+evaluation is a line of the run's ``metrics.jsonl``; the engine's ``eval_interval`` run option), for the convergence measure
 (``--convergence``: epochs for a variant to reach the reference variant's final metric). The
 engine has no such option yet, so this script sets the validation interval of mmengine's train
 loop for the runs it starts; evaluation does not touch the training data order, the synthesis
@@ -22,29 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from classification_study import run_paired  # scripts/ is on sys.path when run as a script
 
 from pgg_zoo.cli.run import parse_set_options
 from pgg_zoo.study import variant_dir_name
-
-
-def evaluate_every(n: int) -> None:
-    """Make every train loop built from now on evaluate every ``n`` epochs (and at the end)."""
-    from pgg_zoo.engine import loops
-
-    cls = loops.PGGEpochBasedTrainLoop
-    if getattr(cls, "_wsol_study_every", None) is None:
-        original = cls.__init__
-
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, *args, **kwargs)
-            self.val_interval = cls._wsol_study_every
-            self.dynamic_intervals = [cls._wsol_study_every]  # mmengine re-reads this per epoch
-
-        cls.__init__ = __init__
-    cls._wsol_study_every = int(n)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -56,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     if unknown:
         raise SystemExit(f"unknown variant(s) {unknown}: use {sorted(ablation)}")
     if args.eval_every:
-        evaluate_every(args.eval_every)
+        common["eval_interval"] = args.eval_every
     run_paired("wsol", {v: dict(ablation[v]) for v in args.variants}, args.out, args.seeds, common)
 
 

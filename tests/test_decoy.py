@@ -97,3 +97,20 @@ def test_convnet_detects_a_swatch_wherever_it_sits():
     b[..., 36:40, 28:32] = 0.6
     assert torch.allclose(net(a), net(b), atol=1e-6)
     assert pgg_zoo.build("decoy", backbone="convnet").config["backbone"] == "convnet"
+
+
+@pytest.mark.parametrize("interval, epochs_seen", [(None, [5]), (2, [2, 4, 5]), (9, [5])])
+def test_eval_interval_gives_the_learning_curve(bench_home, tmp_path, interval, epochs_seen):
+    # every `interval` epochs and always after the last one (mmengine's rule), one line each
+    task = pgg_zoo.build("decoy", work_dir=str(tmp_path / "run"), epochs=5, limit_train=64,
+                         guidance=False, leakage_batches=0, eval_interval=interval)
+    final = task.train()
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [rec["epoch"] for rec in lines] == epochs_seen
+    assert lines[-1]["metrics"]["top1"] == pytest.approx(final["top1"])
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epoch"] == 5
+
+
+def test_eval_interval_is_checked():
+    with pytest.raises(pgg_zoo.ConfigError, match="eval_interval"):
+        pgg_zoo.build("decoy", eval_interval=0)

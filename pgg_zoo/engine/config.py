@@ -94,6 +94,11 @@ class RunConfig:
     checkpoint_interval: int | str | None = _opt(
         None, "interval", optional=True,
         doc="None: at the end | N iterations | 'Ne' every N epochs")
+    eval_interval: int | None = _opt(
+        None, "int", low=1, optional=True,
+        doc="evaluate on eval_split every N epochs as well as at the end (one metrics.jsonl "
+            "line each: the learning curve that epochs-to-reach comparisons need); None: "
+            "at the end only")
     on_error: str = _opt("raise", "choice", choices=ON_ERROR_CHOICES,
                          doc="corrupted samples: raise | skip (and report)")
     log_backend: str = _opt("json", "choice", choices=LOG_BACKENDS,

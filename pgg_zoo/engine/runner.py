@@ -299,7 +299,9 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
         epochs = rc.epochs
         kwargs.update(
             train_dataloader=_loader(task, "train", train=True),
-            train_cfg=dict(type=PGGEpochBasedTrainLoop, max_epochs=epochs, val_interval=epochs),
+            # mmengine evaluates every val_interval epochs and always after the last one
+            train_cfg=dict(type=PGGEpochBasedTrainLoop, max_epochs=epochs,
+                           val_interval=min(rc.eval_interval or epochs, epochs)),
             val_dataloader=_loader(task, split, train=False),
             val_cfg=dict(),
             val_evaluator=Evaluator(task.build_metrics()),
