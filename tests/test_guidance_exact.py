@@ -191,3 +191,30 @@ def test_sum_reduction_is_batch_size_times_mean():
     assert total.item() == pytest.approx(4 * mean.item(), rel=1e-6)
     with pytest.raises(ValueError, match="reduction"):
         ProvenanceGuidance(reduction="max")
+
+
+def test_share_mode_is_the_off_mask_share_and_ignores_gradient_scale():
+    """f(x) = s W x: the share mode's penalty is sum_off W^2 / sum W^2 whatever s is, while the
+    exact mode's grows as s^2 (the rescaling the share mode is meant not to reward)."""
+    torch.manual_seed(1)
+    b, c, h, w, k = 2, 2, 3, 3, 4
+    W = torch.randn(k, c * h * w, dtype=torch.float64)
+    labels = torch.tensor([[0, 2], [3, 1]])
+    masks = (torch.rand(b, 2, h, w) > 0.5).double()
+    prov = _prov(masks, labels, channels=c)
+    expected = 0.0
+    for i in range(b):
+        for l in range(2):
+            grad = W[labels[i, l]].view(c, h, w)
+            off = (1 - masks[i, l]).view(1, h, w)
+            expected += ((off * grad) ** 2).sum().item() / (grad ** 2).sum().item()
+    expected /= b
+    values = {}
+    for s in (1.0, 10.0):
+        x = torch.randn(b, c, h, w, dtype=torch.float64, requires_grad=True)
+        logits = (x.flatten(1) @ (s * W).T).gather(1, labels)
+        values[s] = (ProvenanceGuidance(mode="share").penalty(x, logits, prov).item(),
+                     ProvenanceGuidance(mode="exact").penalty(x, logits, prov).item())
+    assert values[1.0][0] == pytest.approx(expected, rel=1e-6)
+    assert values[10.0][0] == pytest.approx(expected, rel=1e-6)
+    assert values[10.0][1] == pytest.approx(100 * values[1.0][1], rel=1e-6)
