@@ -94,6 +94,13 @@ def exact_penalty(
     Returns:
         ``(B,)`` float32 penalty per input, differentiable w.r.t. the model's weights.
     """
+    return _off_mask_penalty(inputs, label_logits, off_masks, valid, batch_labels, eps=None)
+
+
+def _off_mask_penalty(inputs: Tensor, label_logits: Tensor, off_masks: Tensor, valid: Tensor,
+                      batch_labels: bool, eps: float | None) -> Tensor:
+    """``(B,)`` sum over valid labels of ``sum (off_l * g_l)^2``, divided by
+    ``sum g_l^2 + eps`` when ``eps`` is given (the share form)."""
     grads = label_input_gradients(
         inputs, label_logits, valid, create_graph=True, batch_labels=batch_labels
     )
@@ -105,6 +112,8 @@ def exact_penalty(
             continue
         off = off_masks[:, lab].unsqueeze(1).to(dtype)  # broadcast over channels
         term = (off * g).pow(2).sum(dim=reduce_dims)
+        if eps is not None:
+            term = term / (g.pow(2).sum(dim=reduce_dims) + eps)
         total = total + term * valid[:, lab].to(dtype)
     return total
 
@@ -132,16 +141,4 @@ def share_penalty(
 
     Args and returns as :func:`exact_penalty`; ``eps`` keeps a zero gradient finite.
     """
-    grads = label_input_gradients(
-        inputs, label_logits, valid, create_graph=True, batch_labels=batch_labels
-    )
-    dtype = accumulation_dtype(label_logits)
-    total = torch.zeros(inputs.shape[0], device=inputs.device, dtype=dtype)
-    reduce_dims = tuple(range(1, inputs.dim()))
-    for lab, g in enumerate(grads):
-        if not bool(valid[:, lab].any()):
-            continue
-        off = off_masks[:, lab].unsqueeze(1).to(dtype)
-        share = (off * g).pow(2).sum(dim=reduce_dims) / (g.pow(2).sum(dim=reduce_dims) + eps)
-        total = total + share * valid[:, lab].to(dtype)
-    return total
+    return _off_mask_penalty(inputs, label_logits, off_masks, valid, batch_labels, eps=float(eps))
