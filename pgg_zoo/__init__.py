@@ -29,7 +29,7 @@ from .registry import (
     UnknownNameError,
     load_plugins,
 )
-from .study import ablate, alpha_study, compare_modes, demo, run_variants
+from .study import ablate, alpha_study, compare_modes, demo, run_paired, run_variants
 from .synthesizers import CutMix, NoMix, SynthesizedBatch
 from .task import ConfigError, Task, TaskModel, build, register_task, seeded_generator
 
@@ -43,5 +43,5 @@ __all__ = [
     "Registry", "RegistryError", "UnknownNameError", "DuplicateNameError", "failed_plugins",
     "TASKS", "SYNTHESIZERS", "BACKBONES", "METRICS", "GUIDANCE_MODES",
     "ENTRY_POINT_GROUP", "load_plugins", "seeded_generator", "__version__",
-    "demo", "ablate", "compare_modes", "run_variants", "alpha_study",
+    "demo", "ablate", "compare_modes", "run_variants", "run_paired", "alpha_study",
 ]

@@ -11,7 +11,8 @@ from .registry import TASKS
 from .task import MODE_VARIANTS, Task, build, is_guided, unguided
 from .viz import format_table
 
-__all__ = ["demo", "ablate", "compare_modes", "alpha_study", "run_variants", "alpha_sweep",
+__all__ = ["demo", "ablate", "compare_modes", "alpha_study", "run_variants", "run_paired",
+           "read_curve", "epochs_to_reach", "alpha_sweep",
            "alpha_figure", "selection_metric", "choose_alpha", "variant_dir_name", "write_json",
            "MODE_VARIANTS", "ALPHAS", "ALPHA_GRID"]
 
@@ -49,6 +50,70 @@ def run_variants(
         log(f"[{name}] done in {metrics['train_minutes']:.1f} min: "
             + ", ".join(f"{k}={v:.2f}" for k, v in metrics.items() if k != "train_minutes"))
     return results, tasks
+
+
+def run_paired(
+    task_name: str,
+    variants: Mapping[str, Mapping[str, Any]],
+    out_dir: str | Path,
+    seeds: Sequence[int],
+    common: Mapping[str, Any] | None = None,
+    log: Any = print,
+) -> dict[int, dict[str, dict[str, float]]]:
+    """:func:`run_variants` for each of ``seeds`` (paired: same data order, draws and initial
+    weights per seed), resumable.
+
+    Variant ``v`` of seed ``s`` trains in ``out_dir/s<s>/variant_dir_name(v)``; a folder that
+    already holds a finished run (``metrics.json``) is read, not retrained, so an interrupted
+    study continues where it stopped. Per seed, ``out_dir/s<s>/metrics.json`` gathers the
+    results in ``pgg-zoo demo``'s layout (``task``, ``seed``, ``common``, ``variants``,
+    ``results``), which ``scripts/summarize_runs.py`` aggregates. Returns
+    ``{seed: {variant: metrics}}``.
+    """
+    common = dict(common or {})
+    out: dict[int, dict[str, dict[str, float]]] = {}
+    for seed in seeds:
+        folder = Path(out_dir) / f"s{seed}"
+        summary_file = folder / "metrics.json"
+        old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        results: dict[str, dict[str, float]] = dict(old.get("results", {}))
+        specs: dict[str, dict[str, Any]] = dict(old.get("variants", {}))
+        for name, overrides in variants.items():
+            work = folder / variant_dir_name(name)
+            if (work / "metrics.json").is_file():
+                log(f"[s{seed} {name}] finished earlier: read {work / 'metrics.json'}")
+                done = json.loads((work / "metrics.json").read_text())["metrics"]
+                metrics = {**done, "train_minutes": results.get(name, {}).get(
+                    "train_minutes", float("nan"))}
+            else:
+                fresh, _ = run_variants(task_name, {name: overrides}, folder,
+                                        {**common, "seed": seed}, log=log)
+                metrics = fresh[name]
+            # re-read before writing: another process may have added variants of this seed
+            old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+            results = {**old.get("results", {}), **results, name: metrics}
+            specs = {**old.get("variants", {}), **specs, name: {**common, **overrides}}
+            write_json(summary_file, {"task": task_name, "seed": seed, "common": common,
+                                      "variants": specs, "results": results})
+        out[seed] = {name: results[name] for name in variants}
+    return out
+
+
+def read_curve(path: str | Path) -> list[tuple[int, dict[str, float]]]:
+    """``[(epoch, metrics), ...]`` from a JSON-lines file of ``{"epoch", "metrics"}`` records
+    (a run's ``metrics.jsonl``, written every ``eval_interval`` epochs)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        rec = json.loads(line)
+        out.append((int(rec["epoch"]), rec["metrics"]))
+    return out
+
+
+def epochs_to_reach(curve: Sequence[tuple[int, Mapping[str, float]]], metric: str,
+                    target: float) -> int | None:
+    """The first epoch of ``curve`` (:func:`read_curve`) whose ``metric`` is >= ``target``
+    (the paper's "epochs to converge"); None when it never is."""
+    return next((e for e, m in curve if m[metric] >= target), None)
 
 
 def write_json(path: str | Path, payload: Any) -> Path:

@@ -20,14 +20,11 @@ data order, initial weights and leakage batches for a given seed.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 from typing import Any
 
-import pgg_zoo
 from pgg_zoo.cli.run import parse_set_options
-from pgg_zoo.study import variant_dir_name, write_json
+from pgg_zoo.study import run_paired
 
 
 def variant_config(name: str) -> dict[str, Any]:
@@ -46,42 +43,6 @@ def variant_config(name: str) -> dict[str, Any]:
             return {**STUDY_VARIANTS[base], "edit_mask_adjust": float(pct)}
     raise SystemExit(f"unknown variant {name!r}: use {sorted(STUDY_VARIANTS)}, edited@S, "
                      "edited+pgg@S or edited+pgg~P")
-
-
-def run_paired(task_name: str, variants: dict[str, dict[str, Any]], out: Path,
-               seeds: list[int], common: dict[str, Any]) -> None:
-    """Train each variant (config overrides over ``common``) for each seed in
-    ``out/s<seed>/<variant>``; per seed, ``out/s<seed>/metrics.json`` gathers the results in
-    ``pgg-zoo demo``'s layout. A finished run folder is read, not retrained. Shared with the
-    other study scripts (``scripts/wsol_study.py``)."""
-    for seed in seeds:
-        folder = out / f"s{seed}"
-        summary_file = folder / "metrics.json"
-        old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        results: dict[str, dict[str, float]] = dict(old.get("results", {}))
-        specs: dict[str, dict[str, Any]] = dict(old.get("variants", {}))
-        for name, overrides in variants.items():
-            work = folder / variant_dir_name(name)
-            cfg = {**common, **overrides, "seed": seed, "work_dir": str(work)}
-            if (work / "metrics.json").is_file():
-                print(f"[s{seed} {name}] finished earlier: read {work / 'metrics.json'}")
-                done = json.loads((work / "metrics.json").read_text())["metrics"]
-                metrics = {**done, "train_minutes": results.get(name, {}).get(
-                    "train_minutes", float("nan"))}
-            else:
-                t0 = time.time()
-                task = pgg_zoo.build(task_name, **cfg)
-                print(f"[s{seed} {name}] training {task!r}", flush=True)
-                metrics = task.train()
-                metrics["train_minutes"] = (time.time() - t0) / 60
-                print(f"[s{seed} {name}] " + ", ".join(f"{k}={v:.2f}" for k, v in metrics.items()),
-                      flush=True)
-            # re-read before writing: another process may have added variants of this seed
-            old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-            results = {**old.get("results", {}), **results, name: metrics}
-            specs = {**old.get("variants", {}), **specs, name: {**common, **overrides}}
-            write_json(summary_file, {"task": task_name, "seed": seed, "common": common,
-                                      "variants": specs, "results": results})
 
 
 def main(argv: list[str] | None = None) -> None:

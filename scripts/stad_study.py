@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pgg_zoo
-from pgg_zoo.study import variant_dir_name, write_json
+from pgg_zoo.study import epochs_to_reach, read_curve, run_paired, variant_dir_name
 
 METRIC = "frame_map@0.5[act]"
 COMMON = {"benchmark": "stad-scenes-v1", "eval_split": "test"}
@@ -83,36 +82,14 @@ def evaluate_epochs(work: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> None:
     if args.convergence:
         keep_every_checkpoint()
+    variants = {}
+    for name in args.variants:
+        variants[name] = variant_config(name, args.alpha)
+        if name in args.convergence:
+            variants[name]["checkpoint_interval"] = "1e"
+    run_paired("stad", variants, args.out, args.seeds, COMMON)
     for seed in args.seeds:
         folder = args.out / f"s{seed}"
-        summary_file = folder / "metrics.json"
-        old = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        results: dict[str, dict[str, float]] = dict(old.get("results", {}))
-        specs: dict[str, dict[str, Any]] = dict(old.get("variants", {}))
-        for name in args.variants:
-            overrides = variant_config(name, args.alpha)
-            work = folder / variant_dir_name(name)
-            cfg = {**COMMON, **overrides, "seed": seed, "work_dir": str(work)}
-            if name in args.convergence:
-                cfg["checkpoint_interval"] = "1e"
-            if (work / "metrics.json").is_file():
-                print(f"[s{seed} {name}] finished earlier: read {work / 'metrics.json'}")
-                metrics = {**json.loads((work / "metrics.json").read_text())["metrics"],
-                           "train_minutes": results.get(name, {}).get("train_minutes",
-                                                                      float("nan"))}
-            else:
-                t0 = time.time()
-                task = pgg_zoo.build("stad", **cfg)
-                print(f"[s{seed} {name}] training {task!r}", flush=True)
-                metrics = task.train()
-                metrics["train_minutes"] = (time.time() - t0) / 60
-                print(f"[s{seed} {name}] {METRIC}={metrics[METRIC]:.2f} "
-                      f"leakage={metrics.get('leakage', float('nan')):.2f} "
-                      f"({metrics['train_minutes']:.1f} min)", flush=True)
-            results[name] = metrics
-            specs[name] = overrides
-            write_json(summary_file, {"task": "stad", "seed": seed, "common": COMMON,
-                                      "variants": specs, "results": results})
         for name in args.convergence:
             work = folder / variant_dir_name(name)
             cfg = {**COMMON, **variant_config(name, args.alpha), "seed": seed}
@@ -130,9 +107,9 @@ def report(args: argparse.Namespace) -> None:
         folder = args.out / f"s{seed}"
         m = json.loads((folder / "metrics.json").read_text())["results"]
         target = m[args.baseline][METRIC]
-        lines = (folder / variant_dir_name(args.guided) / "epochs.jsonl").read_text().splitlines()
-        curve = [json.loads(line)["metrics"][METRIC] for line in lines]
-        hit = next((i + 1 for i, v in enumerate(curve) if v >= target), None)
+        epochs = read_curve(folder / variant_dir_name(args.guided) / "epochs.jsonl")
+        curve = [m[METRIC] for _, m in epochs]
+        hit = epochs_to_reach(epochs, METRIC, target)
         reached.append(hit)
         print(f"| {seed} | {target:.2f} | " + ", ".join(f"{v:.1f}" for v in curve)
               + f" | {hit if hit is not None else 'not reached'} |")

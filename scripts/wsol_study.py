@@ -11,7 +11,8 @@ the layout of ``pgg-zoo demo`` (``task``, ``seed``, ``variants``, ``results``), 
 run folder already holds a finished run is read, not retrained (an interrupted study continues).
 
 ``--eval-every N`` also evaluates on the run's evaluation split after every N epochs (each
-evaluation is a line of the run's ``metrics.jsonl``; the engine's ``eval_interval`` run option), for the convergence measure
+evaluation is a line of the run's ``metrics.jsonl``; the engine's ``eval_interval`` run
+option), for the convergence measure
 (``--convergence``: epochs for a variant to reach the reference variant's final metric). The
 engine has no such option yet, so this script sets the validation interval of mmengine's train
 loop for the runs it starts; evaluation does not touch the training data order, the synthesis
@@ -20,13 +21,10 @@ draws or the weights, so the runs stay paired.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from classification_study import run_paired  # scripts/ is on sys.path when run as a script
-
 from pgg_zoo.cli.run import parse_set_options
-from pgg_zoo.study import variant_dir_name
+from pgg_zoo.study import epochs_to_reach, read_curve, run_paired, variant_dir_name
 
 
 def run(args: argparse.Namespace) -> None:
@@ -42,20 +40,6 @@ def run(args: argparse.Namespace) -> None:
     run_paired("wsol", {v: dict(ablation[v]) for v in args.variants}, args.out, args.seeds, common)
 
 
-def history(work: Path) -> list[tuple[int, dict[str, float]]]:
-    """``[(epoch, metrics), ...]`` of a run folder's ``metrics.jsonl`` (epochs 1-based)."""
-    out = []
-    for line in (work / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        out.append((int(rec["epoch"]), rec["metrics"]))
-    return out
-
-
-def first_reach(hist: list[tuple[int, dict[str, float]]], metric: str, target: float) -> int | None:
-    """The first epoch whose ``metric`` is >= ``target`` (None: never)."""
-    return next((e for e, m in hist if m[metric] >= target), None)
-
-
 def convergence(args: argparse.Namespace) -> None:
     """Per seed: epochs for each variant to reach the reference variant's final metric."""
     ref = args.convergence
@@ -68,11 +52,12 @@ def convergence(args: argparse.Namespace) -> None:
         print("|---|---|---|" + "---|" * len(cols))
         for seed in args.seeds:
             folder = args.out / f"s{seed}"
-            href = history(folder / variant_dir_name(ref))
+            href = read_curve(folder / variant_dir_name(ref) / "metrics.jsonl")
             target = href[-1][1][metric]
-            cells = [f"{target:.2f}", str(first_reach(href, metric, target))]
+            cells = [f"{target:.2f}", str(epochs_to_reach(href, metric, target))]
             for v in cols:
-                e = first_reach(history(folder / variant_dir_name(v)), metric, target)
+                e = epochs_to_reach(read_curve(folder / variant_dir_name(v) / "metrics.jsonl"),
+                                    metric, target)
                 cells.append("-" if e is None else str(e))
             print(f"| {seed} | " + " | ".join(cells) + " |")
         print()

@@ -115,3 +115,20 @@ def test_cli_modes_tiny(name, bench_home, tmp_path):
     for variant in payload["variants"].values():
         assert unguided(variant) == unguided(guided)  # the task's synthesis, not CutMix
     assert payload["variants"]["lazy4[one_label]"]["guidance_options"]["inner"] == "one_label"
+
+
+def test_run_paired_writes_the_demo_layout_and_resumes(bench_home, tmp_path, monkeypatch):
+    from pgg_zoo.study import run_paired
+
+    variants = {"plain": {"guidance": False}, "pgg": {"guidance": True}}
+    common = dict(variant="corner", epochs=1, limit_train=64, leakage_batches=1)
+    first = run_paired("decoy", variants, tmp_path, [0, 1], common, log=lambda *_: None)
+    for seed in (0, 1):
+        saved = json.loads((tmp_path / f"s{seed}" / "metrics.json").read_text())
+        assert saved["task"] == "decoy" and saved["seed"] == seed
+        assert saved["variants"]["pgg"] == {**common, "guidance": True}
+        assert saved["results"]["pgg"]["top1"] == pytest.approx(first[seed]["pgg"]["top1"])
+    # A finished run folder is read, not retrained: nothing may be built a second time.
+    monkeypatch.setattr(pgg_zoo.study, "build", lambda *a, **k: pytest.fail("retrained"))
+    again = run_paired("decoy", variants, tmp_path, [0, 1], common, log=lambda *_: None)
+    assert again[1]["plain"]["top1"] == pytest.approx(first[1]["plain"]["top1"])

@@ -83,25 +83,17 @@ def test_val_carve_disjoint_from_training(root: Path, home: Path,
     assert sorted(np.bincount([base.labels[i] for i in val.indices]).tolist()) == [8] * 12
 
 
-def test_study_script_epochs_to_reach(tmp_path: Path) -> None:
-    """scripts/wsol_study.py reads a run's metrics.jsonl and finds the first evaluation that
-    reaches a target (the convergence measure of docs/wsol.md)."""
-    import importlib.util
-    import sys
+def test_epochs_to_reach_reads_the_learning_curve(tmp_path: Path) -> None:
+    """pgg_zoo.study.read_curve reads a run's metrics.jsonl and epochs_to_reach finds the first
+    evaluation that reaches a target (the convergence measure of docs/wsol.md, used by
+    scripts/wsol_study.py and scripts/stad_study.py)."""
+    from pgg_zoo.study import epochs_to_reach, read_curve
 
-    scripts = Path(__file__).resolve().parents[1] / "scripts"
-    sys.path.insert(0, str(scripts))  # wsol_study imports classification_study's run loop
-    try:
-        spec = importlib.util.spec_from_file_location("wsol_study", scripts / "wsol_study.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(scripts))
     (tmp_path / "metrics.jsonl").write_text("".join(
         json.dumps({"epoch": e, "metrics": {"maxboxacc_v2": v}}) + "\n"
         for e, v in ((2, 40.0), (4, 55.0), (6, 54.0), (8, 57.0), (10, 56.0))))
-    hist = mod.history(tmp_path)
+    hist = read_curve(tmp_path / "metrics.jsonl")
     assert [e for e, _ in hist] == [2, 4, 6, 8, 10]
-    assert mod.first_reach(hist, "maxboxacc_v2", 56.0) == 8
-    assert mod.first_reach(hist, "maxboxacc_v2", 55.0) == 4
-    assert mod.first_reach(hist, "maxboxacc_v2", 60.0) is None
+    assert epochs_to_reach(hist, "maxboxacc_v2", 56.0) == 8
+    assert epochs_to_reach(hist, "maxboxacc_v2", 55.0) == 4
+    assert epochs_to_reach(hist, "maxboxacc_v2", 60.0) is None
