@@ -45,21 +45,9 @@ def gradient_leakage(inputs: Tensor, label_logits: Tensor, provenance: Provenanc
     """
     provenance.check_input(inputs)
     grads = label_input_gradients(inputs, label_logits, provenance.valid, create_graph=False)
-    off = 1.0 - provenance.masks.float()
-    b, n = label_logits.shape
-    share = torch.zeros(b, n, device=inputs.device)
-    chance = torch.zeros(b, n, device=inputs.device)
-    counted = torch.zeros(b, n, dtype=torch.bool, device=inputs.device)
-    dims = tuple(range(1, inputs.dim()))
-    for lab, g in enumerate(grads):
-        g2 = g.detach().float().pow(2)
-        o = off[:, lab].unsqueeze(1)
-        total = g2.sum(dims)
-        ok = provenance.valid[:, lab] & (o.flatten(1).amax(1) > 0) & (total > 0)
-        share[:, lab] = torch.where(ok, (o * g2).sum(dims) / total.clamp_min(1e-30), 0.0)
-        chance[:, lab] = torch.where(ok, o.flatten(1).mean(1), 0.0)
-        counted[:, lab] = ok
-    return share, chance, counted
+    # the off-mask share of the squared gradient is the map leakage of its per-element mass
+    mass = torch.stack([g.detach().float().pow(2).sum(1) for g in grads], dim=1)
+    return map_leakage(mass, provenance)
 
 
 @runtime_checkable

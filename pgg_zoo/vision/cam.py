@@ -73,9 +73,7 @@ class CAMClassifier(nn.Module):
                    batch: Mapping[str, Any]) -> Tensor:
         """``(B, L, H, W)``: ReLU of each provenance label's CAM, bilinearly upsampled to the
         input's grid (what ``cam_leakage`` measures; :class:`pgg_zoo.guidance.LocalizingModel`)."""
-        feats = outputs["features"].float()
-        w = self.fc.weight.float()[provenance.labels]  # (B, L, C)
-        maps = torch.einsum("blc,bchw->blhw", w, feats).clamp_min(0.0)
+        maps = self.feature_cams(outputs["features"].float(), provenance.labels).clamp_min(0.0)
         size = tuple(provenance.masks.shape[-2:])
         return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
 
@@ -93,9 +91,10 @@ class CAMClassifier(nn.Module):
         return _upsample(self.feature_cams(features, classes), size)
 
     def feature_cams(self, features: Tensor, classes: Tensor) -> Tensor:
-        """``(B, h, w)`` raw CAMs of ``classes`` at the feature resolution (not upsampled)."""
-        w = self.fc.weight[classes]  # (B, C)
-        return torch.einsum("bc,bchw->bhw", w, features)
+        """Raw CAMs of ``classes`` at the feature resolution (not upsampled): ``(B, h, w)`` for
+        ``classes`` of shape ``(B,)``, ``(B, L, h, w)`` for ``(B, L)``."""
+        w = self.fc.weight[classes]  # (B, C) or (B, L, C)
+        return torch.einsum("b...c,bchw->b...hw", w, features)
 
     def localization_maps(self, inputs: Tensor, classes: Tensor, size: tuple[int, int] | None = None,
                           method: str | None = None) -> Tensor:
