@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pgg_zoo import run_variants
+from pgg_zoo.stats import mean_std
 
 OUT = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/decoy/mask_alpha_val")
 ALPHAS = (0.1, 1.0, 10.0, 100.0)
@@ -26,9 +27,7 @@ lines = ["| alpha | provenance val top1 | random-mask val top1 | paired diff | "
 for a in ALPHAS:
     p, r = rows[f"provenance_a{a:g}"], rows[f"random_a{a:g}"]
     pt, rt = np.array([x["top1"] for x in p]), np.array([x["top1"] for x in r])
-    d = pt - rt
-    lines.append(f"| {a:g} | {pt.mean():.2f} ± {pt.std(ddof=1):.2f} | {rt.mean():.2f} ± "
-                 f"{rt.std(ddof=1):.2f} | {d.mean():+.2f} ± {d.std(ddof=1):.2f} | "
+    lines.append(f"| {a:g} | {mean_std(pt)} | {mean_std(rt)} | {mean_std(pt - rt, signed=True)} | "
                  f"{np.mean([x['leakage'] for x in p]):.2f} | "
                  f"{np.mean([x['leakage'] for x in r]):.2f} |")
 (OUT / "table.md").write_text("\n".join(lines) + "\n")

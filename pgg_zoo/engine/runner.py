@@ -301,7 +301,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
             train_dataloader=_loader(task, "train", train=True),
             # mmengine evaluates every val_interval epochs and always after the last one
             train_cfg=dict(type=PGGEpochBasedTrainLoop, max_epochs=epochs,
-                           val_interval=min(rc.eval_interval or epochs, epochs)),
+                           val_interval=rc.eval_interval or epochs),
             val_dataloader=_loader(task, split, train=False),
             val_cfg=dict(),
             val_evaluator=Evaluator(task.build_metrics()),
