@@ -25,12 +25,13 @@ python scripts/summarize_runs.py --paired-to plain runs/decoy/demo_anywhere_conv
   > runs/decoy/summary_anywhere_convnet.md
 # Val-only supplement: true vs random mask at every alpha of the grid (3 seeds).
 python scripts/decoy_mask_alpha_val.py runs/decoy/mask_alpha_val
-# Replication with fresh seeds 5-9 at the chosen alpha (declared in docs/decoy.md before it ran).
-for s in 5 6 7 8 9; do
-  python -c "
+# Replication with fresh seeds 5-9 at the chosen alpha (declared in docs/decoy.md before it ran),
+# then the pooled paired differences over all 10 seeds.
+python -c "
 import pgg_zoo
 V = {'plain': {'guidance': False}, 'pgg': {'guidance': True, 'guidance_mask': 'provenance'},
      'random-mask': {'guidance': True, 'guidance_mask': 'random'}}
-pgg_zoo.run_variants('decoy', V, 'runs/decoy/replication_anywhere_convnet/s$s',
-                     dict(variant='anywhere', backbone='convnet', epochs=15, alpha=$a, seed=$s))"
-done
+pgg_zoo.run_paired('decoy', V, 'runs/decoy/replication_anywhere_convnet', [5, 6, 7, 8, 9],
+                   dict(variant='anywhere', backbone='convnet', epochs=15, alpha=$a))"
+python scripts/summarize_runs.py --paired-to random-mask runs/decoy/demo_anywhere_convnet_s* \
+  runs/decoy/replication_anywhere_convnet/s* > runs/decoy/summary_anywhere_convnet_10seeds.md

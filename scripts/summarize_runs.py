@@ -85,10 +85,16 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--paired-to {ref!r}: not a variant of every run "
                              f"(have {sorted(by_variant)})")
         print(f"\nPaired differences to {ref} (same seed), mean ± sample std [per seed]:\n")
-        diffs = {v: {k: np.array(m[k]) - np.array(by_variant[ref][k])
-                     for k in columns if k in m and k in by_variant[ref]}
-                 for v, m in by_variant.items() if v != ref}
-        _table(diffs, [c for c in columns if c != "train_minutes"], signed=True)
+        # paired run by run, so a variant that only some runs have is compared on those seeds
+        diffs: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for r in runs:
+            base = r["results"][ref]
+            for v, m in r["results"].items():
+                for k in columns:
+                    if v != ref and k in m and k in base:
+                        diffs[v][k].append(float(m[k]) - float(base[k]))
+        _table({v: {k: np.array(x) for k, x in m.items()} for v, m in diffs.items()},
+               [c for c in columns if c != "train_minutes"], signed=True)
     if args.penalty_share:
         shares: dict[str, list[float]] = defaultdict(list)
         for path, r in zip(args.runs, runs):

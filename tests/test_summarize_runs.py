@@ -59,3 +59,15 @@ def test_penalty_share_reads_the_latest_training_log(tmp_path, capsys):
     out = capsys.readouterr().out
     # latest log only: shares 1 % and 1.5 %, mean 1.25 %; the unguided run has no log
     assert "| cutmix+pgg | 1.25 |" in out and "| cutmix |" not in out.split("share")[-1]
+
+
+def test_a_variant_only_some_seeds_have_is_paired_on_those_seeds(tmp_path, capsys):
+    runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
+    extra = json.loads((tmp_path / "s1" / "metrics.json").read_text())
+    extra["results"]["clean"] = {"top1": 50.0, "maxboxacc_v2": 70.0}  # seed 1 only
+    (tmp_path / "s1" / "metrics.json").write_text(json.dumps(extra))
+    _load().main(["--paired-to", "cutmix", *runs])
+    out = capsys.readouterr().out
+    # clean - cutmix on seed 1 alone: 50 - 40 = +10 (not against seed 0's cutmix)
+    assert "| clean | +10.00 | +10.00 |" in out
+    assert "| cutmix+pgg | +2.00 ± 1.41 [+1.0, +3.0]" in out
