@@ -14,6 +14,8 @@ from pgg_zoo.vision.cub import CUBDataset
 from pgg_zoo_tasks.wsol.data.finegrained import (
     ATTRIBUTES_FILE,
     SPEC_FG_V1,
+    SPEC_FG_V2,
+    bird_parts,
     ensure_finegrained_benchmark,
     finegrained_classes,
     render_bird_image,
@@ -65,6 +67,33 @@ def test_species_differ_only_in_part_colours() -> None:
     assert a == b and (a_mask == b_mask).all()
     assert (a_img[~a_mask] == b_img[~b_mask]).all()
     assert (a_img[a_mask] != b_img[b_mask]).any()
+
+
+def test_v2_adds_a_species_unique_tail_and_changes_nothing_else() -> None:
+    # Same image stream as v1: only the visible tail pixels differ, and they carry the species'
+    # own mark (within the +-20 jitter), a different colour for every species.
+    for label in (0, 5, 11):
+        v1, m1, a1 = render_bird_image(0, 7, label, SPEC_FG_V1)
+        v2, m2, a2 = render_bird_image(0, 7, label, SPEC_FG_V2)
+        assert a1 == a2 and (m1 == m2).all()
+        parts = bird_parts(a1["side"], SPEC_FG_V1, facing_left=bool(a1["facing"]))
+        tail = np.zeros_like(m1)
+        tail[a1["y"]:a1["y"] + a1["side"], a1["x"]:a1["x"] + a1["side"]] = (
+            parts["tail"] & ~parts["body"] & ~parts["wing"] & ~parts["head"])
+        assert tail.sum() > 0 and ((v1 != v2).any(-1) <= tail).all()
+        mark = np.asarray(list(SPEC_FG_V2["tail_marks"].values())[label])
+        # noise sigma 6 plus jitter 20: every tail pixel within 20 + 4 sigma of its mark
+        assert np.abs(v2[tail].astype(int) - mark).max() <= 20 + 24
+    marks = np.asarray(list(SPEC_FG_V2["tail_marks"].values()), dtype=float)
+    d = np.linalg.norm(marks[:, None] - marks[None], axis=-1)
+    assert len(marks) == 12 and d[~np.eye(12, dtype=bool)].min() >= 100
+
+
+def test_v2_class_names_carry_the_mark(home: Path) -> None:
+    root = ensure_finegrained_benchmark(home / "benchmarks" / SPEC_FG_V2["name"], spec=SPEC_FG_V2)
+    names = (root / "classes.txt").read_text().split()
+    assert names[1] == "001.red-head_yellow-wing_white-tail"
+    assert len(set(names[1::2])) == 12
 
 
 def test_val_carve_disjoint_from_training(root: Path, home: Path,

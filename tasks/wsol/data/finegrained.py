@@ -32,7 +32,7 @@ from PIL import Image
 from pgg_zoo.data.generated import benchmark_home, ensure_generated
 from pgg_zoo.vision.drawing import texture
 
-__all__ = ["SPEC_FG_V1", "FINEGRAINED_SPECS", "render_bird_image", "write_finegrained_benchmark",
+__all__ = ["SPEC_FG_V1", "SPEC_FG_V2", "FINEGRAINED_SPECS", "render_bird_image", "write_finegrained_benchmark",
            "ensure_finegrained_benchmark", "finegrained_classes", "ATTRIBUTES_FILE"]
 
 ATTRIBUTES_FILE = "finegrained_attributes.txt"
@@ -73,8 +73,31 @@ SPEC_FG_V1: dict[str, Any] = {
     "test_per_class": 25,
 }
 
+#: v2 (issue 15, after the v1 study): v1 plus a species-unique *field mark*, the tail's colour.
+#: In v1 a species is only the conjunction of two part colours that every other species shares
+#: in part, so a model that sums local part evidence (global average pooling over a CNN's map)
+#: cannot keep a label off a pasted bird's parts without also going blind to its own bird; the
+#: v1 study measured exactly that (the penalty shrank the input gradient everywhere, leakage
+#: unchanged). Real species carry field marks besides shared colours. Here a label *can* read
+#: only evidence no other species has, while the head and wing colours still excite other
+#: species' labels on a pasted bird: the situation CutMix provenance is meant to fix. Every other
+#: number is v1's, and the random streams are v1's (the tail takes the body's jitter draw).
+SPEC_FG_V2: dict[str, Any] = {
+    **SPEC_FG_V1,
+    "name": "wsol-finegrained-v2",
+    # Tail colour of species k (class order as v1); body colour no longer reaches the tail.
+    # Twelve colours at least 100 apart (RGB, Euclidean) from each other and at least 75 from
+    # the four part colours and the body colours (the per-channel jitter moves a colour by at
+    # most 35).
+    "tail_marks": {"white": [245, 245, 245], "black": [15, 15, 15], "green": [30, 200, 40],
+                   "cyan": [40, 220, 230], "orange": [250, 130, 0], "navy": [20, 20, 120],
+                   "pink": [250, 150, 200], "lime": [170, 250, 60], "maroon": [120, 0, 20],
+                   "teal": [0, 120, 110], "violet": [130, 60, 250], "olive": [150, 150, 0]},
+}
+
 #: Fine-grained specifications by name (the WSOL task's ``benchmark`` option).
-FINEGRAINED_SPECS: dict[str, dict[str, Any]] = {SPEC_FG_V1["name"]: SPEC_FG_V1}
+FINEGRAINED_SPECS: dict[str, dict[str, Any]] = {
+    SPEC_FG_V1["name"]: SPEC_FG_V1, SPEC_FG_V2["name"]: SPEC_FG_V2}
 
 
 def finegrained_classes(spec: Mapping[str, Any] = SPEC_FG_V1) -> list[tuple[str, str]]:
@@ -84,8 +107,14 @@ def finegrained_classes(spec: Mapping[str, Any] = SPEC_FG_V1) -> list[tuple[str,
     return list(permutations(list(spec["part_colours"]), 2))
 
 
-def _class_name(head: str, wing: str) -> str:
-    return f"{head}-head_{wing}-wing"
+def _class_name(head: str, wing: str, tail: str | None = None) -> str:
+    return f"{head}-head_{wing}-wing" + (f"_{tail}-tail" if tail else "")
+
+
+def _tail_mark(spec: Mapping[str, Any], label: int) -> str | None:
+    """Name of species ``label``'s tail mark (v2), or None (v1: the tail is body-coloured)."""
+    marks = spec.get("tail_marks")
+    return list(marks)[label] if marks else None
 
 
 def _ellipse(u: np.ndarray, v: np.ndarray, cu: float, cv: float, au: float, av: float) -> np.ndarray:
@@ -145,7 +174,9 @@ def render_bird_image(seed: int, image_index: int, label: int,
     colours = {"body": np.asarray(spec["body_colours"][body]) + jitter[0],
                "wing": np.asarray(spec["part_colours"][wing_c]) + jitter[1],
                "head": np.asarray(spec["part_colours"][head_c]) + jitter[2]}
-    colours["tail"] = colours["body"]
+    mark = _tail_mark(spec, label)
+    colours["tail"] = (colours["body"] if mark is None
+                       else np.asarray(spec["tail_marks"][mark]) + jitter[0])
     img = np.empty((S, S, 3), dtype=np.float64)
     img[...] = (base + spec["texture_amplitude"]
                 * texture(family, S, period, phase).astype(np.float64))[..., None]
@@ -165,7 +196,7 @@ def _plan(spec: Mapping[str, Any]) -> Iterator[tuple[int, int, bool, str]]:
     ntr, nte = int(spec["train_per_class"]), int(spec["test_per_class"])
     image_id = 0
     for label, (h, w) in enumerate(finegrained_classes(spec)):
-        name = _class_name(h, w)
+        name = _class_name(h, w, _tail_mark(spec, label))
         for k in range(ntr + nte):
             image_id += 1
             yield image_id, label, k < ntr, f"{label + 1:03d}.{name}/{name}_{k:04d}.png"
@@ -180,7 +211,7 @@ def write_finegrained_benchmark(folder: str | PathLike[str], seed: int = 0,
     lines: dict[str, list[str]] = {k: [] for k in (
         "images.txt", "image_class_labels.txt", "bounding_boxes.txt", "train_test_split.txt",
         ATTRIBUTES_FILE)}
-    lines["classes.txt"] = [f"{k + 1} {k + 1:03d}.{_class_name(h, w)}"
+    lines["classes.txt"] = [f"{k + 1} {k + 1:03d}.{_class_name(h, w, _tail_mark(spec, k))}"
                             for k, (h, w) in enumerate(classes)]
     for iid, label, is_train, rel in _plan(spec):
         img, mask, a = render_bird_image(seed, iid, label, spec)
