@@ -27,9 +27,10 @@ def scene_accuracy(run_dir: Path, split: str, batch_size: int = 16) -> dict[str,
     scene alignment, with the number of boxes of each group."""
     cfg = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() \
         else {}
-    size = (cfg.get("config") or cfg).get("image_size") if isinstance(cfg, dict) else None
-    task = pgg_zoo.build("stad", benchmark="stad-scenes-v1",
-                         **({"image_size": size} if size else {}))
+    saved = (cfg.get("config") or cfg) if isinstance(cfg, dict) else {}
+    # The model options the run was trained with (image size, head) rebuild its architecture.
+    opts = {k: saved[k] for k in ("image_size", "head_context") if saved.get(k) is not None}
+    task = pgg_zoo.build("stad", benchmark="stad-scenes-v1", **opts)
     model = task.build_model()
     model.load_state_dict(read_state_dict(run_dir / "model.safetensors", "safetensors"))
     model.eval()

@@ -80,6 +80,9 @@ def evaluate_epochs(work: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> None:
+    from pgg_zoo.cli.run import parse_set_options
+
+    COMMON.update(parse_set_options(args.set))
     if args.convergence:
         keep_every_checkpoint()
     variants = {}
@@ -125,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--convergence", nargs="*", default=[], metavar="VARIANT",
                     help="variants whose every epoch is evaluated on test")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="another task option for every run (e.g. head_context=global)")
     ap.add_argument("--report", action="store_true", help="print the convergence table")
     ap.add_argument("--guided", default="paste+pgg")
     ap.add_argument("--baseline", default="paste")

@@ -52,5 +52,7 @@ def test_bad_options():
         pgg_zoo.build("stad", synthesizer="cutmix")
     with pytest.raises(pgg_zoo.ConfigError, match="annotations"):
         pgg_zoo.build("stad", data_root=".")
+    with pytest.raises(pgg_zoo.ConfigError, match="head_context"):
+        pgg_zoo.build("stad", head_context="local")
     with pytest.raises(pgg_zoo.ConfigError, match="divisible by 4"):
         pgg_zoo.build("stad", backbone="slowfast_r50", clip_len=6)

@@ -290,3 +290,38 @@ def test_slowfast_guided_step(slowfast_detector):
         p.grad = p.grad + gp
     for p in (*params, model.head.classifier.weight):
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+
+
+def test_global_context_head_reads_the_whole_frame():
+    """Receptive field, derived by hand: tiny3d's three 3x3 convs (spatial strides 2, 2, 1)
+    see 15 input pixels per feature, centred on 4k + 1.5; RoIAlign samples the stride-4 map
+    bilinearly inside the box's bins. For a box at x, y in [2, 10) a feature within one map
+    cell of it sees at most input pixels up to 4 * 3 + 1.5 + 7 < 22, so pixels in [24, 32)^2
+    cannot reach its logit. With the whole-frame context they do; the box's own features are
+    the same module either way (weights copied), so the box-feature half of the logits is
+    unchanged."""
+    torch.manual_seed(0)
+    plain = ActionDetector("tiny3d", num_classes=3, dropout=0.0).eval()
+    ctx = ActionDetector("tiny3d", num_classes=3, dropout=0.0, head_context="global").eval()
+    assert ctx.head.classifier.in_features == 2 * plain.head.classifier.in_features
+    state = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.classifier")}
+    ctx.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        ctx.head.classifier.weight.zero_()
+        ctx.head.classifier.weight[:, :64] = plain.head.classifier.weight
+        ctx.head.classifier.bias.copy_(plain.head.classifier.bias)
+    x = torch.randn(2, 3, 4, 32, 32, requires_grad=True)
+    batch = {"boxes": [torch.tensor([[2.0, 2.0, 10.0, 10.0]]), torch.tensor([[3.0, 4.0, 9.0, 10.0]])]}
+    torch.testing.assert_close(ctx(x, batch)["logits"], plain(x, batch)["logits"])
+
+    (g_plain,) = torch.autograd.grad(plain(x, batch)["logits"][0, 0], x)
+    assert g_plain[0, :, :, :10, :10].abs().sum() > 0
+    assert g_plain[0, :, :, 24:, 24:].abs().sum() == 0 and g_plain[1].abs().sum() == 0
+    with torch.no_grad():
+        ctx.head.classifier.weight[:, 64:] = 0.1
+    (g_ctx,) = torch.autograd.grad(ctx(x, batch)["logits"][0, 0], x)
+    assert g_ctx[0, :, :, 24:, 24:].abs().sum() > 0
+    # The context is the box's own clip's frame, never another clip's.
+    assert g_ctx[1].abs().sum() == 0
+    with pytest.raises(ValueError, match="context"):
+        ActionDetector("tiny3d", num_classes=3, head_context="local")

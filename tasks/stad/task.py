@@ -57,6 +57,9 @@ class STADTask(Task):
         "on_error": "raise",
         "num_classes": None,
         "multilabel": False,
+        # "global": each box's logit also sees its clip's whole-frame average features
+        # (an actor-context head; RoIActionHead's ``context``).
+        "head_context": "none",
     }
     summary_metrics = ("frame_map@0.5[act]", "video_map@0.2[act]", "video_map@0.5[act]",
                        "video_map@0.5:0.95[act]")
@@ -76,6 +79,10 @@ class STADTask(Task):
         if c["data_root"] is None and c["benchmark"] not in BENCHMARKS:
             raise ConfigError(f"unknown stad benchmark {c['benchmark']!r}; choose from "
                               f"{sorted(BENCHMARKS)}")
+        from .models.head import CONTEXTS
+
+        if c["head_context"] not in CONTEXTS:
+            raise ConfigError(f"head_context must be one of {CONTEXTS}, got {c['head_context']!r}")
         if c["backbone"] == "slowfast_r50" and int(c["clip_len"]) % 4:
             raise ConfigError("slowfast_r50 needs clip_len divisible by 4 (alpha = 4)")
 
@@ -167,7 +174,8 @@ class STADTask(Task):
     # -- model and metrics ----------------------------------------------------------------
     def build_model(self) -> nn.Module:
         return ActionDetector(self.config["backbone"], num_classes=self.num_classes(),
-                              multilabel=bool(self.config["multilabel"]))
+                              multilabel=bool(self.config["multilabel"]),
+                              head_context=str(self.config["head_context"]))
 
     def build_synthesizer(self) -> Any:
         opts = dict(self.config.get("synthesizer_options") or {})

@@ -48,7 +48,8 @@ class ActionDetector(nn.Module):
         num_classes: number of action classes.
         multilabel: sigmoid BCE instead of softmax CE (and sigmoid scores in ``predict``).
         backbone_options: keyword arguments of the backbone builder.
-        head_resolution, sampling_ratio, head_pool, dropout: see :class:`RoIActionHead`.
+        head_resolution, sampling_ratio, head_pool, dropout, head_context: see
+            :class:`RoIActionHead` (``head_context`` is its ``context``).
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class ActionDetector(nn.Module):
         sampling_ratio: int = 2,
         head_pool: str = "max",
         dropout: float = 0.5,
+        head_context: str = "none",
     ) -> None:
         super().__init__()
         self.backbone = build_backbone(backbone, **dict(backbone_options or {}))
@@ -75,6 +77,7 @@ class ActionDetector(nn.Module):
             sampling_ratio=sampling_ratio,
             pool=head_pool,
             dropout=dropout,
+            context=head_context,
         )
 
     # -- features ----------------------------------------------------------------------------
