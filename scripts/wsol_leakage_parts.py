@@ -29,9 +29,10 @@ from pgg_zoo.study import variant_dir_name
 PARTS = ("own object", "own background", "other object", "other background")
 
 
-def leakage_parts(task, n: int = 128, batch: int = 32, seed: int = 1234) -> np.ndarray:
+def leakage_parts(task, n: int = 128, batch: int = 32, seed: int = 1234, split: str = "test"
+                  ) -> np.ndarray:
     """``(4,)`` mean share (percent) of a label's squared input gradient on :data:`PARTS`."""
-    ds = task.build_dataset("test")
+    ds = task.dataset(split)  # "val": the carved val split the selection runs evaluated on
     model = task.model.eval()
     # A fixed shuffle: the test split is stored by class, and a batch of neighbours would pair
     # mostly same-class images (one label then owns the whole input and is not counted).
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--variants", nargs="+", required=True)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--split", default="test", help="test, or val for selection-stage runs")
     args = ap.parse_args(argv)
     from safetensors.torch import load_file
 
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
             task = pgg_zoo.build("wsol", **common, seed=seed)
             work = args.study / f"s{seed}" / variant_dir_name(v)
             task.model.load_state_dict(load_file(str(work / "model.safetensors")))
-            p = leakage_parts(task)
+            p = leakage_parts(task, split=args.split)
             rows.setdefault(v, []).append(p)
             print(f"| {seed} | {v} | " + " | ".join(f"{x:.1f}" for x in p) + " |", flush=True)
     for v, ps in rows.items():

@@ -31,3 +31,17 @@ wait
 python scripts/combine_alpha.py --metric maxboxacc_v2 $OUT/alpha/s0 $OUT/alpha/s1 $OUT/alpha/s2 \
   --columns top1 leakage cam_leakage pxap > $OUT/alpha/combined.md
 fi
+
+if [[ $step == test ]]; then
+A=$2
+V=(cutmix cutmix+pgg cutmix+random-mask cutmix+no-mask no-mix)
+python scripts/wsol_study.py --out $OUT/study --seeds 0 1 2 --variants "${V[@]}" "${B[@]}" \
+  --set alpha=$A > $OUT/test_a.log 2>&1 &
+python scripts/wsol_study.py --out $OUT/study --seeds 3 4 --variants "${V[@]}" "${B[@]}" \
+  --set alpha=$A > $OUT/test_b.log 2>&1 &
+wait
+python scripts/summarize_runs.py --paired-to cutmix $OUT/study/s[0-9] > $OUT/study/summary.md
+python scripts/wsol_leakage_parts.py --study $OUT/study \
+  --variants cutmix cutmix+pgg cutmix+random-mask cutmix+no-mask \
+  --set 'benchmark="wsol-finegrained-v2"' --set image_size=32 > $OUT/study/leakage_parts.md
+fi
