@@ -1,0 +1,171 @@
+"""Exploratory validation probes after the wsol-finegrained-v2 alpha study (docs/results.md,
+"Why the leakage does not move"): seed 0, val split only, no test number. Each asks whether one
+change lets guidance lower the gradient leakage on CutMix inputs:
+
+    python scripts/wsol_fg2_probes.py flat     # v2 with flat backgrounds (no texture, no noise)
+    python scripts/wsol_fg2_probes.py warm     # fine-tune the v2 val CutMix model 5 epochs
+                                               # (lr 3e-4) without / with guidance (10, 100)
+    python scripts/wsol_fg2_probes.py share    # guidance mode "share" at alpha 1 and 3
+    python scripts/wsol_fg2_probes.py prob     # CutMix on half of the inputs, alpha 10
+    python scripts/wsol_fg2_probes.py scale RUN_DIR ...   # logit scale of trained val models
+    python scripts/wsol_fg2_probes.py pairs RUN_DIR ...   # what pasting a bird does to the logits
+
+Outputs: runs/wsol_probe_flat/<probe>/ (gitignored). Not benchmark versions.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+import pgg_zoo
+
+OUT = Path("runs/wsol_probe_flat")
+V2 = dict(benchmark="wsol-finegrained-v2", image_size=32, epochs=10, eval_split="val", seed=0)
+CUTMIX = {"synthesizer": "cutmix", "guidance": False}
+
+
+def guided(alpha: float, **extra) -> dict:
+    return {"synthesizer": "cutmix", "guidance": True, "alpha": float(alpha), **extra}
+
+
+def flat() -> None:
+    from pgg_zoo_tasks.wsol.data.finegrained import FINEGRAINED_SPECS, SPEC_FG_V2
+
+    name = "wsol-fg-probe-flat"
+    FINEGRAINED_SPECS[name] = {**SPEC_FG_V2, "name": name, "texture_amplitude": 0,
+                               "noise_sigma": 0.0}
+    pgg_zoo.run_variants("wsol", {"cutmix": CUTMIX, "cutmix+pgg_a10": guided(10)},
+                         OUT / name, {**V2, "benchmark": name})
+
+
+def warm() -> None:
+    from pgg_zoo.weights_io import load_weights_file
+
+    init = "runs/wsol_fg2/alpha/s0/select/s0/no-guidance/model.safetensors"
+    for name, extra in [("ft_cutmix", {"guidance": False}), ("ft_pgg_a10", guided(10)),
+                        ("ft_pgg_a100", guided(100))]:
+        cfg = {**V2, "epochs": 5, "lr": 3e-4, "synthesizer": "cutmix", **extra}
+        t = pgg_zoo.build("wsol", **cfg, work_dir=str(OUT / "warm" / name))
+        load_weights_file(t.model, init)
+        t0 = time.time()
+        m = t.train()
+        print(name, f"{(time.time() - t0) / 60:.1f} min", {k: round(v, 2) for k, v in m.items()},
+              flush=True)
+
+
+def share() -> None:
+    pgg_zoo.run_variants("wsol", {f"share_a{a}": guided(a, guidance_mode="share") for a in (1, 3)},
+                         OUT / "share", V2)
+
+
+def prob() -> None:
+    common = {**V2, "synthesizer_options": {"prob": 0.5}}
+    pgg_zoo.run_variants("wsol", {"p05_cutmix": CUTMIX, "p05_pgg_a10": guided(10)},
+                         OUT / "prob", common)
+
+
+def scale(runs: list[str]) -> None:
+    """Logit spread, top-1 margin and mean top probability on the val split's clean images, and
+    the squared input gradient of the labels on CutMix val inputs inside / outside their
+    provenance (sums over label slots that own part of their input)."""
+    from safetensors.torch import load_file
+
+    t = pgg_zoo.build("wsol", **V2)
+    ds = t.dataset("val")
+    data = t.collate([ds[i] for i in range(len(ds))])
+    syn = t.synthesizer({"inputs": data["inputs"], "labels": data["data_samples"]["labels"]},
+                        generator=torch.Generator().manual_seed(1))
+    prov = syn.provenance
+    print("| run | logit std | top-1 margin | mean max prob | gradient mass inside / outside |")
+    print("|---|---|---|---|---|")
+    for run in runs:
+        t.model.load_state_dict(load_file(str(Path(run) / "model.safetensors")))
+        model = t.model.eval()
+        with torch.no_grad():
+            lg = model(data["inputs"])["logits"]
+        srt = lg.sort(1, descending=True).values
+        x = syn.inputs.clone().requires_grad_(True)
+        mixed = model(x)["logits"]
+        inside = outside = 0.0
+        for slot in range(prov.labels.shape[1]):
+            (g,) = torch.autograd.grad(mixed.gather(1, prov.labels[:, slot:slot + 1]).sum(), x,
+                                       retain_graph=True)
+            sq, m = g.pow(2).sum(1), prov.masks[:, slot].float()
+            part = (m.mean((1, 2)) > 0) & (m.mean((1, 2)) < 1) & prov.valid[:, slot]
+            inside += float((sq * m)[part].sum())
+            outside += float((sq * (1 - m))[part].sum())
+        print(f"| {run} | {float(lg.std(1).mean()):.2f} | {float((srt[:, 0] - srt[:, 1]).mean()):.2f}"
+              f" | {float(lg.softmax(1).max(1).values.mean()):.3f} | {inside:.2f} / {outside:.2f} |")
+
+
+def pairs(runs: list[str], n_pairs: int = 60) -> None:
+    """Bird b (its whole frame) pasted into an image of bird a where the frames do not overlap
+    (synthetic images of new indices, never in any split): the change of a's and b's logits."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from pgg_zoo_tasks.wsol.data.finegrained import SPEC_FG_V2, render_bird_image
+
+    t = pgg_zoo.build("wsol", **V2)
+    models = {}
+    for run in runs:
+        m = pgg_zoo.build("wsol", **V2).model
+        m.load_state_dict(load_file(str(Path(run) / "model.safetensors")))
+        models[run] = m.eval()
+    # The task's own input transform, read off one training item and its rendered image.
+    ref_img, _, _ = render_bird_image(0, 1, 0, SPEC_FG_V2)
+    ref = torch.as_tensor(ref_img).permute(2, 0, 1).float() / 255
+    item = t.build_dataset("train")[0]["inputs"]
+    sd = ref.std((1, 2)) / item.std((1, 2))
+    mu = ref.mean((1, 2)) - item.mean((1, 2)) * sd
+
+    def prep(img: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(img).permute(2, 0, 1).float() / 255
+        return ((x - mu[:, None, None]) / sd[:, None, None])[None]
+
+    def frame(a: dict) -> np.ndarray:
+        f = np.zeros((32, 32), bool)
+        f[a["y"]:a["y"] + a["side"], a["x"]:a["x"] + a["side"]] = True
+        return f
+
+    rng = np.random.default_rng(0)
+    deltas: dict[str, list[tuple[float, float]]] = {r: [] for r in runs}
+    found = 0
+    while found < n_pairs:
+        la, lb = rng.choice(12, 2, replace=False)
+        ia, ib = rng.integers(10000, 20000, 2)
+        img_a, _, att_a = render_bird_image(0, int(ia), int(la), SPEC_FG_V2)
+        img_b, _, att_b = render_bird_image(0, int(ib), int(lb), SPEC_FG_V2)
+        fa, fb = frame(att_a), frame(att_b)
+        if (fa & fb).any():
+            continue
+        mixed = img_a.copy()
+        mixed[fb] = img_b[fb]
+        found += 1
+        for run, m in models.items():
+            with torch.no_grad():
+                alone, both = m(prep(img_a))["logits"][0], m(prep(mixed))["logits"][0]
+            deltas[run].append((float(both[la] - alone[la]), float(both[lb] - alone[lb])))
+    print(f"| run | host logit change | pasted label's logit change |  ({n_pairs} pairs)")
+    print("|---|---|---|")
+    for run, d in deltas.items():
+        a = np.asarray(d)
+        print(f"| {run} | {a[:, 0].mean():+.2f} | {a[:, 1].mean():+.2f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("probe", choices=["flat", "warm", "share", "prob", "scale", "pairs"])
+    ap.add_argument("runs", nargs="*", help="run folders (scale, pairs)")
+    args = ap.parse_args()
+    if args.probe in ("scale", "pairs"):
+        globals()[args.probe](args.runs)
+    else:
+        globals()[args.probe]()
+
+
+if __name__ == "__main__":
+    main()
