@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The waterbirds-shapes-v3 study of docs/classification.md, as it was run. Usage:
+#   classification_study_v3.sh design        # val, seed 0: plain, edited at 100 / 30 / 10 %
+#   classification_study_v3.sh alpha S       # alpha on val at edit share S (3 seeds)
+#   classification_study_v3.sh test S A      # 5 paired test seeds at share S, alpha A; mask study
+# Runs go to runs/classification_v3/ (gitignored); two processes at a time, one thread each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+OUT=runs/classification_v3
+B=(--set 'benchmark="waterbirds-shapes-v3"')
+step=$1
+
+if [[ $step == design ]]; then
+python scripts/classification_study.py --out $OUT/design_val --seeds 0 \
+  --variants plain edited edited@0.3 edited@0.1 "${B[@]}" --set 'eval_split="val"'
+python scripts/summarize_runs.py $OUT/design_val/s0 > $OUT/design_val/summary.md
+fi
+
+if [[ $step == alpha ]]; then
+S=$2
+for s in 0 1 2; do
+  python -c "from pgg_zoo.study import alpha_study; alpha_study('classification', \
+out_dir='$OUT/alpha/select_s$s', seeds=($s,), test_seeds=(), alphas=(0.1, 1.0, 10.0, 100.0), \
+benchmark='waterbirds-shapes-v3', edit_share=$S)" > $OUT/alpha_s$s.log 2>&1 &
+  if [[ $s == 1 ]]; then wait; fi
+done
+wait
+python scripts/combine_alpha.py --metric worst_group_acc $OUT/alpha/select_s0 \
+  $OUT/alpha/select_s1 $OUT/alpha/select_s2 --columns top1 leakage cam_leakage \
+  | tee $OUT/alpha/combined.md
+fi
+
+if [[ $step == test ]]; then
+S=$2; A=$3
+V="plain edited edited+pgg edited+random-mask edited+no-mask"
+python scripts/classification_study.py --out $OUT/study --seeds 0 1 2 --variants $V \
+  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/test_a.log 2>&1 &
+python scripts/classification_study.py --out $OUT/study --seeds 3 4 --variants $V \
+  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/test_b.log 2>&1 &
+wait
+python scripts/summarize_runs.py --paired-to edited $OUT/study/s[0-9]* > $OUT/study/summary.md
+python scripts/classification_study.py --out $OUT/mask --seeds 0 1 2 \
+  --variants edited+pgg~-30 edited+pgg~-10 edited+pgg~10 edited+pgg~30 \
+  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/mask.log 2>&1
+fi
