@@ -1,5 +1,5 @@
-"""The embedded benchmarks ``waterbirds-shapes-v2`` (default), ``-v1`` and ``-v3`` (v2 with
-larger objects): a
+"""The embedded benchmarks ``waterbirds-shapes-v2`` (default), ``-v1``, and ``-v3`` / ``-v4``
+(v2 with larger objects): a
 Waterbirds-like group-shift problem with a procedural background editor, written in the
 Waterbirds metadata-CSV layout.
 
@@ -40,8 +40,9 @@ from PIL import Image
 from pgg_zoo.data.generated import ensure_generated
 from pgg_zoo.vision.drawing import shape_mask, texture
 
-__all__ = ["SPEC", "SPEC_V1", "SPEC_V2", "SPEC_V3", "SPECS", "BENCHMARK_NAME", "render_image",
-           "edit_background", "write_benchmark", "ensure_benchmark", "default_root", "plan", "VAL_EDITS_FILE"]
+__all__ = ["SPEC", "SPEC_V1", "SPEC_V2", "SPEC_V3", "SPEC_V4", "SPECS", "BENCHMARK_NAME",
+           "render_image", "edit_background", "write_benchmark", "ensure_benchmark",
+           "default_root", "plan", "VAL_EDITS_FILE"]
 
 #: The default benchmark (v1 stays readable and generatable by name).
 BENCHMARK_NAME = "waterbirds-shapes-v2"
@@ -102,8 +103,11 @@ SPEC_V2: dict[str, Any] = {
 #: saw mostly background. Everything else, every random stream included, is v2's.
 SPEC_V3: dict[str, Any] = {**SPEC_V2, "name": "waterbirds-shapes-v3", "object_side_px": [24, 36]}
 
-SPECS: dict[str, dict[str, Any]] = {SPEC_V1["name"]: SPEC_V1, SPEC_V2["name"]: SPEC_V2,
-                                    SPEC_V3["name"]: SPEC_V3}
+#: v4 (docs/classification.md, "waterbirds-shapes-v4"): v2 with objects in between (side 18..27
+#: of 48 px): v3's design check failed (edited data alone closed the gap at every share).
+SPEC_V4: dict[str, Any] = {**SPEC_V2, "name": "waterbirds-shapes-v4", "object_side_px": [18, 27]}
+
+SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in (SPEC_V1, SPEC_V2, SPEC_V3, SPEC_V4)}
 #: The default benchmark's specification.
 SPEC = SPECS[BENCHMARK_NAME]
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The waterbirds-shapes-v3 study of docs/classification.md, as it was run. Usage:
-#   classification_study_v3.sh design        # val, seed 0: plain, edited at 100 / 30 / 10 %
-#   classification_study_v3.sh alpha S       # alpha on val at edit share S (3 seeds)
-#   classification_study_v3.sh test S A      # 5 paired test seeds at share S, alpha A; mask study
-# Runs go to runs/classification_v3/ (gitignored); two processes at a time, one thread each.
+# The waterbirds-shapes-v3 / -v4 studies of docs/classification.md, as they were run
+# (VERSION=v4 for v4; default v3). Usage:
+#   classification_study_v34.sh design        # val, seed 0: plain, edited at 100 / 30 / 10 %
+#   classification_study_v34.sh alpha S       # alpha on val at edit share S (3 seeds)
+#   classification_study_v34.sh test S A      # 5 paired test seeds at share S, alpha A; mask study
+# Runs go to runs/classification_v3|v4/ (gitignored); two processes at a time, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-OUT=runs/classification_v3
-B=(--set 'benchmark="waterbirds-shapes-v3"')
+V=${VERSION:-v3}
+OUT=runs/classification_$V
+B=(--set "benchmark=\"waterbirds-shapes-$V\"")
 step=$1
 
 if [[ $step == design ]]; then
@@ -23,7 +25,7 @@ S=$2
 for s in 0 1 2; do
   python -c "from pgg_zoo.study import alpha_study; alpha_study('classification', \
 out_dir='$OUT/alpha/select_s$s', seeds=($s,), test_seeds=(), alphas=(0.1, 1.0, 10.0, 100.0), \
-benchmark='waterbirds-shapes-v3', edit_share=$S)" > $OUT/alpha_s$s.log 2>&1 &
+benchmark='waterbirds-shapes-$V', edit_share=$S)" > $OUT/alpha_s$s.log 2>&1 &
   if [[ $s == 1 ]]; then wait; fi
 done
 wait
