@@ -13,6 +13,7 @@ V=${VERSION:-v3}
 OUT=runs/classification_$V
 B=(--set "benchmark=\"waterbirds-shapes-$V\"")
 step=$1
+mkdir -p $OUT/alpha
 
 if [[ $step == design ]]; then
 python scripts/classification_study.py --out $OUT/design_val --seeds 0 \
