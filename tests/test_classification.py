@@ -532,3 +532,20 @@ def test_study_script_variant_names():
     assert STUDY_VARIANTS["plain"]["edit_share"] == 0.0 and not STUDY_VARIANTS["plain"]["guidance"]
     with pytest.raises(SystemExit):
         mod.variant_config("plain~10")
+
+
+def test_v3_v4_differ_from_v2_only_in_object_size():
+    def object_extent(spec, img_id):
+        _, mask, _ = bench.render_image(0, img_id, img_id % 2, 0, spec)
+        ys, xs = np.nonzero(mask)
+        return max(np.ptp(ys), np.ptp(xs)) + 1
+
+    v2 = [object_extent(bench.SPEC_V2, i) for i in range(40)]
+    for spec, (lo, hi) in ((bench.SPEC_V3, (24, 36)), (bench.SPEC_V4, (18, 27))):
+        assert {k: v for k, v in spec.items() if k not in ("name", "object_side_px")} == \
+            {k: v for k, v in bench.SPEC_V2.items() if k not in ("name", "object_side_px")}
+        assert spec["object_side_px"] == [lo, hi]
+        sides = [object_extent(spec, i) for i in range(40)]
+        # the shapes span their square frame along at least one axis
+        assert lo <= min(sides) and max(sides) <= hi
+        assert np.mean(sides) > np.mean(v2) + 5
