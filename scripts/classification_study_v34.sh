@@ -4,6 +4,7 @@
 #   classification_study_v34.sh design        # val, seed 0: plain, edited at 100 / 30 / 10 %
 #   classification_study_v34.sh alpha S       # alpha on val at edit share S (3 seeds)
 #   classification_study_v34.sh test S A      # 5 paired test seeds at share S, alpha A; mask study
+#   classification_study_v34.sh replicate S A # fresh seeds 5-9: edited, + guidance, random mask
 # Runs go to runs/classification_v3|v4/ (gitignored); two processes at a time, one thread each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,4 +48,15 @@ python scripts/summarize_runs.py --paired-to edited $OUT/study/s[0-9]* > $OUT/st
 python scripts/classification_study.py --out $OUT/mask --seeds 0 1 2 \
   --variants edited+pgg~-30 edited+pgg~-10 edited+pgg~10 edited+pgg~30 \
   "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/mask.log 2>&1
+fi
+
+if [[ $step == replicate ]]; then
+S=$2; A=$3
+V="edited edited+pgg edited+random-mask"
+python scripts/classification_study.py --out $OUT/replication --seeds 5 6 7 --variants $V \
+  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/replicate_a.log 2>&1 &
+python scripts/classification_study.py --out $OUT/replication --seeds 8 9 --variants $V \
+  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/replicate_b.log 2>&1 &
+wait
+python scripts/summarize_runs.py --paired-to edited $OUT/replication/s[0-9]* > $OUT/replication/summary.md
 fi
