@@ -9,6 +9,7 @@ change lets guidance lower the gradient leakage on CutMix inputs:
     python scripts/wsol_fg2_probes.py prob     # CutMix on half of the inputs, alpha 10
     python scripts/wsol_fg2_probes.py scale RUN_DIR ...   # logit scale of trained val models
     python scripts/wsol_fg2_probes.py pairs RUN_DIR ...   # what pasting a bird does to the logits
+    python scripts/wsol_fg2_probes.py nobn     # tiny_cam without BatchNorm (biases instead), alpha 10
 
 Outputs: runs/wsol_probe_flat/<probe>/ (gitignored). Not benchmark versions.
 """
@@ -59,6 +60,28 @@ def warm() -> None:
 def share() -> None:
     pgg_zoo.run_variants("wsol", {f"share_a{a}": guided(a, guidance_mode="share") for a in (1, 3)},
                          OUT / "share", V2)
+
+
+def nobn() -> None:
+    """tiny_cam's layers with conv biases and no BatchNorm (train-mode BatchNorm couples the
+    inputs of a batch, and the decoy convnet, where guidance does move the gradient, has none)."""
+    from torch import nn
+
+    from pgg_zoo.registry import BACKBONES
+    from pgg_zoo.vision.backbones import Features
+
+    def tiny_cam_nobn(**_):
+        def block(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU()]
+        body = nn.Sequential(*block(3, 32), nn.MaxPool2d(2), *block(32, 64), nn.MaxPool2d(2),
+                             *block(64, 128), *block(128, 128))
+        return Features(body, 128)
+
+    if "tiny_cam_nobn" not in BACKBONES:
+        BACKBONES.add("tiny_cam_nobn", tiny_cam_nobn, tasks=("wsol",))
+    common = {**V2, "backbone": "tiny_cam_nobn"}
+    pgg_zoo.run_variants("wsol", {"nobn_cutmix": CUTMIX, "nobn_pgg_a10": guided(10),
+                                  "nobn_pgg_a1": guided(1)}, OUT / "nobn", common)
 
 
 def prob() -> None:
@@ -158,7 +181,7 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe", choices=["flat", "warm", "share", "prob", "scale", "pairs"])
+    ap.add_argument("probe", choices=["flat", "warm", "share", "prob", "nobn", "scale", "pairs"])
     ap.add_argument("runs", nargs="*", help="run folders (scale, pairs)")
     args = ap.parse_args()
     if args.probe in ("scale", "pairs"):
