@@ -82,7 +82,7 @@ def evaluate_epochs(work: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> None:
     from pgg_zoo.cli.run import parse_set_options
 
-    COMMON.update(parse_set_options(args.set))
+    common = {**COMMON, **parse_set_options(args.set)}
     if args.convergence:
         keep_every_checkpoint()
     variants = {}
@@ -90,12 +90,12 @@ def run(args: argparse.Namespace) -> None:
         variants[name] = variant_config(name, args.alpha)
         if name in args.convergence:
             variants[name]["checkpoint_interval"] = "1e"
-    run_paired("stad", variants, args.out, args.seeds, COMMON)
+    run_paired("stad", variants, args.out, args.seeds, common)
     for seed in args.seeds:
         folder = args.out / f"s{seed}"
         for name in args.convergence:
             work = folder / variant_dir_name(name)
-            cfg = {**COMMON, **variant_config(name, args.alpha), "seed": seed}
+            cfg = {**common, **variant_config(name, args.alpha), "seed": seed}
             curve = evaluate_epochs(work, cfg)
             print(f"[s{seed} {name}] per-epoch test {METRIC}: "
                   + ", ".join(f"{r['metrics'][METRIC]:.1f}" for r in curve), flush=True)
