@@ -325,3 +325,20 @@ def test_global_context_head_reads_the_whole_frame():
     assert g_ctx[1].abs().sum() == 0
     with pytest.raises(ValueError, match="context"):
         ActionDetector("tiny3d", num_classes=3, head_context="local")
+
+
+def test_tiny3d_local_receptive_field():
+    """By hand: 3x3 stride 2 (3 px), 3x3 stride 2 (3 + 2 * 2 = 7 px), then 3x3 (7 + 2 * 4 =
+    15 px) for tiny3d, or 1x1 (still 7 px) for tiny3d_local. The input gradient of one map
+    feature must span exactly that many pixels per axis."""
+    from pgg_zoo_tasks.stad.models.backbones import tiny3d, tiny3d_local
+
+    for build, extent in ((tiny3d, 15), (tiny3d_local, 7)):
+        torch.manual_seed(0)
+        net = build().eval()
+        x = torch.randn(1, 3, 4, 32, 32, requires_grad=True)
+        (y,) = net(x)
+        (g,) = torch.autograd.grad(y[0, :, :, 4, 4].sum(), x)
+        ys, xs = torch.nonzero(g[0].abs().sum((0, 1)), as_tuple=True)
+        assert (int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1) == (extent, extent)
+        assert y.shape == (1, 64, 4, 8, 8)

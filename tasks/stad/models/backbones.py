@@ -154,20 +154,26 @@ class Tiny3DBackbone(VideoBackbone):
     """A small 3-D CNN that trains on CPU: three conv3d-BN-ReLU blocks, spatial stride 4.
 
     ``3 -> w -> 2w -> 4w`` channels (``w = 16``: 16-32-64), 3x3x3 kernels, spatial stride 2 in
-    the first two blocks, temporal stride 1. A 16x64x64 clip gives a 16x16x16 map.
+    the first two blocks, temporal stride 1. A 16x64x64 clip gives a 16x16x16 map. Receptive
+    field 15 x 15 input pixels (7 x 7 with ``local``).
 
     Args:
         width: channels of the first block.
+        local: make the last block's kernel 3x1x1 (backbone ``tiny3d_local``).
     """
 
-    def __init__(self, width: int = 16) -> None:
+    def __init__(self, width: int = 16, local: bool = False) -> None:
         super().__init__()
         chans = (3, width, 2 * width, 4 * width)
         strides = ((1, 2, 2), (1, 2, 2), (1, 1, 1))
+        # local: the last block is temporal only (3x1x1), so a feature sees 7 x 7 input pixels
+        # instead of 15 x 15 and a small box's features see little of the scene around it.
+        kernels = ((3, 3, 3), (3, 3, 3), (3, 1, 1) if local else (3, 3, 3))
         layers: list[nn.Module] = []
-        for cin, cout, st in zip(chans[:-1], chans[1:], strides):
+        for cin, cout, st, k in zip(chans[:-1], chans[1:], strides, kernels):
             layers += [
-                nn.Conv3d(cin, cout, kernel_size=3, stride=st, padding=1, bias=False),
+                nn.Conv3d(cin, cout, kernel_size=k, stride=st, padding=tuple(x // 2 for x in k),
+                          bias=False),
                 nn.BatchNorm3d(cout),
                 nn.ReLU(inplace=False),  # in-place ReLU would break double backprop bookkeeping
             ]
@@ -180,6 +186,13 @@ class Tiny3DBackbone(VideoBackbone):
         """``(B, 3, T, H, W)`` -> ``[(B, 4w, T, H/4, W/4)]``."""
         self.check_clip(clip)
         return [self.body(clip)]
+
+
+def tiny3d_local(**kwargs: Any) -> Tiny3DBackbone:
+    """tiny3d whose features see 7 x 7 input pixels instead of 15 x 15 (last block temporal
+    only): with the ``global`` context head, the scene then reaches a box's logit mainly
+    through the context path (docs/stad.md)."""
+    return Tiny3DBackbone(local=True, **kwargs)
 
 
 def slowfast_r50(**kwargs: Any) -> SlowFastBackbone:
@@ -201,6 +214,7 @@ BACKBONE_BUILDERS: dict[str, Callable[..., VideoBackbone]] = {
     "slowfast_r50": slowfast_r50,
     "slow_r50": slow_r50,
     "tiny3d": tiny3d,
+    "tiny3d_local": tiny3d_local,
 }
 
 #: The short names pytorchvideo's hub uses (``torch.hub.load(..., "slowfast_r50")`` documents
