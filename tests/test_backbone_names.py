@@ -7,7 +7,7 @@ import torch
 import pgg_zoo
 from pgg_zoo.registry import DuplicateNameError, Registry, UnknownNameError
 
-STAD_OWN = ("slow_r50", "slowfast_r50", "tiny3d")
+STAD_OWN = ("slow_r50", "slowfast_r50", "tiny3d", "tiny3d_local")
 OTHER_TASKS_ONLY = ("tiny_cam", "vgg16", "resnet18")
 
 
@@ -72,7 +72,7 @@ def test_cli_other_tasks_backbone_is_one_line(capsys, tmp_path):
     assert rc == 2
     assert err.strip().splitlines() == [
         "pgg-zoo: error: backbone 'tiny_cam' is not a stad backbone (stad backbones: "
-        "slow_r50 (or slow), slowfast_r50 (or slowfast), tiny3d)"]
+        "slow_r50 (or slow), slowfast_r50 (or slowfast), tiny3d, tiny3d_local)"]
 
 
 def test_registry_aliases():
