@@ -96,6 +96,8 @@ def scale(runs: list[str]) -> None:
     provenance (sums over label slots that own part of their input)."""
     from safetensors.torch import load_file
 
+    from pgg_zoo.guidance import gradient_mass
+
     t = pgg_zoo.build("wsol", **V2)
     ds = t.dataset("val")
     data = t.collate([ds[i] for i in range(len(ds))])
@@ -111,12 +113,10 @@ def scale(runs: list[str]) -> None:
             lg = model(data["inputs"])["logits"]
         srt = lg.sort(1, descending=True).values
         x = syn.inputs.clone().requires_grad_(True)
-        mixed = model(x)["logits"]
+        mass = gradient_mass(x, model(x)["logits"].gather(1, prov.labels), prov.valid)
         inside = outside = 0.0
         for slot in range(prov.labels.shape[1]):
-            (g,) = torch.autograd.grad(mixed.gather(1, prov.labels[:, slot:slot + 1]).sum(), x,
-                                       retain_graph=True)
-            sq, m = g.pow(2).sum(1), prov.masks[:, slot].float()
+            sq, m = mass[:, slot], prov.masks[:, slot].float()
             part = (m.mean((1, 2)) > 0) & (m.mean((1, 2)) < 1) & prov.valid[:, slot]
             inside += float((sq * m)[part].sum())
             outside += float((sq * (1 - m))[part].sum())

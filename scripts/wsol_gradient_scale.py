@@ -22,6 +22,7 @@ import torch
 
 import pgg_zoo
 from pgg_zoo.cli.run import parse_set_options
+from pgg_zoo.guidance import gradient_mass
 from pgg_zoo.study import variant_dir_name
 
 
@@ -38,11 +39,9 @@ def gradient_scale(task, n: int = 128, batch: int = 32, seed: int = 1234) -> tup
                                 "labels": data["data_samples"]["labels"]}, generator=gen)
         x = syn.inputs.clone().requires_grad_(True)
         prov = syn.provenance
-        logits = model(x)["logits"]
+        mass = gradient_mass(x, model(x)["logits"].gather(1, prov.labels), prov.valid)
         for slot in range(prov.labels.shape[1]):
-            f = logits.gather(1, prov.labels[:, slot, None]).sum()
-            (g,) = torch.autograd.grad(f, x, retain_graph=True)
-            sq = (g ** 2).sum(1)
+            sq = mass[:, slot]
             m = prov.masks[:, slot]
             for b in range(x.shape[0]):
                 if prov.valid[b, slot] and 0 < float(m[b].mean()) < 1:

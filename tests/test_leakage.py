@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from pgg_zoo import Provenance, Task
-from pgg_zoo.guidance import LeakageMeter, gradient_leakage
+from pgg_zoo.guidance import LeakageMeter, gradient_leakage, gradient_mass
 from pgg_zoo.study import choose_alpha
 from pgg_zoo.synthesizers import RecordedProvenance
 
@@ -143,3 +143,18 @@ def test_cam_classifier_label_maps_are_relu_cams_of_each_label():
     # class 2 = channel 0 - channel 1, clipped at 0; class 1 = channel 1 (same grid: no resize)
     assert torch.equal(maps[0, 0], torch.tensor([[0.0, 2.0], [0.0, 2.0]]))
     assert torch.equal(maps[0, 1], torch.tensor([[4.0, 0.0], [1.0, 1.0]]))
+
+
+def test_gradient_mass_of_a_linear_model():
+    """logit_l = sum_c,grid w_l[c, grid] * x[c, grid]: the input gradient is w_l itself, so the
+    mass is sum_c w_l^2 per element, the same for every input; an invalid slot is zero."""
+    w = torch.randn(2, 3, 4, 5)  # (L, C, H, W)
+    x = torch.randn(3, 3, 4, 5, requires_grad=True)
+    logits = torch.einsum("lchw,bchw->bl", w, x)
+    valid = torch.tensor([[True, True], [True, False], [False, False]])
+    mass = gradient_mass(x, logits, valid)
+    assert mass.shape == (3, 2, 4, 5) and not mass.requires_grad
+    expect = w.pow(2).sum(1)  # (L, H, W)
+    torch.testing.assert_close(mass[0], expect)
+    torch.testing.assert_close(mass[1, 0], expect[0])
+    assert mass[1, 1].abs().sum() == 0 and mass[2].abs().sum() == 0

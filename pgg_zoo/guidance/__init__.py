@@ -7,7 +7,7 @@ from .exact import exact_penalty, label_input_gradients
 from ..batchnorm import frozen_running_stats  # the modes' forward_fn needs it (re-export)
 from .finite_difference import directional_surrogate, finite_difference_penalty
 from .guidance import MASK_KINDS, ProvenanceGuidance
-from .leakage import LeakageMeter, LocalizingModel, gradient_leakage, map_leakage
+from .leakage import LeakageMeter, LocalizingModel, gradient_leakage, gradient_mass, map_leakage
 from .lazy import LazySchedule, lazy_penalty
 from .sampling import label_probabilities, one_label_penalty
 
@@ -15,5 +15,5 @@ __all__ = [
     "ProvenanceGuidance", "exact_penalty", "label_input_gradients", "MASK_KINDS",
     "finite_difference_penalty", "directional_surrogate", "frozen_running_stats",
     "one_label_penalty", "label_probabilities", "lazy_penalty", "LazySchedule",
-    "gradient_leakage", "LeakageMeter", "LocalizingModel", "map_leakage",
+    "gradient_leakage", "gradient_mass", "LeakageMeter", "LocalizingModel", "map_leakage",
 ]

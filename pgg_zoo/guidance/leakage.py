@@ -26,7 +26,22 @@ from torch import Tensor
 from ..provenance import Provenance
 from .exact import label_input_gradients
 
-__all__ = ["LeakageMeter", "LocalizingModel", "gradient_leakage", "map_leakage"]
+__all__ = ["LeakageMeter", "LocalizingModel", "gradient_leakage", "gradient_mass", "map_leakage"]
+
+
+def gradient_mass(inputs: Tensor, label_logits: Tensor, valid: Tensor) -> Tensor:
+    """Per-element squared input gradient of each label's logit, summed over channels.
+
+    Args:
+        inputs: ``(B, C, *grid)`` with ``requires_grad``.
+        label_logits: ``(B, L)`` computed from ``inputs``.
+        valid: ``(B, L)`` bool; an invalid slot gets zeros.
+
+    Returns:
+        ``(B, L, *grid)`` float32 ``sum_c (d f_l / d x_c)^2``, detached (first-order only).
+    """
+    grads = label_input_gradients(inputs, label_logits, valid, create_graph=False)
+    return torch.stack([g.detach().float().pow(2).sum(1) for g in grads], dim=1)
 
 
 def gradient_leakage(inputs: Tensor, label_logits: Tensor, provenance: Provenance
@@ -44,10 +59,8 @@ def gradient_leakage(inputs: Tensor, label_logits: Tensor, provenance: Provenanc
         everything, non-zero gradient). ``share`` and ``chance`` are 0 where not counted.
     """
     provenance.check_input(inputs)
-    grads = label_input_gradients(inputs, label_logits, provenance.valid, create_graph=False)
     # the off-mask share of the squared gradient is the map leakage of its per-element mass
-    mass = torch.stack([g.detach().float().pow(2).sum(1) for g in grads], dim=1)
-    return map_leakage(mass, provenance)
+    return map_leakage(gradient_mass(inputs, label_logits, provenance.valid), provenance)
 
 
 @runtime_checkable
