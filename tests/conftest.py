@@ -1,5 +1,7 @@
+import importlib.util
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,3 +33,19 @@ def bench_home(tmp_path_factory):
         os.environ.pop("PGG_ZOO_HOME", None)
     else:
         os.environ["PGG_ZOO_HOME"] = old
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo_module():
+    """Load a repository file that is not part of the package (``scripts/*.py``,
+    ``benchmarks/*.py``) as a module: ``repo_module("scripts/summarize_runs.py")``."""
+    def load(relpath: str):
+        path = REPO / relpath
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load

@@ -513,15 +513,10 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     assert got["leakage_chance"] == pytest.approx(chance, rel=1e-4)
 
 
-def test_study_script_variant_names():
+def test_study_script_variant_names(repo_module):
     """scripts/classification_study.py: the share and mask-study variants differ from their
     base only in the swept option (what the study's paired differences rely on)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "classification_study.py"
-    spec = importlib.util.spec_from_file_location("classification_study", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = repo_module("scripts/classification_study.py")
     from pgg_zoo_tasks.classification.task import STUDY_VARIANTS
 
     assert mod.variant_config("edited+pgg@0.1") == {**STUDY_VARIANTS["edited+pgg"], "edit_share": 0.1}

@@ -2,8 +2,6 @@
 input gradient, checked on a model whose input gradient is the same for every label and every
 element (logit_k = sum of the input + k), where the split must equal the area split, computed
 here from the masks directly."""
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,22 +9,12 @@ import torch
 
 from pgg_zoo import CutMix
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "wsol_leakage_parts.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("wsol_leakage_parts", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class _UniformGradient(torch.nn.Module):
     def forward(self, x):
         return {"logits": x.sum((1, 2, 3))[:, None] + torch.arange(4.0)[None]}
 
 
-def test_uniform_gradient_splits_by_area():
+def test_uniform_gradient_splits_by_area(repo_module):
     rng = np.random.default_rng(0)
     items = []
     for k in range(8):
@@ -42,7 +30,7 @@ def test_uniform_gradient_splits_by_area():
         synthesizer=CutMix(),
         model=_UniformGradient(),
     )
-    got = _load().leakage_parts(task, n=8, batch=8, seed=3)
+    got = repo_module("scripts/wsol_leakage_parts.py").leakage_parts(task, n=8, batch=8, seed=3)
 
     # The same draws again, to get the provenance and the mixed object masks independently.
     order = torch.randperm(8, generator=torch.Generator().manual_seed(3)).tolist()

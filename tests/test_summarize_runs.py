@@ -1,18 +1,13 @@
 """scripts/summarize_runs.py: means over seeds, paired differences and the alpha figure."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "summarize_runs.py"
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("summarize_runs", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture
+def summarize(repo_module):
+    return repo_module("scripts/summarize_runs.py")
 
 
 def _run(path: Path, seed: int, cutmix: float, pgg: float) -> str:
@@ -29,10 +24,10 @@ def _run(path: Path, seed: int, cutmix: float, pgg: float) -> str:
     return str(path)
 
 
-def test_means_paired_differences_and_alpha_figure(tmp_path, capsys):
+def test_means_paired_differences_and_alpha_figure(summarize, tmp_path, capsys):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
     fig = tmp_path / "alpha.png"
-    _load().main(["--paired-to", "cutmix", "--alpha-figure", str(fig), *runs])
+    summarize.main(["--paired-to", "cutmix", "--alpha-figure", str(fig), *runs])
     out = capsys.readouterr().out
     assert "| cutmix | 35.00 ± 7.07 [30.0, 40.0]" in out
     # per-seed differences +1 and +3: mean +2, sample std 1.41
@@ -40,13 +35,13 @@ def test_means_paired_differences_and_alpha_figure(tmp_path, capsys):
     assert fig.stat().st_size > 1000
 
 
-def test_paired_to_unknown_variant_is_a_clear_error(tmp_path):
+def test_paired_to_unknown_variant_is_a_clear_error(summarize, tmp_path):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0)]
     with pytest.raises(SystemExit, match="not a variant of every run"):
-        _load().main(["--paired-to", "no-mix", *runs])
+        summarize.main(["--paired-to", "no-mix", *runs])
 
 
-def test_penalty_share_reads_the_latest_training_log(tmp_path, capsys):
+def test_penalty_share_reads_the_latest_training_log(summarize, tmp_path, capsys):
     run = _run(tmp_path / "s0", 0, 30.0, 31.0)
     for stamp, pgg in (("20260101_000000", 0.5), ("20260102_000000", 0.01)):
         logs = tmp_path / "s0" / "cutmix_pgg" / stamp / "vis_data"
@@ -55,18 +50,18 @@ def test_penalty_share_reads_the_latest_training_log(tmp_path, capsys):
                  {"loss": 2.0, "loss_task": 2.0 - 3 * pgg, "loss_pgg": 3 * pgg, "iter": 20},
                  {"top1": 50.0, "step": 2}]  # evaluation lines carry no loss
         (logs / "scalars.json").write_text("\n".join(json.dumps(x) for x in lines))
-    _load().main(["--penalty-share", run])
+    summarize.main(["--penalty-share", run])
     out = capsys.readouterr().out
     # latest log only: shares 1 % and 1.5 %, mean 1.25 %; the unguided run has no log
     assert "| cutmix+pgg | 1.25 |" in out and "| cutmix |" not in out.split("share")[-1]
 
 
-def test_a_variant_only_some_seeds_have_is_paired_on_those_seeds(tmp_path, capsys):
+def test_a_variant_only_some_seeds_have_is_paired_on_those_seeds(summarize, tmp_path, capsys):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
     extra = json.loads((tmp_path / "s1" / "metrics.json").read_text())
     extra["results"]["clean"] = {"top1": 50.0, "maxboxacc_v2": 70.0}  # seed 1 only
     (tmp_path / "s1" / "metrics.json").write_text(json.dumps(extra))
-    _load().main(["--paired-to", "cutmix", *runs])
+    summarize.main(["--paired-to", "cutmix", *runs])
     out = capsys.readouterr().out
     # clean - cutmix on seed 1 alone: 50 - 40 = +10 (not against seed 0's cutmix)
     assert "| clean | +10.00 | +10.00 |" in out

@@ -118,14 +118,9 @@ def test_cli_modes_tiny(bench_home, tmp_path, capsys):
     assert "unknown mode variant" in capsys.readouterr().err
 
 
-def test_mode_error_benchmark_runs_and_checks_modes(bench_home, monkeypatch, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_error.py"
-    spec = importlib.util.spec_from_file_location("mode_error", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_mode_error_benchmark_runs_and_checks_modes(bench_home, monkeypatch, capsys,
+                                                     repo_module):
+    mod = repo_module("benchmarks/mode_error.py")
     monkeypatch.setattr("sys.argv", ["mode_error.py", "--batch", "8", "--draws", "3",
                                      "--steps", "1e-3"])
     mod.main()
