@@ -36,15 +36,25 @@ python scripts/combine_alpha.py --metric worst_group_acc $OUT/alpha/select_s0 \
   | tee $OUT/alpha/combined.md
 fi
 
+# Paired seeds in two processes at share S and alpha A, then the table paired to edited data:
+# paired_in_two LOG DIR "SEEDS_A" "SEEDS_B" VARIANT...
+paired_in_two() {
+  local log=$1 dir=$2 seeds_a=$3 seeds_b=$4
+  shift 4
+  for half in a b; do
+    local seeds=$seeds_a
+    if [[ $half == b ]]; then seeds=$seeds_b; fi
+    python scripts/classification_study.py --out $dir --seeds $seeds --variants "$@" \
+      "${B[@]}" --set edit_share=$S --set alpha=$A > ${log}_$half.log 2>&1 &
+  done
+  wait
+  python scripts/summarize_runs.py --paired-to edited $dir/s[0-9]* > $dir/summary.md
+}
+
 if [[ $step == test ]]; then
 S=$2; A=$3
-V="plain edited edited+pgg edited+random-mask edited+no-mask"
-python scripts/classification_study.py --out $OUT/study --seeds 0 1 2 --variants $V \
-  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/test_a.log 2>&1 &
-python scripts/classification_study.py --out $OUT/study --seeds 3 4 --variants $V \
-  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/test_b.log 2>&1 &
-wait
-python scripts/summarize_runs.py --paired-to edited $OUT/study/s[0-9]* > $OUT/study/summary.md
+paired_in_two $OUT/test $OUT/study "0 1 2" "3 4" \
+  plain edited edited+pgg edited+random-mask edited+no-mask
 python scripts/classification_study.py --out $OUT/mask --seeds 0 1 2 \
   --variants edited+pgg~-30 edited+pgg~-10 edited+pgg~10 edited+pgg~30 \
   "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/mask.log 2>&1
@@ -52,11 +62,5 @@ fi
 
 if [[ $step == replicate ]]; then
 S=$2; A=$3
-V="edited edited+pgg edited+random-mask"
-python scripts/classification_study.py --out $OUT/replication --seeds 5 6 7 --variants $V \
-  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/replicate_a.log 2>&1 &
-python scripts/classification_study.py --out $OUT/replication --seeds 8 9 --variants $V \
-  "${B[@]}" --set edit_share=$S --set alpha=$A > $OUT/replicate_b.log 2>&1 &
-wait
-python scripts/summarize_runs.py --paired-to edited $OUT/replication/s[0-9]* > $OUT/replication/summary.md
+paired_in_two $OUT/replicate $OUT/replication "5 6 7" "8 9" edited edited+pgg edited+random-mask
 fi
