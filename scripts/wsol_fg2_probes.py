@@ -128,8 +128,10 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
     """Bird b (its whole frame) pasted into an image of bird a where the frames do not overlap
     (synthetic images of new indices, never in any split): the change of a's and b's logits."""
     import numpy as np
+    from PIL import Image
     from safetensors.torch import load_file
 
+    from pgg_zoo.vision.files import load_rgb, normalize_
     from pgg_zoo_tasks.wsol.data.finegrained import SPEC_FG_V2, render_bird_image
 
     t = pgg_zoo.build("wsol", **V2)
@@ -138,16 +140,10 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
         m = pgg_zoo.build("wsol", **V2).model
         m.load_state_dict(load_file(str(Path(run) / "model.safetensors")))
         models[run] = m.eval()
-    # The task's own input transform, read off one training item and its rendered image.
-    ref_img, _, _ = render_bird_image(0, 1, 0, SPEC_FG_V2)
-    ref = torch.as_tensor(ref_img).permute(2, 0, 1).float() / 255
-    item = t.build_dataset("train")[0]["inputs"]
-    sd = ref.std((1, 2)) / item.std((1, 2))
-    mu = ref.mean((1, 2)) - item.mean((1, 2)) * sd
+    ds = t.build_dataset("train")  # the dataset's own image transform and normalization
 
     def prep(img: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(img).permute(2, 0, 1).float() / 255
-        return ((x - mu[:, None, None]) / sd[:, None, None])[None]
+        return normalize_(load_rgb(Image.fromarray(img), 32), ds.mean, ds.std)[None]
 
     def frame(a: dict) -> np.ndarray:
         f = np.zeros((32, 32), bool)
