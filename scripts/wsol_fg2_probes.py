@@ -10,6 +10,9 @@ change lets guidance lower the gradient leakage on CutMix inputs:
     python scripts/wsol_fg2_probes.py scale RUN_DIR ...   # logit scale of trained val models
     python scripts/wsol_fg2_probes.py pairs RUN_DIR ...   # what pasting a bird does to the logits
     python scripts/wsol_fg2_probes.py nobn     # tiny_cam without BatchNorm (biases instead), alpha 10
+    python scripts/wsol_fg2_probes.py bce      # sigmoid / binary cross-entropy on the mixed targets
+    python scripts/wsol_fg2_probes.py relu_maps   # logits = mean of ReLU(class maps)
+    python scripts/wsol_fg2_probes.py smooth   # tiny_cam with GELU / Softplus instead of ReLU
 
 Outputs: runs/wsol_probe_flat/<probe>/ (gitignored). Not benchmark versions.
 """
@@ -82,6 +85,61 @@ def nobn() -> None:
     common = {**V2, "backbone": "tiny_cam_nobn"}
     pgg_zoo.run_variants("wsol", {"nobn_cutmix": CUTMIX, "nobn_pgg_a10": guided(10),
                                   "nobn_pgg_a1": guided(1)}, OUT / "nobn", common)
+
+
+def _alphas(name: str, alphas=(0, 1, 10), **common) -> None:
+    variants = {f"{name}_a{a}": (guided(a) if a else CUTMIX) for a in alphas}
+    pgg_zoo.run_variants("wsol", variants, OUT / name, {**V2, **common})
+
+
+def bce() -> None:
+    """Binary cross-entropy on the mixed targets (timm's BCE with CutMix): each logit is a
+    one-vs-rest detector, with no softmax competition that pushes other sources' evidence
+    into it as negative evidence."""
+    import torch.nn.functional as F
+
+    from pgg_zoo.vision import cam
+
+    def task_loss(self, outputs, provenance, batch):
+        logits = outputs["logits"].float()
+        target = torch.zeros_like(logits)
+        w = provenance.weights.float() * provenance.valid.float()
+        target.scatter_add_(1, provenance.labels, w)
+        return F.binary_cross_entropy_with_logits(logits, target.clamp(0, 1),
+                                                  reduction="none").sum(1).mean()
+
+    cam.CAMClassifier.task_loss = task_loss
+    _alphas("bce")
+
+
+def relu_maps() -> None:
+    """Logits are the mean of ReLU(class maps): a label's gradient then lives only where its
+    own map is positive, so the penalty can act on where the map fires."""
+    import torch.nn.functional as F
+
+    from pgg_zoo.vision import cam
+
+    def forward(self, inputs, batch=None):
+        feats = self.features(inputs)
+        maps = torch.einsum("kc,bchw->bkhw", self.fc.weight, feats)
+        maps = maps + self.fc.bias[None, :, None, None]
+        return {"logits": F.relu(maps).mean(dim=(2, 3)), "features": feats}
+
+    cam.CAMClassifier.forward = forward
+    _alphas("relu_maps")
+
+
+def smooth() -> None:
+    """tiny_cam with smooth activations: through a ReLU the penalty's parameter gradient cannot
+    move a gate (its second derivative is 0), only rescale the active paths."""
+    from torch import nn
+
+    from pgg_zoo.vision import backbones
+
+    for name, act in (("gelu", nn.GELU), ("softplus", lambda: nn.Softplus(beta=4.0))):
+        backbones._conv_bn = lambda cin, cout, act=act: [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), act()]
+        _alphas(name, alphas=(0, 10))
 
 
 def prob() -> None:
@@ -177,7 +235,8 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe", choices=["flat", "warm", "share", "prob", "nobn", "scale", "pairs"])
+    ap.add_argument("probe", choices=["flat", "warm", "share", "prob", "nobn", "scale", "pairs",
+                                          "bce", "relu_maps", "smooth"])
     ap.add_argument("runs", nargs="*", help="run folders (scale, pairs)")
     args = ap.parse_args()
     if args.probe in ("scale", "pairs"):

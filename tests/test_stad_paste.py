@@ -160,6 +160,26 @@ def test_occluded_host_actor_is_dropped():
     assert keep.extras["box_labels"][0].tolist() == [1, 2, 3]
 
 
+def test_host_labels_drop_makes_the_host_a_background_plate():
+    batch = _occlusion_batch()
+    syn = VideoPaste(host_labels="drop")(batch, torch.Generator().manual_seed(0))
+    e, prov = syn.extras, syn.provenance
+    # Both clips received a paste: only the pasted actor keeps a label, and it owns P only.
+    assert e["box_labels"][0].tolist() == [3] and e["box_labels"][1].tolist() == [1]
+    assert e["boxes"][0].tolist() == [[4.0, 4.0, 18.0, 16.0]]
+    assert prov.valid.tolist() == [[True], [True]]
+    for i in range(2):
+        assert torch.equal(prov.masks[i, 0], e["paste_region"][i])
+    # The host pixels outside P are untouched (the host actors stay visible, unlabelled).
+    keep = e["paste_region"][0].bool().unsqueeze(0)
+    assert torch.equal(syn.inputs[0][~keep.expand_as(syn.inputs[0])],
+                       batch["inputs"][0][~keep.expand_as(syn.inputs[0])])
+    # A clip without a paste keeps its own actors, each owning the whole clip.
+    none = VideoPaste(host_labels="drop", prob=0.0)(batch, torch.Generator().manual_seed(0))
+    assert none.extras["box_labels"][0].tolist() == [1, 2]
+    assert (none.provenance.masks[0, :2] == 1).all()
+
+
 def test_occluded_host_actor_is_marked():
     batch = _occlusion_batch()
     syn = VideoPaste(occluded="mark")(batch, torch.Generator().manual_seed(0))
@@ -226,6 +246,8 @@ def test_covered_fraction_hand_computed():
 def test_options_validated_and_registered():
     with pytest.raises(ValueError, match="occluded"):
         VideoPaste(occluded="hide")
+    with pytest.raises(ValueError, match="host_labels"):
+        VideoPaste(host_labels="hide")
     with pytest.raises(ValueError, match="scale_range"):
         VideoPaste(scale_range=(1.5, 1.0))
     with pytest.raises(ValueError, match="clips"):

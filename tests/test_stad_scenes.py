@@ -95,3 +95,34 @@ def test_stad_task_splits(tmp_path, monkeypatch):
     vv = {v for v, _ in val.samples}
     assert len(tv) == 12 and len(vv) == 3 and not tv & vv
     assert task.num_classes() == 3
+
+
+def test_clip_zone_is_the_union_of_the_frame_zones():
+    import numpy as _np
+
+    from pgg_zoo_tasks.stad.data.scenes import render_scene_video
+
+    frame_spec = ScenesSpec()
+    clip_spec = ScenesSpec(zone="clip")
+    for cls in range(3):
+        _, per_frame, _ = render_scene_video(cls, 0, frame_spec, _np.random.default_rng([7, cls]))
+        frames, static, _ = render_scene_video(cls, 0, clip_spec, _np.random.default_rng([7, cls]))
+        # the same actor (same draws); one static zone covering every frame's tight zone
+        want = [per_frame[:, 1].min(), per_frame[:, 2].min(), per_frame[:, 3].max(),
+                per_frame[:, 4].max()]
+        assert (static[:, 1:] == _np.asarray(want)).all()
+        assert static[:, 0].tolist() == list(range(1, 9))
+        x1, y1, x2, y2 = (int(v) for v in want)
+        # the zone's margin rows hold grey plus at most 5 % of the actor's colour (pixels below
+        # the 0.05 coverage that defines the tight box) on every frame: no scene in the zone.
+        # With per-frame zones the same rect shows scene on some frame.
+        def margin_dev(video):
+            zone = video[:, y1:y2, x1:x2].astype(float)
+            rows = _np.concatenate([zone[:, 0], zone[:, -1]], axis=1)
+            return _np.abs(rows - frame_spec.zone_grey).max()
+
+        assert margin_dev(frames) <= 0.05 * 255 + 1
+        moving, _, _ = render_scene_video(cls, 0, frame_spec, _np.random.default_rng([7, cls]))
+        assert margin_dev(moving) > 20
+    with pytest.raises(ValueError, match="zone"):
+        render_scene_video(0, 0, ScenesSpec(zone="tube"), _np.random.default_rng(0))

@@ -252,6 +252,11 @@ class VideoPaste:
             clipping to the frame) is not pasted at all.
         key_frame: key-frame index when the batch has no ``"key_frame"`` (default ``T // 2``).
         mask_dtype: dtype of the provenance masks (``torch.float16`` halves their memory).
+        host_labels: ``"keep"`` (default) keeps the host clip's actors as labelled boxes that
+            own everything but ``P``; ``"drop"`` removes their boxes and labels from a clip that
+            received a paste, so the host serves as a background plate for the pasted actor
+            (actor-onto-another-video's-background synthesis, as ActorCutMix / FAME). The host
+            actors stay visible, unlabelled, and lie outside the pasted actor's provenance.
     """
 
     prob: float = 1.0
@@ -262,10 +267,13 @@ class VideoPaste:
     min_box_size: float = 2.0
     key_frame: int | None = None
     mask_dtype: torch.dtype = field(default=torch.float32)
+    host_labels: Literal["keep", "drop"] = "keep"
 
     def __post_init__(self) -> None:
         if self.occluded not in ("drop", "mark"):
             raise ValueError(f"occluded must be 'drop' or 'mark', got {self.occluded!r}")
+        if self.host_labels not in ("keep", "drop"):
+            raise ValueError(f"host_labels must be 'keep' or 'drop', got {self.host_labels!r}")
         lo, hi = self.scale_range
         if not 0 < lo <= hi:
             raise ValueError(f"scale_range must satisfy 0 < lo <= hi, got {self.scale_range}")
@@ -355,6 +363,8 @@ class VideoPaste:
             occ = cov > self.occlusion_threshold
             occl.append(occ.nonzero(as_tuple=True)[0])
             keep_idx = (~occ).nonzero(as_tuple=True)[0] if self.occluded == "drop" else torch.arange(hb.shape[0])
+            if region is not None and self.host_labels == "drop":
+                keep_idx = keep_idx[:0]  # a background plate: no host actor keeps a label
             kb_boxes, kb_labels = hb[keep_idx], hl[keep_idx.to(hl.device)]
             kb_valid = ~occ[keep_idx]
             host_mask = ones if region is None else (1.0 - region_all[i])

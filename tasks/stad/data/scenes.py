@@ -79,6 +79,9 @@ class ScenesSpec:
     zone_margin: int = 1
     zone_grey: int = 128
     crf: int = 12
+    #: ``"frame"``: the actor zone is its tight box of each frame (v1); ``"clip"``: the union of
+    #: those boxes over the clip, one static zone that holds the whole motion in every frame.
+    zone: str = "frame"
 
     def folder_name(self) -> str:
         if self == ScenesSpec():
@@ -120,16 +123,24 @@ def render_scene_video(cls_index: int, scene: int, spec: ScenesSpec, rng: np.ran
                          SpritesSpec(num_frames=T, size=R), rng, None)  # type: ignore[arg-type]
     color = rng.uniform(0, 255, size=3)
     color[rng.integers(3)] = rng.choice([20.0, 235.0])
-    frames, rows = [], []
+    masks, rects = [], []
     for t in range(T):
         hx, hy, s, legs, arms = track[t]
         m = _draw_actor(hx, hy, s, legs, arms, R).astype(np.float32)
         a = cv2.resize(m, (S, S), interpolation=cv2.INTER_AREA) if R != S else m
         ys, xs = np.nonzero(a > 0.05)
-        x0 = max(int(xs.min()) - spec.zone_margin, 0)
-        y0 = max(int(ys.min()) - spec.zone_margin, 0)
-        x1 = min(int(xs.max()) + spec.zone_margin + 1, S)
-        y1 = min(int(ys.max()) + spec.zone_margin + 1, S)
+        rects.append((max(int(xs.min()) - spec.zone_margin, 0),
+                      max(int(ys.min()) - spec.zone_margin, 0),
+                      min(int(xs.max()) + spec.zone_margin + 1, S),
+                      min(int(ys.max()) + spec.zone_margin + 1, S)))
+        masks.append(a)
+    if spec.zone == "clip":
+        r = np.asarray(rects)
+        rects = [(int(r[:, 0].min()), int(r[:, 1].min()), int(r[:, 2].max()), int(r[:, 3].max()))] * T
+    elif spec.zone != "frame":
+        raise ValueError(f"ScenesSpec.zone must be 'frame' or 'clip', got {spec.zone!r}")
+    frames, rows = [], []
+    for t, (a, (x0, y0, x1, y1)) in enumerate(zip(masks, rects)):
         f = bg.copy()
         f[y0:y1, x0:x1] = spec.zone_grey
         a3 = np.clip(a, 0, 1)[..., None]
