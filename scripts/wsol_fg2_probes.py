@@ -13,6 +13,8 @@ change lets guidance lower the gradient leakage on CutMix inputs:
     python scripts/wsol_fg2_probes.py bce      # sigmoid / binary cross-entropy on the mixed targets
     python scripts/wsol_fg2_probes.py relu_maps   # logits = mean of ReLU(class maps)
     python scripts/wsol_fg2_probes.py smooth   # tiny_cam with GELU / Softplus instead of ReLU
+    python scripts/wsol_fg2_probes.py frozen   # fixed features (the val no-mix model's), a new
+                                               # head trained with CutMix, alpha 0 / 1 / 10 / 100
 
 Outputs: runs/wsol_probe_flat/<probe>/ (gitignored). Not benchmark versions.
 """
@@ -142,6 +144,27 @@ def smooth() -> None:
         _alphas(name, alphas=(0, 10))
 
 
+def frozen() -> None:
+    """A stand-in for pretrained features: the backbone of the val no-mix model (design check,
+    seed 0) with learning rate 0, and a freshly initialized head trained with CutMix. With fixed
+    features the penalty cannot rescale the backbone; it can only shrink or turn the head."""
+    from pgg_zoo.weights_io import load_weights_file
+
+    init = "runs/wsol_fg2/design_val/s0/no-mix/model.safetensors"
+    for a in (0, 1, 10, 100):
+        name = f"frozen_a{a}"
+        extra = guided(a) if a else CUTMIX
+        cfg = {**V2, "epochs": 5, "lr_mult": {"features.": 0.0}, **extra}
+        t = pgg_zoo.build("wsol", **cfg, work_dir=str(OUT / "frozen" / name))
+        load_weights_file(t.model, init)
+        torch.manual_seed(0)
+        t.model.fc.reset_parameters()
+        t0 = time.time()
+        m = t.train()
+        print(name, f"{(time.time() - t0) / 60:.1f} min",
+              {k: round(v, 2) for k, v in m.items()}, flush=True)
+
+
 def prob() -> None:
     common = {**V2, "synthesizer_options": {"prob": 0.5}}
     pgg_zoo.run_variants("wsol", {"p05_cutmix": CUTMIX, "p05_pgg_a10": guided(10)},
@@ -236,7 +259,7 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("probe", choices=["flat", "warm", "share", "prob", "nobn", "scale", "pairs",
-                                          "bce", "relu_maps", "smooth"])
+                                          "bce", "relu_maps", "smooth", "frozen"])
     ap.add_argument("runs", nargs="*", help="run folders (scale, pairs)")
     args = ap.parse_args()
     if args.probe in ("scale", "pairs"):
