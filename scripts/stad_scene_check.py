@@ -30,7 +30,7 @@ def scene_accuracy(run_dir: Path, split: str, batch_size: int = 16) -> dict[str,
     saved = (cfg.get("config") or cfg) if isinstance(cfg, dict) else {}
     # The model options the run was trained with (image size, head) rebuild its architecture.
     opts = {k: saved[k] for k in ("image_size", "head_context", "backbone") if saved.get(k) is not None}
-    task = pgg_zoo.build("stad", benchmark="stad-scenes-v1", **opts)
+    task = pgg_zoo.build("stad", benchmark=saved.get("benchmark") or "stad-scenes-v1", **opts)
     model = task.build_model()
     model.load_state_dict(read_state_dict(run_dir / "model.safetensors", "safetensors"))
     model.eval()

@@ -2,6 +2,7 @@
 per split, val carved by video, scene kept out of the actor boxes (docs/stad.md)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -78,23 +79,40 @@ def test_scene_never_inside_the_actor_box(bench):
         assert np.nanstd(outside) > 5  # the scene texture is around it
 
 
-def test_stad_task_splits(tmp_path, monkeypatch):
-    """The task trains on train minus val, evaluates val on the carved videos alone."""
+@pytest.mark.parametrize("name", ["stad-scenes-v1", "stad-scenes-v2"])
+def test_stad_task_splits(tmp_path, monkeypatch, name):
+    """The task builds the spec its benchmark name stands for, trains on train minus val and
+    evaluates val on the carved videos alone."""
     from pgg_zoo_tasks.stad.data import scenes
     from pgg_zoo_tasks.stad.task import STADTask
 
     monkeypatch.setenv("PGG_ZOO_HOME", str(tmp_path))
-    monkeypatch.setattr(scenes, "ScenesSpec", lambda: SPEC)
-    monkeypatch.setattr(scenes.ensure_scenes_benchmark, "__defaults__", (None, SPEC))
+    small = dataclasses.replace(SPEC, version=name)
+    monkeypatch.setitem(scenes.SCENES_SPECS, name, small)
     # The data side only: a full build (backbone registry, plugin discovery) takes seconds.
     task = object.__new__(STADTask)
-    task.config = {**STADTask.default_config(), "benchmark": "stad-scenes-v1"}
+    task.config = {**STADTask.default_config(), "benchmark": name}
     assert task.native_val and task.image_size() == 32
     train, val = task.dataset("train"), task.dataset("val")
     tv = {v for v, _ in train.samples}
     vv = {v for v, _ in val.samples}
     assert len(tv) == 12 and len(vv) == 3 and not tv & vv
     assert task.num_classes() == 3
+    manifest = json.loads((train.root / "manifest.json").read_text())
+    assert manifest["name"] == name and manifest["spec"]["n_train_per_class"] == 5
+
+
+def test_released_specs():
+    from pgg_zoo_tasks.stad.data import scenes
+
+    v1, v2 = scenes.SCENES_SPECS["stad-scenes-v1"], scenes.SCENES_SPECS["stad-scenes-v2"]
+    assert v1 == ScenesSpec() and v1.n_train_per_class == 40 and v1.zone == "frame"
+    # v2 changes the number of training videos and nothing else
+    assert dataclasses.replace(v2, version=v1.version, n_train_per_class=40) == v1
+    assert v2.n_train_per_class == 120
+    assert v1.folder_name() == "stad-scenes-v1" and v2.folder_name() == "stad-scenes-v2"
+    # a variant under a released name gets a folder of its own
+    assert ScenesSpec(zone="clip").folder_name().startswith("stad-scenes-v1-")
 
 
 def test_clip_zone_is_the_union_of_the_frame_zones():

@@ -20,7 +20,7 @@ from .models import ActionDetector
 
 SYNTHS = ("video_paste", "none")
 #: Embedded benchmarks (``benchmark`` option) and their frame size.
-BENCHMARKS = {"stad-sprites-v1": 64, "stad-scenes-v1": 32}
+BENCHMARKS = {"stad-sprites-v1": 64, "stad-scenes-v1": 32, "stad-scenes-v2": 32}
 
 
 @register_task("stad")
@@ -29,8 +29,9 @@ class STADTask(Task):
 
     Data: a UCF101-24 / JHMDB-21 folder with its pickle (``data_root`` + ``annotations``),
     or, when ``data_root`` is None, the embedded benchmark named by ``benchmark``:
-    ``stad-sprites-v1`` (default) or ``stad-scenes-v1`` (a scene shortcut outside the actor
-    boxes, with its own validation videos; docs/stad.md). Evaluation
+    ``stad-sprites-v1`` (default), ``stad-scenes-v1`` (a scene shortcut outside the actor
+    boxes, with its own validation videos; docs/stad.md) or ``stad-scenes-v2`` (the same with
+    three times the training videos). Evaluation
     classifies the ground-truth person boxes of every annotated test key frame (the
     frame-mAP/video-mAP "given boxes" setting), so it measures action recognition of actors,
     not person detection.
@@ -89,11 +90,11 @@ class STADTask(Task):
     # -- data -----------------------------------------------------------------------------
     @property
     def _scenes(self) -> bool:
-        return self.config["data_root"] is None and self.config["benchmark"] == "stad-scenes-v1"
+        return self.config["data_root"] is None and self.config["benchmark"].startswith("stad-scenes-")
 
     @property
     def native_val(self) -> bool:  # type: ignore[override]
-        """``stad-scenes-v1`` lists its validation videos (carved by video at generation, with
+        """``stad-scenes-*`` list their validation videos (carved by video at generation, with
         scenes independent of the class); other data get val carved by the core."""
         return self._scenes
 
@@ -106,9 +107,10 @@ class STADTask(Task):
 
     def _source(self) -> tuple[Path, Any]:
         if self._scenes:
-            from .data.scenes import SCENES_ANNOTATION_FILE, ensure_scenes_benchmark
+            from .data.scenes import SCENES_ANNOTATION_FILE, SCENES_SPECS, ensure_scenes_benchmark
 
-            return ensure_scenes_benchmark(), SCENES_ANNOTATION_FILE
+            spec = SCENES_SPECS[self.config["benchmark"]]
+            return ensure_scenes_benchmark(spec=spec), SCENES_ANNOTATION_FILE
         if self.config["data_root"] is None:
             return ensure_stad_benchmark(), ANNOTATION_FILE
         return Path(self.config["data_root"]), self.config["annotations"]
@@ -143,9 +145,9 @@ class STADTask(Task):
         if self.config["num_classes"] is not None:
             return int(self.config["num_classes"])
         if self._scenes:
-            from .data.scenes import ScenesSpec
+            from .data.scenes import SCENES_SPECS
 
-            return len(ScenesSpec().classes)
+            return len(SCENES_SPECS[self.config["benchmark"]].classes)
         if self.config["data_root"] is None:
             from .data import SpritesSpec
 

@@ -84,9 +84,19 @@ class ScenesSpec:
     zone: str = "frame"
 
     def folder_name(self) -> str:
-        if self == ScenesSpec():
+        if self in RELEASED_SPECS:
             return self.version
         return f"{self.version}-{hashlib.sha1(json_spec(self).encode()).hexdigest()[:8]}"
+
+
+#: ``stad-scenes-v2``: v1 with three times the training videos (120 per class before the val
+#: carve), so that the actions can be learned from the actors (docs/benchmarks.md).
+SCENES_V2 = ScenesSpec(version="stad-scenes-v2", n_train_per_class=120)
+#: The released versions, as released (a folder named by the bare version holds one of them).
+RELEASED_SPECS = (ScenesSpec(), SCENES_V2)
+#: The spec the STAD task builds for each ``benchmark`` name (probe scripts may swap an entry
+#: for a variant; its folder then gets a hashed name of its own).
+SCENES_SPECS: dict[str, ScenesSpec] = {s.version: s for s in RELEASED_SPECS}
 
 
 def json_spec(spec: ScenesSpec) -> str:
