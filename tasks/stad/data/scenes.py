@@ -1,5 +1,6 @@
-"""``stad-scenes-v1``: an embedded STAD benchmark with a scene shortcut that paste provenance
-can act on (docs/stad.md, "stad-scenes-v1"; design and criterion fixed before any test number).
+"""``stad-scenes-v1`` / ``-v2``: an embedded STAD benchmark with a scene shortcut that paste
+provenance can act on (docs/stad.md, "stad-scenes-v1"; design and criterion fixed before any
+test number). v2 (:data:`SCENES_V2`) only has more training videos.
 
 Why a second benchmark. In ``stad-sprites-v1`` the class-correlated texture fills the whole
 frame, so the background *inside* an actor's box already carries the shortcut; the video paste
