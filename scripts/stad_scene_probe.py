@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 import pgg_zoo
-from pgg_zoo_tasks.stad import task as stad_task
 from pgg_zoo_tasks.stad.data import scenes
 
 
@@ -31,7 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     spec = dataclasses.replace(scenes.ScenesSpec(), size=args.size,
                                render_size=max(64, args.size))
     scenes.SCENES_SPECS["stad-scenes-v1"] = spec  # what the task builds for that name
-    stad_task.BENCHMARKS["stad-scenes-v1"] = args.size
     for a in args.alphas:
         work = args.out / f"alpha_{a:g}"
         if (work / "metrics.json").is_file():

@@ -15,12 +15,15 @@ from pgg_zoo.task import ConfigError
 
 from .data import SPRITES_LINKING, TubeDataset, ensure_stad_benchmark, load_tube_annotations
 from .data.benchmark import ANNOTATION_FILE
+from .data.scenes import (SCENES_ANNOTATION_FILE, SCENES_LINKING, SCENES_SPECS,
+                          ensure_scenes_benchmark)
 from .evaluator import STADMetric
 from .models import ActionDetector
 
 SYNTHS = ("video_paste", "none")
-#: Embedded benchmarks (``benchmark`` option) and their frame size.
-BENCHMARKS = {"stad-sprites-v1": 64, "stad-scenes-v1": 32, "stad-scenes-v2": 32}
+#: Embedded benchmarks (``benchmark`` option) and their frame size (a scene benchmark's is its
+#: spec's, read from ``SCENES_SPECS`` when the task is built).
+BENCHMARKS = {"stad-sprites-v1": 64, **{name: spec.size for name, spec in SCENES_SPECS.items()}}
 
 
 @register_task("stad")
@@ -90,7 +93,7 @@ class STADTask(Task):
     # -- data -----------------------------------------------------------------------------
     @property
     def _scenes(self) -> bool:
-        return self.config["data_root"] is None and self.config["benchmark"].startswith("stad-scenes-")
+        return self.config["data_root"] is None and self.config["benchmark"] in SCENES_SPECS
 
     @property
     def native_val(self) -> bool:  # type: ignore[override]
@@ -101,14 +104,14 @@ class STADTask(Task):
     def image_size(self) -> int:
         size = self.config["image_size"]
         if size is None:
+            if self._scenes:
+                return SCENES_SPECS[self.config["benchmark"]].size
             return BENCHMARKS[self.config["benchmark"]] if self.config["data_root"] is None \
                 else 64
         return int(size)
 
     def _source(self) -> tuple[Path, Any]:
         if self._scenes:
-            from .data.scenes import SCENES_ANNOTATION_FILE, SCENES_SPECS, ensure_scenes_benchmark
-
             spec = SCENES_SPECS[self.config["benchmark"]]
             return ensure_scenes_benchmark(spec=spec), SCENES_ANNOTATION_FILE
         if self.config["data_root"] is None:
@@ -145,8 +148,6 @@ class STADTask(Task):
         if self.config["num_classes"] is not None:
             return int(self.config["num_classes"])
         if self._scenes:
-            from .data.scenes import SCENES_SPECS
-
             return len(SCENES_SPECS[self.config["benchmark"]].classes)
         if self.config["data_root"] is None:
             from .data import SpritesSpec
@@ -190,8 +191,6 @@ class STADTask(Task):
         linking = self.config["linking"]
         if linking is None:
             if self._scenes:
-                from .data.scenes import SCENES_LINKING
-
                 linking = SCENES_LINKING
             else:
                 linking = SPRITES_LINKING if self.config["data_root"] is None else {}

@@ -84,6 +84,10 @@ class ScenesSpec:
     #: those boxes over the clip, one static zone that holds the whole motion in every frame.
     zone: str = "frame"
 
+    def __post_init__(self) -> None:
+        if self.zone not in ("frame", "clip"):
+            raise ValueError(f"ScenesSpec.zone must be 'frame' or 'clip', got {self.zone!r}")
+
     def folder_name(self) -> str:
         if self in RELEASED_SPECS:
             return self.version
@@ -148,8 +152,6 @@ def render_scene_video(cls_index: int, scene: int, spec: ScenesSpec, rng: np.ran
     if spec.zone == "clip":
         r = np.asarray(rects)
         rects = [(int(r[:, 0].min()), int(r[:, 1].min()), int(r[:, 2].max()), int(r[:, 3].max()))] * T
-    elif spec.zone != "frame":
-        raise ValueError(f"ScenesSpec.zone must be 'frame' or 'clip', got {spec.zone!r}")
     frames, rows = [], []
     for t, (a, (x0, y0, x1, y1)) in enumerate(zip(masks, rects)):
         f = bg.copy()
