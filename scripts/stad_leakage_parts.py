@@ -1,6 +1,7 @@
 """Exploratory: where the STAD labels' input gradient sits on pasted clips, per kind of label
-(host actor / pasted actor), in eval mode (running BatchNorm statistics, as the engine's leakage
-is measured) and in train mode (batch statistics, as the penalty is computed in training).
+(host actor / pasted actor), in eval mode (running BatchNorm statistics, no dropout, as the
+engine's leakage is measured) and in train mode (batch statistics and the head's dropout, as the
+penalty is computed in training; the dropout draws are seeded per batch, so reruns agree).
 
     python scripts/stad_leakage_parts.py RUN_DIR ... [--per-class 120] [--zone clip] [--split val]
 
@@ -37,6 +38,7 @@ def parts(task, model, split: str, mode: str, n_batches: int = 4, bs: int = 8) -
         sbatch = {**batch, **syn.extras, "inputs": syn.inputs}
         prov = syn.provenance
         model.train(mode == "train")
+        torch.manual_seed(k)  # the head's dropout in train mode
         with frozen_running_stats(model):
             x = syn.inputs.detach().requires_grad_(True)
             logits = model.label_logits(model(x, sbatch), prov, sbatch)
