@@ -32,7 +32,8 @@ import torch
 from .errors import DatasetFormatError
 from .ucf24 import IMAGENET_MEAN, IMAGENET_STD, resize_clip
 from .errors import VideoDecodeError
-from .video import SkipPolicy, count_frames_in_folder, probe_video, read_clip
+from .video import (SkipPolicy, count_frames_in_folder, probe_video, read_clip,
+                    require_video_source)
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ class AVADataset(torch.utils.data.Dataset):
             label_map = parse_label_map(rel(label_map))
         if isinstance(exclusions, (str, os.PathLike)):
             exclusions = read_exclusions(rel(exclusions))
-        self.annotations = read_ava_csv(rel(csv_path), label_map=label_map,
+        self.csv_path = rel(csv_path)
+        self.annotations = read_ava_csv(self.csv_path, label_map=label_map,
                                         exclusions=exclusions)
         if label_map is None:
             ids = sorted({a for ps in self.annotations.values() for p in ps for a in p.actions})
@@ -263,6 +265,30 @@ class AVADataset(torch.utils.data.Dataset):
         if not 0 <= index < len(self.keys):
             raise IndexError(index)
         return self._policy.load(index, len(self.keys), lambda i: self.keys[i][0], self._load)
+
+    # -- checks and counts (pgg_zoo.data.check) -------------------------------------------
+    def validate(self) -> None:
+        """Check that every video of the CSV has its frame folder or video file (nothing is
+        decoded); raise :class:`~.errors.VideoDecodeError` naming the path otherwise."""
+        for v in dict.fromkeys(video for video, _ in self.keys):
+            folder = None if self.source == "videos" else self.root / self.frame_dir / v
+            file = None if self.source == "frames" else self.video_path(v)
+            require_video_source(folder, file, v, self.csv_path)
+        self.validated = True
+
+    def _persons(self, indices: Optional[Sequence[int]]) -> list[AVAPerson]:
+        keys = self.keys if indices is None else [self.keys[i] for i in indices]
+        return [p for k in keys for p in self.annotations[k]]
+
+    def class_instances(self, indices: Optional[Sequence[int]] = None) -> tuple[str, list[int]]:
+        """``("persons", [class column of each (person, action)])`` of the items at
+        ``indices``: a person doing two actions counts in both classes."""
+        return "persons", [self._col[a] for p in self._persons(indices) for a in p.actions]
+
+    def annotation_counts(self, indices: Optional[Sequence[int]] = None) -> dict[str, int]:
+        """Videos and person boxes of the items at ``indices`` (default all)."""
+        keys = self.keys if indices is None else [self.keys[i] for i in indices]
+        return {"videos": len({v for v, _ in keys}), "person boxes": len(self._persons(indices))}
 
     def video_path(self, video: str) -> Path:
         """Frame folder or video file of ``video``."""
