@@ -384,7 +384,7 @@ def test_check_data_returns_typed_summary(tmp_path):
     train = summary.split("train")
     assert (train.items, dict(train.class_counts), dict(train.annotations)) == (
         2, {0: 1, 1: 1}, {"boxes": 2})
-    assert summary.data_root == str(root) and summary.lines()[0] == f"wsol data: {root}"
+    assert summary.data_root == str(root) and summary.lines()[0] == f"wsol data: data_root={root}"
 
 
 def test_unknown_option_is_one_line(tmp_path, capsys):

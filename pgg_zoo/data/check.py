@@ -91,12 +91,14 @@ class DataSummary:
     Attributes:
         absent: splits the task knows that this data does not have, with the reason (a
             classification folder without a validation split).
+        options: the task options the data was built with (besides ``data_root``).
     """
 
     task: str
     data_root: str | None
     splits: tuple[SplitSummary, ...]
     absent: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def split(self, name: str) -> SplitSummary:
         """The summary of split ``name`` (KeyError when it was not checked)."""
@@ -107,8 +109,9 @@ class DataSummary:
 
     def lines(self) -> list[str]:
         """The report, one line per split (what ``pgg-zoo check-data`` prints before OK)."""
-        where = self.data_root if self.data_root is not None else "the embedded benchmark"
-        out = [f"{self.task} data: {where}"]
+        given = ([f"data_root={self.data_root}"] if self.data_root is not None else []) + \
+            [f"{k}={v}" for k, v in self.options.items()]
+        out = [f"{self.task} data: {', '.join(given) or 'the embedded benchmark'}"]
         out += ["  " + s.describe() for s in self.splits]
         out += [f"  {name}: none in this data ({why})" for name, why in self.absent.items()]
         return out
@@ -231,5 +234,7 @@ def check_data(task: str, data_root: str | PathLike[str] | None = None,
                 continue
             raise
         summaries.append(summarize_dataset(ds, split))
+    others = {k: v for k, v in options.items() if k != "data_root"}
     root = options.get("data_root")
-    return DataSummary(task, None if root is None else str(root), tuple(summaries), absent)
+    return DataSummary(task, None if root is None else str(root), tuple(summaries), absent,
+                       others)
