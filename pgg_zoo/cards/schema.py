@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..data.errors import utf8_problem
 from .urls import weights_url_problem
 
 #: Card names are identifiers users type: lowercase, digits, ``_``, ``-`` and ``.``.
@@ -171,6 +172,9 @@ class ModelCard:
                     d["categories"] = [ln.strip() for ln in path.read_text("utf-8").splitlines() if ln.strip()]
                 except OSError as exc:
                     errors.append(f"categories_file {path}: {exc.strerror or exc}")
+                except UnicodeDecodeError:
+                    line, what = utf8_problem(path) or (0, "not UTF-8 text")
+                    errors.append(f"categories_file {path}, line {line}: {what}")
 
         known = {f.name for f in dataclasses.fields(cls)} - {"source"}
         required = {

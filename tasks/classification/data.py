@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError, utf8_text
 from pgg_zoo.vision.files import (IMAGENET_MEAN, IMAGENET_STD, check_image_file, load_rgb,
                                   normalize_, open_image, parse_int, want_flip)
 
@@ -167,7 +167,7 @@ def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tupl
     if not path.is_file():
         raise MissingFileError(path, "required CSV file not found")
     rows = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with utf8_text(path), open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
             header = next(reader, None)
@@ -186,9 +186,6 @@ def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tupl
                         path, f"expected {len(header)} fields ({','.join(header)}), found "
                         f"{len(fields)}: {','.join(fields)!r}", line)
                 rows.append((line, {h: v.strip() for h, v in zip(header, fields)}))
-        except UnicodeDecodeError as e:
-            raise DatasetFormatError(path, f"not UTF-8 text ({e.reason} at byte {e.start}); "
-                                     "save it as UTF-8") from None
         except csv.Error as e:  # a NUL byte, an unterminated quote at the end of the file
             raise DatasetFormatError(path, f"not a readable CSV file ({e})",
                                      reader.line_num or None) from None

@@ -31,6 +31,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pgg_zoo.data import benchmark_home, ensure_generated
+from pgg_zoo.data.errors import utf8_text
 
 __all__ = ["SPEC", "VARIANTS", "SPLITS", "benchmark_root", "write_benchmark", "DecoyDigits",
            "DecoyFormatError"]
@@ -137,12 +138,14 @@ def read_decoys(path: Path) -> dict[str, tuple[int, int, int, int]]:
     if not path.is_file():
         raise DecoyFormatError(f"{path}: decoys.csv not found")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with utf8_text(path, _format_error), open(path, newline="", encoding="utf-8") as f:
             return _parse_decoys(path, csv.reader(f))
-    except UnicodeDecodeError as e:
-        raise DecoyFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except csv.Error as e:  # a NUL byte, an unterminated quote
         raise DecoyFormatError(f"{path}: not a readable CSV file ({e})") from None
+
+
+def _format_error(path: Path, what: str, line: int) -> DecoyFormatError:
+    return DecoyFormatError(f"{path}, line {line}: {what}")
 
 
 def _parse_decoys(path: Path, reader: Any) -> dict[str, tuple[int, int, int, int]]:

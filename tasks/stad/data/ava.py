@@ -29,6 +29,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from pgg_zoo.data.errors import utf8_text
+
 from .errors import DatasetFormatError
 from .ucf24 import IMAGENET_MEAN, IMAGENET_STD, resize_clip
 from .errors import VideoDecodeError
@@ -49,6 +51,11 @@ _ITEM_RE = re.compile(r"item\s*\{(.*?)\}", re.S)
 _FIELD_RE = re.compile(r'(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[^\s}]+)')
 
 
+def _format_error(path: Path, what: str, line: int) -> DatasetFormatError:
+    """STAD's ``path:line: what`` form of a :func:`~pgg_zoo.data.errors.utf8_text` error."""
+    return DatasetFormatError(f"{path}:{line}: {what}", path)
+
+
 def parse_label_map(path: str | os.PathLike) -> "OrderedDict[int, AVALabel]":
     """Parse an AVA pbtxt label map into ``{action_id: AVALabel}`` ordered by id.
 
@@ -57,7 +64,8 @@ def parse_label_map(path: str | os.PathLike) -> "OrderedDict[int, AVALabel]":
             or duplicate id (message names file and line).
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    with utf8_text(path, _format_error):
+        text = path.read_text(encoding="utf-8")
     items: dict[int, AVALabel] = {}
     for m in _ITEM_RE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
@@ -111,7 +119,7 @@ def read_ava_csv(
     """
     path = Path(path)
     out: "OrderedDict[tuple[str, int], OrderedDict[Any, AVAPerson]]" = OrderedDict()
-    with open(path, newline="", encoding="utf-8") as f:
+    with utf8_text(path, _format_error), open(path, newline="", encoding="utf-8") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row or all(not c.strip() for c in row):
                 continue
@@ -156,7 +164,7 @@ def read_exclusions(path: str | os.PathLike) -> set[tuple[str, int]]:
     """Read an excluded-timestamps CSV (``video_id, timestamp``) into a set of keys."""
     path = Path(path)
     out: set[tuple[str, int]] = set()
-    with open(path, newline="", encoding="utf-8") as f:
+    with utf8_text(path, _format_error), open(path, newline="", encoding="utf-8") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row:
                 continue
