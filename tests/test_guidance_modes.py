@@ -20,9 +20,10 @@ from pgg_zoo.guidance import (
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def naive_penalty(inputs, label_logits, off_masks, valid):
+def naive_penalty(inputs, label_logits, off_masks, valid, share_eps=None):
     """The original exact form as the reference: one create-graph pass per slot, every slot,
-    accumulated in float32 (float64 for float64 models, as exact.py does)."""
+    accumulated in float32 (float64 for float64 models, as exact.py does). With ``share_eps``
+    each term is divided by ``sum g^2 + share_eps`` (the share mode's definition)."""
     dt = torch.float64 if label_logits.dtype == torch.float64 else torch.float32
     total = torch.zeros(inputs.shape[0], dtype=dt)
     dims = tuple(range(1, inputs.dim()))
@@ -30,6 +31,8 @@ def naive_penalty(inputs, label_logits, off_masks, valid):
         sel = label_logits[:, lab].to(dt) * valid[:, lab].to(dt)
         (g,) = torch.autograd.grad(sel.sum(), inputs, create_graph=True, retain_graph=True)
         term = (off_masks[:, lab].unsqueeze(1).to(dt) * g.to(dt)).pow(2).sum(dim=dims)
+        if share_eps is not None:
+            term = term / (g.to(dt).pow(2).sum(dim=dims) + share_eps)
         total = total + term * valid[:, lab].to(dt)
     return total
 
@@ -103,10 +106,52 @@ def rel_err(a, b):
 
 
 # -- registry and configuration ----------------------------------------------------------------
-def test_modes_are_registered():
-    for name in ("exact", "finite_difference", "one_label", "lazy"):
-        assert name in GUIDANCE_MODES
-        ProvenanceGuidance(mode=name)  # constructible with default options
+#: The modes that estimate the exact penalty and the factor their default options put on it:
+#: lazy computes on one step in ``every`` (default 4) and scales that step by 4. ``share`` is
+#: another objective, checked against its definition below. A new mode joins one of the two.
+DEFAULT_SCALE = {"exact": 1.0, "finite_difference": 1.0, "one_label": 1.0, "lazy": 4.0}
+
+
+def test_every_builtin_mode_is_checked():
+    builtin = {n for n in GUIDANCE_MODES.names()
+               if GUIDANCE_MODES.get(n).__module__.startswith("pgg_zoo.")}
+    assert builtin == set(DEFAULT_SCALE) | {"share"}
+
+
+def one_label_batch():
+    """A smooth float64 model and a batch with one valid label per input (nothing for
+    one_label to draw), soft masks."""
+    net = smooth_net(seed=22)
+    x0, labels, masks, valid = batch(b=3, n_labels=2, seed=23, binary=False)
+    valid[:, 1] = False
+    return net, (x0, labels, masks, valid)
+
+
+@pytest.mark.parametrize("mode", sorted(DEFAULT_SCALE))
+def test_mode_at_default_options_matches_exact(mode):
+    """Each mode as a user gets it (no options): the penalty value and weight gradient of the
+    exact double-backprop penalty, scaled as documented."""
+    net, data = one_label_batch()
+    v_ex, g_ex, _ = run_mode(net, *data, "exact")
+    v, g, _ = run_mode(net, *data, mode)
+    assert v_ex > 0
+    assert v == pytest.approx(DEFAULT_SCALE[mode] * v_ex, rel=1e-5)
+    assert cosine(g, g_ex) > 0.999
+    assert rel_err(g / DEFAULT_SCALE[mode], g_ex) < 1e-2
+
+
+def test_share_mode_at_default_options_matches_its_definition():
+    """share = sum_l ||off_l * g_l||^2 / (||g_l||^2 + 1e-8), two valid labels per input."""
+    net = smooth_net(seed=24)
+    x0, labels, masks, valid = batch(b=3, n_labels=2, seed=25, binary=False)
+    ref_net = copy.deepcopy(net)
+    x = x0.clone().requires_grad_(True)
+    ref = naive_penalty(x, ref_net(x).gather(1, labels), 1 - masks, valid, share_eps=1e-8).mean()
+    ref.backward()
+    v, g, _ = run_mode(net, x0, labels, masks, valid, "share")
+    assert 0 < ref.item() < 2  # each label's share is below 1
+    assert v == pytest.approx(ref.item(), rel=1e-6)
+    torch.testing.assert_close(g, wgrad(ref_net), rtol=1e-6, atol=1e-9)
 
 
 # -- exact ---------------------------------------------------------------------------------------

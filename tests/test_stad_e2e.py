@@ -1,6 +1,7 @@
 """End to end: the STAD task on the embedded sprites benchmark, through the engine."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -33,18 +34,85 @@ def test_build_full_size_slowfast():
     assert count(task.model.head) == (2048 + 256) * 24 + 24
 
 
-def test_guided_training_and_figure(home, tmp_path):
+def _frame_map_by_hand(model, collate, items, annotations, num_classes):
+    """ACT frame-mAP@0.5 (%) of ``model`` on ``items`` (test key frames), derived directly.
+
+    The STAD protocols classify the given ground-truth person boxes, so a detection of class c
+    on box b is a true positive exactly when b's own label is c (IoU 1 with its own box); AP is
+    ACT's trapezoid area of the raw precision/recall curve from (R=0, P=1), with recall over
+    every ground-truth box of class c on every frame of the evaluated videos."""
+    batch = collate(items)
+    model.eval()
+    with torch.no_grad():
+        preds = model.predict(batch["inputs"], batch["data_samples"])
+    scores = np.concatenate([p["scores"].double().numpy().reshape(len(p["boxes"]), -1)
+                             for p in preds])
+    labels = np.concatenate([np.asarray(it["labels"]).reshape(-1) for it in items])
+    videos = {it["video"] for it in items}
+    aps = []
+    for c in range(num_classes):
+        n_gt = sum(len(t) for v in videos for t in annotations.gttubes[v].get(c, []))
+        if n_gt == 0:
+            continue
+        hit = labels[np.argsort(-scores[:, c], kind="stable")] == c
+        tp = np.cumsum(hit)
+        precision = np.concatenate([[1.0], tp / np.arange(1, len(hit) + 1)])
+        recall = np.concatenate([[0.0], tp / n_gt])
+        aps.append(float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2)))
+    return 100.0 * float(np.mean(aps))
+
+
+N_TEST = 21
+
+
+def test_guided_training_and_figure(home, tmp_path, monkeypatch):
+    from pgg_zoo.registry import TASKS
     from pgg_zoo.study import demo
 
+    # keep the trained variants the demo draws its figure from, to score them here
+    cls = TASKS.get("stad")
+    drawn = {}
+    figure = cls.demo_figure
+
+    def recording(self, tasks, path, **kw):
+        drawn.update(tasks)
+        return figure(self, tasks, path, **kw)
+
+    monkeypatch.setattr(cls, "demo_figure", recording)
+    # One key frame per test video: the test split lists 20 videos per class, class by class,
+    # so a prefix of 21 spans two classes and frame-mAP depends on how each model ranks them
+    # (a prefix of one class scores every model alike: all its boxes are hits).
     out = demo("stad", out_dir=tmp_path / "demo", epochs=1, batch_size=4, limit_train=8,
-               limit_test=12, log=lambda *a: None)
-    assert set(out["results"]) == {"paste", "paste+pgg"}
+               limit_test=N_TEST, test_key_frame_step=16, leakage_batches=1,
+               log=lambda *a: None)
+    assert set(out["results"]) == set(drawn) == {"paste", "paste+pgg"}
+    # The two variants share data, initial weights and paste draws; only the guidance term
+    # differs, so equal weights would mean the penalty never reached the optimizer.
+    weights = [torch.cat([p.detach().flatten() for p in drawn[k].model.parameters()])
+               for k in ("paste", "paste+pgg")]
+    assert not torch.equal(*weights)
+    # The engine's frame-mAP equals the one derived from each model's own predictions on the
+    # same test key frames (the run evaluates a prefix of the test split).
+    test = drawn["paste"].dataset("test")
+    items = [test[i] for i in range(N_TEST)]
+    assert len({it["video"].split("/")[0] for it in items}) == 2
+    ann = test.ann
+    for name, task in drawn.items():
+        expected = _frame_map_by_hand(task.model, task.collate, items, ann, len(ann.labels))
+        assert out["results"][name]["frame_map@0.5[act]"] == pytest.approx(expected, abs=1e-6), name
+    # A tube linked from one key frame per video spans one frame, and every ground-truth tube
+    # spans more than 5: temporal IoU < 0.2, so no detection matches at any threshold.
+    spans = [len(t) for v in {it["video"] for it in items} for tl in ann.gttubes[v].values()
+             for t in tl]
+    assert min(spans) > 5
     for metrics in out["results"].values():
-        for key in ("frame_map@0.5[act]", "video_map@0.2[act]", "video_map@0.5:0.95[act]"):
-            assert 0.0 <= metrics[key] <= 100.0
+        for key in ("video_map@0.2[act]", "video_map@0.5[act]", "video_map@0.5:0.95[act]"):
+            assert metrics[key] == 0.0, key
     assert out["figure"].stat().st_size > 1000
     saved = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert saved["task"] == "stad"
+    assert saved["results"]["paste+pgg"]["frame_map@0.5[act]"] == pytest.approx(
+        out["results"]["paste+pgg"]["frame_map@0.5[act]"])
 
 
 def test_bad_options():

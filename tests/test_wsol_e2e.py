@@ -9,14 +9,55 @@ import pgg_zoo
 from pgg_zoo.cli.main import main as cli
 
 
-def test_build_returns_model_synthesizer_and_train_evaluate(bench_home):
-    task = pgg_zoo.build("wsol", backbone="resnet18")
-    assert isinstance(task.model, torch.nn.Module)
-    assert isinstance(task.synthesizer, pgg_zoo.CutMix)
-    assert task.guidance.active and task.guidance.mask == "provenance"
-    assert callable(task.train) and callable(task.evaluate)
-    out = task.model(torch.randn(2, 3, 64, 64))
-    assert out["logits"].shape == (2, 4)
+def _one_image_per_class(dataset, k=4):
+    """The first training item of each of ``k`` classes, in class order."""
+    labels = list(dataset.labels)
+    return [dataset[labels.index(c)] for c in range(k)]
+
+
+def test_built_parts_compute_the_documented_penalty(bench_home):
+    """The default build (CutMix + provenance guidance) on four training images of four
+    classes: each mixed input is its host outside the box and the pasted image inside, and the
+    guidance penalty is the one of docs/method.md, recomputed here from the model's logits:
+    mean_b sum_l ||(1 - M_bl) * d f_{y_bl}(x_b) / dx||^2."""
+    task = pgg_zoo.build("wsol")
+    items = _one_image_per_class(task.dataset("train"))
+    batch = task.collate(items)
+    batch = {**batch["data_samples"], "inputs": batch["inputs"]}
+    x, y = batch["inputs"], batch["labels"]
+    synth = task.synthesizer(batch, torch.Generator().manual_seed(3))
+    prov = synth.provenance
+    mixed = synth.inputs
+    pasted = 0
+    for b in range(4):
+        assert prov.labels[b, 0] == y[b]  # the host keeps its own class in slot 0
+        host = prov.masks[b, 0]
+        if not prov.valid[b, 1]:  # left unmixed, or mixed with itself: one label owns all
+            torch.testing.assert_close(host, torch.ones_like(host))
+            torch.testing.assert_close(mixed[b], x[b])
+            continue
+        pasted += 1
+        src = int(prov.labels[b, 1])  # one image per class: the class names the source
+        torch.testing.assert_close(prov.masks[b, 1], 1 - host)
+        torch.testing.assert_close(mixed[b], host * x[b] + (1 - host) * x[src])
+    assert pasted >= 2, "choose a seed that pastes into most inputs"
+
+    model = task.model.eval()  # eval BatchNorm: each logit depends on its own input only
+    inputs = mixed.detach().requires_grad_(True)
+    logits = model(inputs)["logits"]
+    assert logits.shape == (4, 4)  # 4 classes in the embedded benchmark
+    expected = torch.zeros(())
+    for slot in range(prov.labels.shape[1]):
+        # one backward per slot: with eval BatchNorm, row b of the gradient of the summed
+        # logits is d f_{y_b}(x_b) / dx_b alone
+        chosen = logits[torch.arange(4), prov.labels[:, slot]] * prov.valid[:, slot]
+        (g,) = torch.autograd.grad(chosen.sum(), inputs, retain_graph=True)
+        expected += ((1 - prov.masks[:, slot, None]) * g).pow(2).sum()
+    expected /= 4
+    label_logits = logits.gather(1, prov.labels)
+    got = task.guidance.penalty(inputs, label_logits, prov)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-4)
+    assert expected > 0
 
 
 def test_guided_training_end_to_end(bench_home, tmp_path):
