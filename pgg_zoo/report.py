@@ -216,7 +216,7 @@ def reference_variant(runs: Sequence[Run], requested: str | None = None) -> str 
     """The variant paired differences are taken to: ``requested``; else the unguided twin of
     the first guided run (same configuration but for the guidance keys: the paper's baseline);
     else the first variant trained with synthesis and without guidance; else the first."""
-    from .task import GUIDANCE_KEYS, is_guided
+    from .task.variants import GUIDANCE_KEYS, is_guided
 
     variants = list(dict.fromkeys(r.variant for r in runs))
     if requested:

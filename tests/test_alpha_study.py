@@ -13,7 +13,7 @@ def test_selection_never_reads_test(bench_home, tmp_path, monkeypatch):
     original = DecoyTask.build_dataset
 
     def spy(self, split):
-        requested.append((split, self.config["eval_split"], self.guidance.alpha))
+        requested.append((split, self.run.eval_split, self.guidance.alpha))
         return original(self, split)
 
     monkeypatch.setattr(DecoyTask, "build_dataset", spy)

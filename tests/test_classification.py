@@ -34,7 +34,7 @@ from pgg_zoo_tasks.classification.metrics import (
     worst_group_accuracy,
 )
 from pgg_zoo_tasks.classification.synthesizers import EditProvenance
-from pgg_zoo_tasks.wsol.data import DatasetFormatError, MissingFileError
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -96,7 +96,7 @@ def test_convnet_detects_a_swatch_wherever_it_sits():
     a[..., 24:28, 24:28] = 0.6
     b[..., 36:40, 28:32] = 0.6
     assert torch.allclose(net(a), net(b), atol=1e-6)
-    assert pgg_zoo.build("decoy", backbone="convnet").config["backbone"] == "convnet"
+    assert pgg_zoo.build("decoy", backbone="convnet").options["backbone"] == "convnet"
 
 
 @pytest.mark.parametrize("interval, epochs_seen", [(None, [5]), (2, [2, 4, 5]), (9, [5])])

@@ -31,8 +31,8 @@ def test_eval_run_dir_reproduces_the_run_from_its_folder(bench_home, tmp_path, c
     assert json.loads((run / "metrics.json").read_text()) == saved
     assert (run / "eval" / "metrics.json").is_file()
     task = load_run(run)
-    assert task.config["variant"] == "anywhere" and task.config["seed"] == 3
-    assert task.config["limit_test"] == 64 and task.config["lr"] == 0.003
+    assert task.options["variant"] == "anywhere" and task.run.seed == 3
+    assert task.run.limit_test == 64 and task.run.lr == 0.003
 
 
 def test_eval_run_dir_errors_name_the_folder(tmp_path, capsys):

@@ -84,7 +84,7 @@ def test_val_is_carved_from_train_and_left_out_only_when_evaluating_on_val():
     val = list(t.dataset("val"))
     assert len(val) == 4  # 2 of each class
     assert len(t.dataset("train")) == 20  # evaluating on test: train on everything
-    t.config["eval_split"] = "val"
+    t.run = t.run.replace(eval_split="val")
     train = list(t.dataset("train"))
     assert sorted(train + val) == list(range(20)) and not set(train) & set(val)
     assert len(t.dataset("test")) == 2

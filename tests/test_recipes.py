@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 import pgg_zoo
 from pgg_zoo.cards import apply_card_rules, check_state_dict, load_card
 from pgg_zoo.cli.main import main as cli
-from pgg_zoo.engine.config import CONFIG_FILE
+from pgg_zoo.config import CONFIG_FILE
 from pgg_zoo.recipes import get_recipe, recipe_names, register_recipe
 from pgg_zoo.registry import DuplicateNameError, UnknownNameError
 from pgg_zoo.task import ConfigError
@@ -225,7 +225,7 @@ def test_lr_mult_reaches_the_optimizer(world):
 
     task = pgg_zoo.build("wsol", image_size=32, optimizer="sgd", lr=0.1, nesterov=True,
                          lr_mult={"fc.": 10})
-    wrapper = build_optim_wrapper(task.model, _optim_wrapper(task.run_config))
+    wrapper = build_optim_wrapper(task.model, _optim_wrapper(task.run))
     groups = wrapper.optimizer.param_groups
     fc = {id(p) for p in task.model.fc.parameters()}
     for g in groups:

@@ -14,7 +14,8 @@ import torch
 import pgg_zoo
 from pgg_zoo.engine import PGGModel
 from pgg_zoo.engine.hooks import TrainStateHook
-from pgg_zoo.engine.runner import _mmengine_checkpoint_globals, parse_checkpoint_interval
+from pgg_zoo.config import parse_checkpoint_interval
+from pgg_zoo.weights_io import checkpoint_globals
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
@@ -45,7 +46,7 @@ def _build(name, work_dir, **kw):
 
 
 def _load(path):
-    with _mmengine_checkpoint_globals():
+    with checkpoint_globals():
         return torch.load(path, map_location="cpu")
 
 

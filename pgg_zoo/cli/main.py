@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # clear one-line errors for user mistakes; tracebacks otherwise
         from ..registry import RegistryError
-        from ..task import ConfigError
+        from ..config import ConfigError
 
         user_errors = (RegistryError, ConfigError, FileNotFoundError, ValueError)
         if isinstance(exc, user_errors) and not _debug():

@@ -1,10 +1,7 @@
 """Training and evaluation of a task on mmengine's Runner."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -18,8 +15,7 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data.policy import apply_on_error
 from .amp import PGGAmpOptimWrapper
-from .config import OPTIMIZERS as OPTIMIZER_NAMES, LOG_BACKENDS, RunConfig, parse_checkpoint_interval
-from .config import CONFIG_FILE, RUN_FILE, run_option_names, write_config_file
+from ..config.run import LOG_BACKENDS, OPTIMIZERS as OPTIMIZER_NAMES, RunConfig, parse_checkpoint_interval
 from .distributed import (check_launcher, init_distributed, is_main_process, model_wrapper_cfg,
                           rank_and_world)
 from .leakage import LeakageHook
@@ -27,99 +23,14 @@ from .hooks import (AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, Tra
                     TrainStateHook)
 from .loops import PGGEpochBasedTrainLoop, ResumableSampler
 from .model import PGGModel
-# Weight file I/O lives in pgg_zoo.weights_io; the old names stay importable from here.
-from ..weights_io import (checkpoint_globals as _mmengine_checkpoint_globals,  # noqa: F401
-                          load_weights_file, save_weights)
-
-# The protocol, not pgg_zoo.task.Task: task.py imports the engine, never the reverse.
+from ..weights_io import checkpoint_globals, load_weights_file, save_weights
+# The protocol, not pgg_zoo.task.Task: the task layer imports the engine, never the reverse.
 from .protocol import EngineTask as Task
+from .run_folder import (WEIGHTS_FILE, check_run_folder, work_dir_of, write_run_records)
 
 #: torch.optim class names of the ``optimizer`` run option's values.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
-
-
-def run_config(task: "Task") -> RunConfig:
-    """The task's run options as a checked :class:`RunConfig` (the task's config holds them
-    beside its task options; keys it lacks take the engine's defaults)."""
-    c = task.config
-    return RunConfig.from_mapping({k: c[k] for k in run_option_names() if k in c})
-
-
-def data_identity(config: Mapping[str, Any]) -> str:
-    """A short name of the data a run trains on, for folder names and ``run.json``.
-
-    ``embedded-<benchmark>`` for a task's embedded benchmark (``data_root`` None); otherwise
-    ``<folder name>-<8 hex digits>``, the digits hashing the resolved ``data_root`` together with
-    ``metadata_root`` and ``dataset`` when the task has them (wsolevaluation metadata), so two
-    data sets never share a name even when their folders are both called ``CUB_200_2011``.
-    """
-    root = config.get("data_root")
-    if root is None:
-        bench = config.get("benchmark")
-        return f"embedded-{bench}" if bench else "embedded"
-    resolved = Path(str(root)).expanduser().resolve()
-    key = [str(resolved)]
-    if config.get("metadata_root") is not None:
-        key.append(str(Path(str(config["metadata_root"])).expanduser().resolve()))
-        key.append(str(config.get("dataset")))
-    digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:8]
-    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in resolved.name) or "data"
-    return f"{name}-{digest}"
-
-
-def default_work_dir(task: "Task") -> Path:
-    """``work_dirs/<task>/<data>/<backbone>_<synth>_<guided|plain>_s<seed>`` below the current
-    folder; ``<data>`` is :func:`data_identity` (the embedded benchmark or a hash of the data
-    folder), so runs on different data never share a folder, nor resume each other."""
-    c = task.config
-    guided = f"pgg{c['alpha']:g}-{c['guidance_mask']}" if task.guidance.active else "plain"
-    return (Path("work_dirs") / task.name / data_identity(c)
-            / f"{c['backbone']}_{c['synthesizer']}_{guided}_s{c['seed']}")
-
-
-
-
-class RunFolderError(ValueError):
-    """A work dir that holds another run (reused without ``resume``, or another data set)."""
-
-
-def _run_artifacts(work_dir: Path) -> list[str]:
-    names = [n for n in (RUN_FILE, "last_checkpoint", "model.safetensors")
-             if (work_dir / n).exists()]
-    return names + sorted(p.name for p in work_dir.glob("*.pth"))
-
-
-def check_run_folder(task: "Task", work_dir: Path) -> bool:
-    """Refuse a work dir that already holds a run, before anything is built or written.
-
-    Without ``resume`` an existing run (``run.json``, ``last_checkpoint``, ``model.safetensors``
-    or ``*.pth``) is an error: reusing the folder would append to its ``metrics.jsonl``, leave
-    its checkpoints beside the new ones and point ``last_checkpoint`` at the new run. With
-    ``resume`` the run must be of the same task on the same data (``run.json``). Returns
-    whether a run is there.
-    """
-    found = _run_artifacts(work_dir) if work_dir.is_dir() else []
-    resume = run_config(task).resume_mode is not None
-    if found and not resume:
-        raise RunFolderError(
-            f"work dir {work_dir} already holds a run ({', '.join(found[:4])}"
-            f"{', ...' if len(found) > 4 else ''}): pass --resume (resume=True) to continue it, "
-            "or choose another --work-dir (--out-dir for demo, ablate, modes and alpha); "
-            "nothing was changed")
-    info = work_dir / RUN_FILE
-    if resume and info.is_file():
-        try:
-            old = json.loads(info.read_text())
-        except (OSError, ValueError):
-            old = {}
-        mine = {"task": task.name, "data": data_identity(task.config)}
-        for key, value in mine.items():
-            if key in old and old[key] != value:
-                raise RunFolderError(
-                    f"cannot resume: work dir {work_dir} holds a run with {key} "
-                    f"{old[key]!r}, this one has {value!r}; choose another --work-dir")
-    return bool(found)
 
 
 def _loader(task: "Task", split: str, train: bool) -> DataLoader:
@@ -130,7 +41,7 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     mid-epoch. With ``world_size`` ranks of batch ``b`` a step trains on the same samples as
     one process with batch ``world_size * b``.
     """
-    rc = run_config(task)
+    rc = task.run
     ds = task.dataset(split)
     limit = rc.limit_train if train else rc.limit_test
     if limit is not None and limit < len(ds):
@@ -157,7 +68,7 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
 def _leakage_loader(task: "Task", split: str) -> DataLoader | None:
     """A loader over ``task.leakage_dataset(split)`` (fixed order), or None when the task
     measures leakage on the evaluation split itself (the default)."""
-    rc = run_config(task)
+    rc = task.run
     if not rc.leakage_batches:
         return None
     ds = task.leakage_dataset(split)
@@ -257,11 +168,11 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     gloo on CPUs) so that the loaders can shard by rank; the Runner then wraps the model in
     DistributedDataParallel.
     """
-    rc = run_config(task)
+    rc = task.run
     launcher = check_launcher(rc.launcher)
     init_distributed(launcher)
     rank, world = rank_and_world()
-    work_dir = Path(rc.work_dir or default_work_dir(task))
+    work_dir = work_dir_of(task)
     work_dir.mkdir(parents=True, exist_ok=True)
     model: torch.nn.Module = PGGModel(task.model, task.synthesizer, task.guidance,
                                       seed=rc.seed)
@@ -319,24 +230,21 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     return Runner(**kwargs), recorder
 
 
-WEIGHTS_FILE = "model.safetensors"
-
-
 def train(task: "Task") -> dict[str, float]:
-    """Train ``task`` per its config; return the final evaluation metrics (on ``eval_split``,
+    """Train ``task`` per its run options; return the final evaluation metrics (on ``eval_split``,
     by default the test split).
 
-    The work dir (``work_dir``, default :func:`default_work_dir`) must not hold another run
-    unless ``resume`` is set (:func:`check_run_folder`); ``run.json`` and ``config.yaml`` there
-    record the task, the data and the configuration. Resuming a run that had already finished trains nothing, says so
+    The work dir (:func:`~pgg_zoo.engine.run_folder.work_dir_of`) must not hold another run
+    unless ``resume`` is set (:func:`~pgg_zoo.engine.run_folder.check_run_folder`);
+    ``run.json`` and ``config.yaml`` there record the task, the data and the options. Resuming a run that had already finished trains nothing, says so
     on stderr and evaluates its final weights again.
 
     Besides mmengine's checkpoints (``epoch_N.pth`` / ``iter_N.pth``, for ``resume``), the trained task model's
     weights are written to ``<work_dir>/model.safetensors`` (temporary name, then renamed):
     the file to evaluate, share or describe in a model card.
     """
-    rc = run_config(task)
-    work_dir = Path(rc.work_dir or default_work_dir(task))
+    rc = task.run
+    work_dir = work_dir_of(task)
     # Before anything is built or written: a reused folder is refused, not mixed.
     had_run = check_run_folder(task, work_dir)
     auto_resume = _resume_args(rc) == dict(resume=True)
@@ -348,12 +256,9 @@ def train(task: "Task") -> dict[str, float]:
         if auto_resume and not (work_dir / "last_checkpoint").is_file():
             print(f"pgg-zoo: no checkpoint to resume in {work_dir}; training from the start",
                   file=sys.stderr)
-        if not (work_dir / RUN_FILE).is_file():
-            _write_run_file(task, work_dir)
-        if not (work_dir / CONFIG_FILE).is_file():
-            _write_config_file(task, work_dir)
+        write_run_records(task, work_dir)
     # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
-    with _mmengine_checkpoint_globals():
+    with checkpoint_globals():
         runner.train()
         if had_run and _resume_args(rc) and progress.iters == 0:
             # The resumed run had already finished: mmengine trains nothing and evaluates
@@ -368,26 +273,6 @@ def train(task: "Task") -> dict[str, float]:
     return dict(recorder.last)
 
 
-def _write_run_file(task: "Task", work_dir: Path) -> None:
-    """``run.json``: what the folder's run trains (task, data, full config), written once."""
-    payload = {"task": task.name, "data": data_identity(task.config),
-               "config": task.config}
-    tmp = work_dir / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, work_dir / RUN_FILE)
-
-
-def _write_config_file(task: "Task", work_dir: Path) -> None:
-    """``config.yaml``: the task, its task options and its run options (enough to recreate the
-    run with ``pgg-zoo train --config``), written once. ``resume`` is written as False: the
-    file describes the run, and a run recreated from it starts afresh."""
-    run = set(run_option_names())
-    write_config_file(work_dir / CONFIG_FILE, task.name,
-                      {k: v for k, v in task.config.items() if k not in run},
-                      run_config(task).replace(resume=False),
-                      data=data_identity(task.config), build_info=task.build_info)
-
-
 def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
     """Evaluate the task's current model, or the weights in ``checkpoint``, on ``split``.
 
@@ -400,6 +285,6 @@ def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -
     if checkpoint is not None:
         load_weights_file(task.model, checkpoint)
     runner, recorder = build_runner(task, train=False, split=split)
-    with _mmengine_checkpoint_globals():
+    with checkpoint_globals():
         metrics = runner.test()
     return {k: float(v) for k, v in (metrics or recorder.last).items()}
