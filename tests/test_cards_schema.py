@@ -189,12 +189,12 @@ def test_upstream_card_fits_its_task_model(path: Path):
         failed = getattr(registry, "failed_plugins", dict)()
         if failed:  # a half-registered plugin may build a different backbone than the card's
             pytest.skip(f"plugins failed to load: {failed}")
-        known = set(cls.base_defaults) | set(cls.defaults)
+        known = set(cls.default_options())
         cfg = card_build_overrides(card, known_keys=known)
         if "num_classes" in known:
             cfg.setdefault("num_classes", 7)  # a backbone card leaves the head to the user
         with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            model = cls(**cfg).model
+            model = cls(cfg).model
     target = model.get_submodule(card.weights.submodule) if card.weights.submodule else model
     sd = apply_card_rules(upstream.state_dict(), card)
     adapt = getattr(target, "adapt_card_state_dict", None) or getattr(model, "adapt_card_state_dict", None)

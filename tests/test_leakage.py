@@ -2,6 +2,8 @@
 import json
 
 import pytest
+
+import pgg_zoo
 import torch
 from torch import nn
 
@@ -80,7 +82,7 @@ class _Probe(Task):
 
 
 def test_val_is_carved_from_train_and_left_out_only_when_evaluating_on_val():
-    t = _Probe(val_fraction=0.2)
+    t = pgg_zoo.build(_Probe, val_fraction=0.2)
     val = list(t.dataset("val"))
     assert len(val) == 4  # 2 of each class
     assert len(t.dataset("train")) == 20  # evaluating on test: train on everything

@@ -250,7 +250,7 @@ def test_recipe_real_backbone_fits_its_card(world, task, card_name, name):
     _, data, _ = world
     recipe = get_recipe(name)
     card = load_card(card_name)
-    options = {**recipe.config.options(), "data_root": str(data[task])}
+    options = {**recipe.config.task_options, **recipe.config.run, "data_root": str(data[task])}
     options.pop("weights")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

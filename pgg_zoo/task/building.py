@@ -94,11 +94,14 @@ def build(task: str | type[Task], *, weights: str | None = None,
         options["backbone"] = resolve_backbone(cls.name, options["backbone"],
                                                open_names=cls.open_backbones)
     try:
-        options = merge_card_overrides(card, cls.name, options,
-                                       known_keys=cls.default_options())
+        merged = merge_card_overrides(card, cls.name, options,
+                                      known_keys=cls.default_options())
     except CardError as exc:
         raise ConfigError(str(exc)) from None
-    built = cls({**options, "weights": card.name}, run_values)
+    # A card's ``build`` mapping may also fix run options (the seed its weights came from);
+    # those the caller gives still win.
+    options, card_run = split_options(cls, merged)
+    built = cls({**options, "weights": card.name}, {**card_run, **run_values})
     load_weights(built.model, card, allow_unverified=allow_unverified)
     if allow_unverified:
         built.build_info["allow_unverified"] = True
