@@ -1,37 +1,38 @@
-"""``pgg-zoo report``: one self-contained HTML page comparing run folders.
+"""Reading run folders into comparable runs: the core of ``pgg-zoo report``.
 
 Accepts the folders the other commands write:
 
-* a **training run** (``pgg-zoo train``): ``run.json`` (task and full config), ``metrics.json``
-  (the last evaluation), ``metrics.jsonl`` (every evaluation), ``leakage.jsonl`` and mmengine's
-  ``<timestamp>/vis_data/scalars.json`` (training losses);
+* a **training run** (``pgg-zoo train``): ``run.json`` (task and full configuration),
+  ``metrics.json`` (the last evaluation), ``metrics.jsonl`` (every evaluation),
+  ``leakage.jsonl`` and mmengine's ``<timestamp>/vis_data/scalars.json`` (training losses);
 * a **study** (``pgg-zoo demo | ablate | modes``): ``metrics.json`` with ``variants`` and
   ``results``, one training run per variant in a sub-folder, and the study's figures;
 * an **alpha study** (``pgg-zoo alpha``): ``metrics.json`` with per-seed ``test`` runs.
 
 Every folder becomes a list of :class:`Run` (variant, seed, config, final metrics, curves).
-Runs of the same variant are seeds: the page shows mean ± sample std over them, and paired
+Runs of the same variant are seeds: the reports show mean ± sample std over them, and paired
 differences to a reference variant seed by seed (runs of one seed share data order, synthesis
-draws and initial weights, so the pairing removes most of the seed-to-seed spread). Nothing on
-the page is fetched: CSS is inline and figures are base64 PNGs, so the file can be mailed or
-archived alone.
+draws and initial weights, so the pairing removes most of the seed-to-seed spread). The HTML
+page is :func:`render_report` / :func:`write_report` (:mod:`pgg_zoo.report_html`), the markdown
+summary :func:`pgg_zoo.report_markdown.markdown_report`; both read runs and pair them here.
 """
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
+import os
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from .stats import mean_std
 
-__all__ = ["Run", "collect_runs", "render_report", "write_report"]
+__all__ = ["Run", "collect_runs", "run_config", "render_report", "write_report",
+           "metric_columns", "reference_variant", "check_reference", "group_by_variant",
+           "paired_differences", "differing_keys", "variant_details", "config_value",
+           "metric_values", "format_stats", "nonfinite_warnings"]
 
 #: Config keys that differ between any two runs without changing what was trained.
 IGNORED_KEYS = ("work_dir", "resume", "num_workers", "launcher", "log_backend")
@@ -45,17 +46,21 @@ class Run:
 
     Attributes:
         task: registered task name.
-        variant: the row it belongs to (a study's variant name, or for single training runs a
-            label made of the config keys that differ between the runs compared).
+        variant: the row it belongs to: a study's variant name; for a training run given
+            directly, the name of the study variant it trained (its parent folder is the
+            study's), else its folder name (seeds of one configuration share one name).
         seed: the run seed (pairs runs across variants).
-        config: configuration (the full one from ``run.json`` when the folder has it, else the
-            study's common settings with the variant's overrides).
-        metrics: final metrics, in percent (``metrics.json``).
+        config: flat configuration (task options and run options together: from ``run.json``
+            when the folder has it, else the study's common settings with the variant's
+            overrides).
+        metrics: final metrics, in percent (``metrics.json``); a null value reads as NaN.
         evals: every evaluation ``[(epoch, metrics)]`` (``metrics.jsonl``).
         leakage: ``[(epoch, leakage %)]`` (``leakage.jsonl``).
         losses: training log lines ``[(iteration, {loss, loss_task, loss_pgg, ...})]``.
         folder: where it was read from.
         source: the folder named on the command line (a study folder for variants).
+        spec: the study's own record of the variant's options (``metrics.json``'s
+            ``variants``), None for runs given directly.
     """
 
     task: str
@@ -68,8 +73,10 @@ class Run:
     evals: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     leakage: list[tuple[int, float]] = field(default_factory=list)
     losses: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    spec: dict[str, Any] | None = None
 
 
+# -- reading ------------------------------------------------------------------------------------
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -90,6 +97,36 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _metrics(raw: Mapping[str, Any]) -> dict[str, float]:
+    # a writer that cannot encode NaN writes null: keep it as the failed value it is
+    return {k: math.nan if v is None else v for k, v in raw.items()}
+
+
+def run_config(meta: Mapping[str, Any], path: str | Path = "run.json") -> dict[str, Any]:
+    """The flat configuration of a run from its ``run.json`` payload ``meta``.
+
+    Two layouts: ``{"task", "data", "config": {...}}`` (task and run options in one dict), and
+    ``{"task", "data", "task_options": {...}, "run": {...}}`` (kept apart), read as
+    ``{**task_options, **run}`` so that runs of either layout compare key by key. ``{}`` when
+    the payload holds neither.
+
+    Raises:
+        ValueError: one of those entries is not a JSON object (``path`` names the file).
+    """
+    if "task_options" in meta or "run" in meta:
+        parts = {name: meta.get(name) or {} for name in ("task_options", "run")}
+    else:
+        parts = {"config": meta.get("config") or {}}
+    for name, part in parts.items():
+        if not isinstance(part, Mapping):
+            raise ValueError(f"{path}: {name!r} must be a JSON object, not "
+                             f"{type(part).__name__}")
+    flat: dict[str, Any] = {}
+    for part in parts.values():
+        flat.update(part)
+    return flat
+
+
 def _curves(run: Run) -> None:
     """Fill ``run``'s curves from the files in its folder (absent files leave them empty)."""
     folder = run.folder
@@ -106,10 +143,12 @@ def _curves(run: Run) -> None:
 
 def _training_run(folder: Path, source: Path, variant: str | None = None,
                   seed: int | None = None, fallback: Mapping[str, Any] | None = None) -> Run:
-    meta = _read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
-    config = dict(meta.get("config") or fallback or {})
+    run_file = folder / "run.json"
+    meta = _read_json(run_file) if run_file.is_file() else {}
+    config = run_config(meta, run_file) or dict(fallback or {})
     metrics_file = folder / "metrics.json"
-    metrics = dict(_read_json(metrics_file).get("metrics", {})) if metrics_file.is_file() else {}
+    metrics = _metrics(_read_json(metrics_file).get("metrics", {})) \
+        if metrics_file.is_file() else {}
     run = Run(task=str(meta.get("task") or config.get("task") or "?"), variant=variant or "",
               seed=config.get("seed", seed) if seed is None else seed, config=config,
               metrics=metrics, folder=folder, source=source)
@@ -141,15 +180,17 @@ def collect_runs(paths: Iterable[str | Path]) -> list[Run]:
             variants = payload.get("variants") or {}
             for name, metrics in payload["results"].items():
                 sub = path / variant_dir_name(name)
-                fallback = {**common, **dict(variants.get(name) or {})}
+                spec = variants.get(name)
+                fallback = {**common, **dict(spec or {})}
                 seed = payload.get("seed", common.get("seed"))
-                if (sub / "run.json").is_file():
+                if sub.is_dir():  # its run.json and curves (a log without run.json too)
                     run = _training_run(sub, path, variant=name, seed=seed, fallback=fallback)
                 else:
                     run = Run(task=task, variant=name, seed=seed, config=fallback,
                               metrics={}, folder=path, source=path)
                 run.task = task
-                run.metrics = dict(metrics)  # the study's record, train_minutes included
+                run.metrics = _metrics(metrics)  # the study's record, train_minutes included
+                run.spec = None if spec is None else dict(spec)
                 runs.append(run)
         elif "test" in payload:  # pgg-zoo alpha: per-seed test runs of two variants
             seeds = list(payload.get("test_seeds") or [])
@@ -157,29 +198,102 @@ def collect_runs(paths: Iterable[str | Path]) -> list[Run]:
                 for i, metrics in enumerate(per_seed):
                     runs.append(Run(task=task, variant=name,
                                     seed=seeds[i] if i < len(seeds) else i,
-                                    config=dict(common), metrics=dict(metrics), folder=path,
-                                    source=path))
+                                    config=dict(common), metrics=_metrics(metrics),
+                                    folder=path, source=path))
         else:
             raise ValueError(f"{path / 'metrics.json'}: neither a study's results nor an alpha "
                              "study's test runs")
-    _label_single_runs(runs)
+    _name_single_runs(runs)
     return runs
 
 
-def _differing_keys(configs: Sequence[Mapping[str, Any]], skip: Sequence[str] = ()) -> list[str]:
+# -- naming -------------------------------------------------------------------------------------
+def differing_keys(configs: Sequence[Mapping[str, Any]], skip: Sequence[str] = ()) -> list[str]:
+    """The keys whose values differ between ``configs`` (:data:`IGNORED_KEYS` and ``skip``
+    aside), sorted."""
     keys = sorted({k for c in configs for k in c})
     return [k for k in keys if k not in IGNORED_KEYS and k not in skip
             and len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1]
 
 
-def _label_single_runs(runs: list[Run]) -> None:
-    """Name the training runs given directly: by the config keys that differ between them
-    (seed aside, so that seeds of one setting share a row)."""
+def _study_variant(folder: Path) -> str | None:
+    """The variant of the study in ``folder``'s parent that trained in ``folder``, if any."""
+    from .study import variant_dir_name
+
+    folder = folder.resolve()
+    summary = folder.parent / "metrics.json"
+    if not summary.is_file():
+        return None
+    try:
+        payload = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return None  # not a study's summary: the folder is named by itself
+    if not isinstance(payload, Mapping):
+        return None
+    names = [*(payload.get("results") or {}), *(payload.get("variants") or {})]
+    return next((n for n in names if variant_dir_name(n) == folder.name), None)
+
+
+def _without_seed(name: str, seed: Any) -> str:
+    """``name`` less a trailing seed token (``a0.05_s1`` -> ``a0.05`` for seed 1)."""
+    if seed is None:
+        return name
+    short = re.sub(rf"(?:^|[_.\-])(?:s|seed)[_\-]?0*{re.escape(str(seed))}$", "", name)
+    return short or name
+
+
+def _folder_label(runs: Sequence[Run]) -> str:
+    """A name for the seeds of one configuration given as folders: their common folder name
+    (a trailing seed token aside), else their names' common start, else the first name."""
+    names = [_without_seed(r.folder.resolve().name, r.seed) for r in runs]
+    if len(set(names)) == 1:
+        return names[0]
+    prefix = re.sub(r"[_.\- ]+$", "", os.path.commonprefix(names))
+    return prefix or names[0]
+
+
+def _name_single_runs(runs: list[Run]) -> None:
+    """Name the training runs given directly, briefly.
+
+    Runs whose configurations differ only in the seed form one variant (their seeds). It is
+    named after the study variant it trained when its folders are a study's (``s0/pgg`` ->
+    ``pgg``), else after its folder. A folder name that another variant already uses gets its
+    parent folder in front (``a/run``, ``b/run``), then a number. The full configuration
+    difference is :func:`variant_details`'s to show."""
     single = [r for r in runs if not r.variant]
-    keys = _differing_keys([r.config for r in single], skip=("seed",))
+    keys = differing_keys([r.config for r in single], skip=("seed",))
+    groups: dict[str, list[Run]] = defaultdict(list)
     for r in single:
-        parts = [f"{k}={_fmt_value(r.config.get(k))}" for k in keys]
-        r.variant = ", ".join(parts) or r.task
+        groups[json.dumps([r.config.get(k) for k in keys], default=str)].append(r)
+    named: list[tuple[list[Run], str, bool]] = []  # (runs, name, name is the study's)
+    for rs in groups.values():
+        study = {_study_variant(r.folder) for r in rs}
+        if len(study) == 1 and None not in study:
+            named.append((rs, study.pop(), True))
+        else:
+            named.append((rs, _folder_label(rs), False))
+    # study variant names are shared on purpose (seeds of one variant across studies)
+    fixed = {r.variant for r in runs if r.variant} | {n for _, n, own in named if own}
+    counts: dict[str, int] = defaultdict(int)
+    for _, name, own in named:
+        counts[name] += not own
+    used = set(fixed)
+    for rs, name, own in named:
+        if not own and (counts[name] > 1 or name in fixed):
+            parent = rs[0].folder.resolve().parent.name
+            name = f"{parent}/{name}" if parent else name
+        base, k = name, 2
+        while not own and name in used:
+            name, k = f"{base} #{k}", k + 1
+        used.add(name)
+        for r in rs:
+            r.variant = name
+
+
+def config_value(config: Mapping[str, Any], key: str) -> str:
+    """``config[key]`` as a table shows it; ``(unset)`` when the run does not set ``key`` (a
+    study's variant that leaves an option to the task's default)."""
+    return _fmt_value(config[key]) if key in config else "(unset)"
 
 
 def _fmt_value(v: Any) -> str:
@@ -190,10 +304,28 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _fmt_stats(values: Sequence[float], signed: bool = False) -> str:
-    vals = [v for v in values if v is not None and not math.isnan(v)]
-    text = mean_std(vals, signed=signed)
-    return f"{text} (n={len(vals)})" if len(vals) > 1 else text
+def variant_details(runs: Sequence[Run]) -> dict[str, str]:
+    """``{variant: "key=value, ..."}``: the options that differ between ``runs`` (seed and
+    :data:`IGNORED_KEYS` aside), as each variant has them; values its seeds disagree on are
+    joined by ``|``. Empty strings when every run shares one configuration."""
+    keys = differing_keys([r.config for r in runs], skip=("seed",))
+    out: dict[str, str] = {}
+    for variant, rs in group_by_variant(runs).items():
+        parts = []
+        for k in keys:
+            values = dict.fromkeys(config_value(r.config, k) for r in rs)
+            parts.append(f"{k}={'|'.join(values)}")
+        out[variant] = ", ".join(parts)
+    return out
+
+
+# -- comparing ----------------------------------------------------------------------------------
+def group_by_variant(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """``{variant: its runs}`` in the order the variants first appear."""
+    out: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        out[r.variant].append(r)
+    return dict(out)
 
 
 def metric_columns(task: str, runs: Sequence[Run]) -> list[str]:
@@ -212,16 +344,27 @@ def metric_columns(task: str, runs: Sequence[Run]) -> list[str]:
     return cols
 
 
+def check_reference(runs: Sequence[Run], requested: str | None) -> None:
+    """Raise ValueError (one line, naming the variants present) when ``requested`` is given
+    and is not the variant of any of ``runs``."""
+    variants = list(dict.fromkeys(r.variant for r in runs))
+    if requested is not None and requested not in variants:
+        raise ValueError(f"--paired-to {requested!r}: no such variant; the variants here are "
+                         + ", ".join(repr(v) for v in variants))
+
+
 def reference_variant(runs: Sequence[Run], requested: str | None = None) -> str | None:
     """The variant paired differences are taken to: ``requested``; else the unguided twin of
     the first guided run (same configuration but for the guidance keys: the paper's baseline);
-    else the first variant trained with synthesis and without guidance; else the first."""
+    else the first variant trained with synthesis and without guidance; else the first.
+
+    Raises:
+        ValueError: ``requested`` is no variant of ``runs``.
+    """
     from .task.variants import GUIDANCE_KEYS, is_guided
 
-    variants = list(dict.fromkeys(r.variant for r in runs))
     if requested:
-        if requested not in variants:
-            raise ValueError(f"--paired-to {requested!r}: not a variant here (have {variants})")
+        check_reference(runs, requested)
         return requested
 
     def what(r: Run) -> dict[str, Any]:
@@ -236,217 +379,89 @@ def reference_variant(runs: Sequence[Run], requested: str | None = None) -> str 
     for r in unguided:
         if (r.config.get("synthesizer") or "none") != "none":
             return r.variant
-    return variants[0] if variants else None
+    return runs[0].variant if runs else None
 
 
-# -- figures ----------------------------------------------------------------------------------
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
+def paired_differences(groups: Mapping[str, Sequence[Run]], ref: str, columns: Sequence[str]
+                       ) -> dict[str, tuple[list[Any], dict[str, list[float]]]]:
+    """``{variant: (paired seeds, {column: [variant - reference, seed by seed]})}`` for every
+    variant of ``groups`` but ``ref``, over the seeds both have (a metric either run lacks is
+    left out of that seed's pair; a NaN stays in and makes the difference NaN)."""
+    ref_by_seed = {r.seed: r for r in groups[ref]}
+    out: dict[str, tuple[list[Any], dict[str, list[float]]]] = {}
+    for variant, rs in groups.items():
+        if variant == ref:
+            continue
+        pairs = [(r, ref_by_seed[r.seed]) for r in rs if r.seed in ref_by_seed]
+        out[variant] = ([r.seed for r, _ in pairs],
+                        {c: [r.metrics[c] - b.metrics[c] for r, b in pairs
+                             if c in r.metrics and c in b.metrics] for c in columns})
+    return out
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+def metric_values(runs: Sequence[Run], column: str) -> list[float]:
+    """``column`` of each run that recorded it (NaN kept: it is a failed value, not a gap)."""
+    return [r.metrics[column] for r in runs if column in r.metrics]
 
 
-def curves_figure(task: str, runs: Sequence[Run], metric: str | None) -> str | None:
-    """Base64 PNG of the training curves of ``runs`` (one line per run): training loss and
-    guidance term by iteration, ``metric`` and leakage by epoch; None when no run has any."""
-    if not any(r.losses or r.evals or r.leakage for r in runs):
-        return None
-    import matplotlib
+def _finite(v: Any) -> bool:
+    return not isinstance(v, (int, float)) or math.isfinite(v)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    panels = [("training loss", "iteration"), ("guidance term alpha·penalty", "iteration"),
-              (f"{metric or 'metric'} (%)", "epoch"), ("gradient leakage (%)", "epoch")]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    variants = list(dict.fromkeys(r.variant for r in runs))
+def _signed(v: float, signed: bool, digits: int) -> str:
+    if math.isnan(v):
+        return "nan"  # a NaN has no sign worth writing
+    return f"{v:{'+' if signed else ''}.{digits}f}"
+
+
+def format_stats(values: Sequence[float], *, signed: bool = False,
+                 per_seed: bool = False) -> str:
+    """One table cell for ``values`` (one per seed): ``"mean ± sample std"`` followed by the
+    number of seeds ``(n=3)``, or with ``per_seed`` by the values ``[30.0, 40.0]``; one value
+    alone as itself; none as ``""``. When a value is NaN or infinite the mean is too and the
+    cell says so: ``nan! (n=3)``, ``inf!`` (never the mean of the others)."""
+    vals = [float(v) for v in values]
+    if not vals:
+        return ""
+    if all(math.isfinite(v) for v in vals):
+        text = mean_std(vals, signed=signed)
+    else:  # sum, not fsum: fsum raises on inf - inf where the mean is NaN
+        text = _signed(sum(vals) / len(vals), signed, 2) + "!"
+    if len(vals) < 2:
+        return text
+    if per_seed:
+        return f"{text} [" + ", ".join(_signed(v, signed, 1) for v in vals) + "]"
+    return f"{text} (n={len(vals)})"
+
+
+def nonfinite_warnings(runs: Sequence[Run]) -> list[str]:
+    """One line per metric that some run recorded as NaN or infinite, naming the run
+    folders (with variant and seed where one folder holds several runs); [] when none."""
+    shared = {f for f, n in Counter(r.folder for r in runs).items() if n > 1}
+    bad: dict[str, list[str]] = defaultdict(list)
     for r in runs:
-        color = colors[variants.index(r.variant) % len(colors)]
-        label = f"{r.variant} s{r.seed}" if r.seed is not None else r.variant
-        kw = dict(color=color, label=label, marker="." if len(r.evals) < 20 else None)
-        if r.losses:
-            axes[0].plot([i for i, _ in r.losses], [d["loss"] for _, d in r.losses], **kw)
-            pgg = [(i, d["loss_pgg"]) for i, d in r.losses if "loss_pgg" in d]
-            if pgg:
-                axes[1].plot(*zip(*pgg), **kw)
-        if metric and r.evals:
-            pts = [(e, m[metric]) for e, m in r.evals if metric in m]
-            if pts:
-                axes[2].plot(*zip(*pts), **kw)
-        if r.leakage:
-            axes[3].plot(*zip(*r.leakage), **kw)
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, (title, xlabel) in zip(axes, panels):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if ax.lines and xlabel == "epoch":
-            ax.set_xlim(left=0)  # a lone final evaluation still reads as "after N epochs"
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=7)
-        if not ax.lines:
-            ax.text(0.5, 0.5, "not recorded", ha="center", va="center", transform=ax.transAxes,
-                    color="gray")
-    handles, labels = axes[0].get_legend_handles_labels()
-    for ax in axes[1:]:
-        h, lab = ax.get_legend_handles_labels()
-        handles += [x for x, y in zip(h, lab) if y not in labels]
-        labels += [y for y in lab if y not in labels]
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(6, max(1, len(labels))),
-               bbox_to_anchor=(0.5, -0.12 - 0.05 * (len(labels) // 6)))
-    fig.suptitle(f"{task}: training curves", fontsize=10)
-    return _png(fig)
+        for k, v in r.metrics.items():
+            if not _finite(v):
+                where = f"{r.folder} ({r.variant}, seed {r.seed})" if r.folder in shared \
+                    else str(r.folder)
+                bad[k].append(f"{where}: {v}")
+    return [f"warning: metric {k!r} is not finite in " + "; ".join(places)
+            for k, places in bad.items()]
 
 
-def _folder_figures(runs: Sequence[Run]) -> list[tuple[Path, str]]:
-    """``(path, base64)`` of the PNG figures in the folders given (studies write theirs at the
-    top; training runs write none), in name order."""
-    seen: dict[Path, str] = {}
-    for folder in dict.fromkeys(r.source for r in runs):
-        for png in sorted(folder.glob("*.png")):
-            seen[png] = base64.b64encode(png.read_bytes()).decode("ascii")
-    return list(seen.items())
-
-
-# -- HTML ---------------------------------------------------------------------------------------
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1240px;
-color:#1d2330;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde2ea;
-padding-bottom:4px} h3{font-size:15px;margin:18px 0 6px}
-.note{color:#5a6475;font-size:12.5px;margin:4px 0 10px}
-table{border-collapse:collapse;margin:6px 0 14px;font-size:13px}
-th,td{border:1px solid #dde2ea;padding:4px 9px;text-align:left;white-space:nowrap}
-th{background:#f3f5f9;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr:nth-child(even) td{background:#fafbfc} td.pos{color:#1a7f37} td.neg{color:#b42318}
-td.ref{color:#5a6475;font-style:italic}
-code{background:#f3f5f9;padding:1px 4px;border-radius:3px;font-size:12.5px}
-figure{margin:10px 0 18px} figure img{max-width:100%;border:1px solid #dde2ea}
-figcaption{font-size:12.5px;color:#5a6475}
-"""
-
-
-_NUMBER = re.compile(r"^[+-]?(\d|nan|inf)")
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], klass: str = "") -> str:
-    out = [f'<table class="{klass}"><thead><tr>'
-           + "".join(f"<th>{html.escape(str(h))}</th>" for h in head) + "</tr></thead><tbody>"]
-    for row in rows:
-        cells = []
-        for cell in row:
-            text, klass = cell if isinstance(cell, tuple) else (cell, "")  # (text, css class)
-            if _NUMBER.match(str(text)):
-                klass = f"{klass} num".strip()
-            attr = f' class="{klass}"' if klass else ""
-            cells.append(f"<td{attr}>{html.escape(str(text))}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _img(b64: str, caption: str) -> str:
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
+# -- the page (pgg_zoo.report_html) -------------------------------------------------------------
 def render_report(runs: Sequence[Run], *, title: str = "pgg-zoo report",
                   paired_to: str | None = None) -> str:
-    """The HTML page comparing ``runs`` (see the module docstring for what it shows)."""
-    parts = [f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>"
-             f"{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f'<p class="note">{len(runs)} runs from {len({r.source for r in runs})} folders. '
-             "Metrics in percent (training time in minutes); mean ± sample standard deviation "
-             "over seeds, n = number of seeds.</p>"]
-    parts.append("<h2>Runs</h2>")
-    parts.append(_table(["folder", "task", "variant", "seed", "final evaluation"],
-                        [[str(r.folder), r.task, r.variant, "" if r.seed is None else r.seed,
-                          f"epoch {r.evals[-1][0]}" if r.evals else ""] for r in runs]))
-    keys = _differing_keys([r.config for r in runs], skip=("seed",))  # seed has its column
-    parts.append("<h2>Configuration differences</h2>")
-    if keys:
-        parts.append('<p class="note">Only the options whose values differ between runs '
-                     f"(ignored: {', '.join(IGNORED_KEYS)}).</p>")
-        parts.append(_table(["variant", "seed", *keys],
-                            [[r.variant, "" if r.seed is None else r.seed,
-                              *(_fmt_value(r.config.get(k)) for k in keys)] for r in runs]))
-    else:
-        parts.append('<p class="note">All runs share one configuration.</p>')
-    for task in dict.fromkeys(r.task for r in runs):
-        truns = [r for r in runs if r.task == task]
-        cols = metric_columns(task, truns)
-        by_variant: dict[str, list[Run]] = defaultdict(list)
-        for r in truns:
-            by_variant[r.variant].append(r)
-        parts.append(f"<h2>Metrics: {html.escape(task)}</h2>")
-        parts.append(_table(["variant", "seeds", *cols],
-                            [[v, ", ".join(str(r.seed) for r in rs),
-                              *(_fmt_stats([r.metrics.get(c, math.nan) for r in rs])
-                                for c in cols)] for v, rs in by_variant.items()],
-                            klass="metrics"))
-        ref = reference_variant(truns, paired_to if paired_to in by_variant else None)
-        if ref and len(by_variant) > 1:
-            ref_by_seed = {r.seed: r for r in by_variant[ref]}
-            rows = []
-            for v, rs in by_variant.items():
-                if v == ref:
-                    continue
-                pairs = [(r, ref_by_seed[r.seed]) for r in rs if r.seed in ref_by_seed]
-                row: list[Any] = [v, ", ".join(str(r.seed) for r, _ in pairs)]
-                for c in cols:
-                    diffs = [r.metrics[c] - b.metrics[c] for r, b in pairs
-                             if c in r.metrics and c in b.metrics]
-                    text = _fmt_stats(diffs, signed=True)
-                    mean = sum(diffs) / len(diffs) if diffs else 0.0
-                    klass = "" if not diffs or c in ("leakage", "train_minutes") else (
-                        "pos" if mean > 0 else "neg" if mean < 0 else "")
-                    row.append((text, klass))
-                rows.append(row)
-            parts.append(f"<h3>Paired differences to <code>{html.escape(ref)}</code></h3>")
-            parts.append('<p class="note">Variant minus reference, seed by seed (only seeds '
-                         "both have); green: the metric went up, red: down (leakage and time "
-                         "uncoloured: lower is better there).</p>")
-            parts.append(_table(["variant", "paired seeds", *cols], rows, klass="paired"))
-        if any("leakage" in r.metrics for r in truns):
-            parts.append('<p class="note">Leakage: the share of the guided labels\' input-'
-                         "gradient mass outside their provenance on held-out synthesized "
-                         "batches (docs/method.md); lower means the model reads less of the "
-                         "other sources. Its chance level (uniform gradients) is "
-                         + _fmt_stats([r.metrics["leakage_chance"] for r in truns
-                                       if "leakage_chance" in r.metrics]) + " %.</p>")
-        curve = curves_figure(task, truns, cols[0] if cols else None)
-        if curve:
-            parts.append(f"<h3>Training curves: {html.escape(task)}</h3>")
-            parts.append(_img(curve, f"{task}: training loss and guidance term per logged "
-                                     f"iteration; {cols[0] if cols else 'metric'} and leakage "
-                                     "per evaluation"))
-    figures = _folder_figures(runs)
-    if figures:
-        parts.append("<h2>Figures from the folders</h2>")
-        parts += [_img(b64, str(path)) for path, b64 in figures]
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    """The HTML page comparing ``runs`` (:func:`pgg_zoo.report_html.render_page`)."""
+    from .report_html import render_page
+
+    return render_page(runs, title=title, paired_to=paired_to)
 
 
-def write_report(paths: Iterable[str | Path], out: str | Path, *, title: str | None = None,
-                 paired_to: str | None = None) -> Path:
-    """Read the folders ``paths`` and write the report page to ``out`` (through a temporary
-    name, so a failed write leaves an older page intact); returns ``out``."""
-    import os
+def write_report(paths: Iterable[str | Path | Run], out: str | Path, *,
+                 title: str | None = None, paired_to: str | None = None) -> Path:
+    """Write the page comparing ``paths`` (folders, or runs :func:`collect_runs` already
+    read) to ``out`` (:func:`pgg_zoo.report_html.write_page`); returns ``out``."""
+    from .report_html import write_page
 
-    runs = collect_runs(paths)
-    if not runs:
-        raise ValueError("no runs found in the folders given")
-    page = render_report(runs, title=title or "pgg-zoo report", paired_to=paired_to)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_page(paths, out, title=title, paired_to=paired_to)

@@ -11,7 +11,9 @@ one line naming it, never with torch's advice to retry with ``weights_only=False
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -122,21 +124,70 @@ def checkpoint_globals() -> Iterator[None]:
 
     Since torch 2.6 ``weights_only=True`` is the default and mmengine 0.10's checkpoints hold a
     ``HistoryBuffer`` and NumPy arrays (mmengine#1655). Allowing exactly those types keeps
-    arbitrary pickled code out.
+    arbitrary pickled code out. The buffer's statistics methods are pickled as
+    ``getattr(HistoryBuffer, "min")``; the builtin ``getattr`` is never allowed (with it a file
+    reaches ``builtins`` and runs code), only :func:`_history_buffer_attribute` under its name.
+
+    The engine wraps ``runner.train()`` in this (mmengine's resume calls ``torch.load``): a
+    checkpoint torch refuses to read there is raised as :class:`UnreadableWeightsError`, one
+    line naming the file, instead of torch's advice to load it with ``weights_only=False``.
     """
     import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    allowed: list[Any] = [HistoryBuffer, np.ndarray, np.dtype, getattr]
+    allowed: list[Any] = [HistoryBuffer, np.ndarray, np.dtype,
+                          (_history_buffer_attribute, "builtins.getattr")]
     core = getattr(np, "_core", None) or np.core
     allowed += [core.multiarray._reconstruct, core.multiarray.scalar]
     allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-    with torch.serialization.safe_globals(allowed):
-        yield
+    try:
+        with torch.serialization.safe_globals(allowed):
+            yield
+    except pickle.UnpicklingError as exc:
+        path = _file_torch_was_loading(exc)
+        if path is None:  # not raised by torch.load (a data file, say): not ours to reword
+            raise
+        raise UnreadableWeightsError(_unreadable_message(path, exc), path) from None
 
 
+def _file_torch_was_loading(exc: BaseException) -> str | None:
+    """The path ``torch.load`` was reading when ``exc`` was raised, or ``None``.
+
+    mmengine's resume reaches ``torch.load`` several calls deep and its error does not name
+    the file; the traceback's ``torch.serialization.load`` frame holds it as ``f``.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "load" and frame.f_globals.get("__name__") == "torch.serialization":
+            f = frame.f_locals.get("f")
+            return os.fspath(f) if isinstance(f, (str, os.PathLike)) else "a checkpoint"
+        tb = tb.tb_next
+    return None
+
+
+def _history_buffer_attribute(obj: Any, name: Any) -> Any:
+    """``getattr`` as mmengine's checkpoints use it: a method defined on ``HistoryBuffer``.
+
+    Raises:
+        pickle.UnpicklingError: any other object or attribute (reported by
+            :func:`torch_load_weights` as a refused ``getattr``).
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    value = None
+    if obj is HistoryBuffer and isinstance(name, str) and not name.startswith("_"):
+        value = vars(HistoryBuffer).get(name)
+    if not inspect.isfunction(value):
+        what = obj.__name__ if isinstance(obj, type) else type(obj).__name__
+        raise pickle.UnpicklingError(f"{_REFUSED_GETATTR} {what}.{str(name)[:40]}")
+    return value
+
+
+_REFUSED_GETATTR = "refused getattr of"
 # torch words it "Unsupported global: GLOBAL x.y" or, for blocked modules, "unsupported GLOBAL x.y"
 _REFUSED_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL ([\w.]+)", re.IGNORECASE)
+_REFUSED_ATTRIBUTE = re.compile(_REFUSED_GETATTR + r" (\S+)")
 
 
 def torch_load_weights(path: str | os.PathLike[str], *, mmengine: bool = False) -> Any:
@@ -158,15 +209,26 @@ def torch_load_weights(path: str | os.PathLike[str], *, mmengine: bool = False) 
     try:
         with ctx:
             return torch.load(path, map_location="cpu", weights_only=True)
+    except UnreadableWeightsError:  # checkpoint_globals already named the file
+        raise
     except Exception as exc:  # noqa: BLE001 - torch raises many types; reported in one line
-        refused = _REFUSED_GLOBAL.search(str(exc))
-        if refused:
-            msg = (f"{path}: refusing to load: the checkpoint holds a {refused.group(1)} object, "
-                   f"and only tensors and plain containers are read from weight files")
-        else:
-            msg = (f"{path}: not a readable PyTorch checkpoint (corrupt, truncated, or not "
-                   f"written by torch.save; {type(exc).__name__})")
-        raise UnreadableWeightsError(msg, path) from None
+        raise UnreadableWeightsError(_unreadable_message(path, exc), path) from None
+
+
+def _unreadable_message(path: str | os.PathLike[str], exc: BaseException) -> str:
+    """One line naming ``path`` and why torch could not read it (never torch's advice to
+    retry with ``weights_only=False``)."""
+    refused = _REFUSED_GLOBAL.search(str(exc))
+    attribute = _REFUSED_ATTRIBUTE.search(str(exc))
+    if refused:
+        return (f"{path}: refusing to load: the checkpoint holds a {refused.group(1)} object, "
+                f"and only tensors and plain containers are read from weight files")
+    if attribute:
+        return (f"{path}: refusing to load: the checkpoint looks up the attribute "
+                f"{attribute.group(1)}, and only tensors and plain containers are read from "
+                f"weight files")
+    return (f"{path}: not a readable PyTorch checkpoint (corrupt, truncated, or not written "
+            f"by torch.save; {type(exc).__name__})")
 
 
 def read_state_dict(path: str | os.PathLike[str], fmt: str,

@@ -307,8 +307,9 @@ def test_mirror_local_folder_works_offline(tmp_path, monkeypatch):
 
 
 def test_file_url(tmp_path):
-    src = tmp_path / "src" / "toy.safetensors"
-    src.parent.mkdir()
+    # a file:// url must stay in the card's folder (tests/test_card_urls.py)
+    src = tmp_path / "cards" / "classification" / "src" / "toy.safetensors"
+    src.parent.mkdir(parents=True)
     src.write_bytes(PAYLOAD)
     name = _card(tmp_path, "toy_file", src.as_uri())
     path = download_weights(name, progress=False)
@@ -316,7 +317,7 @@ def test_file_url(tmp_path):
     bad = _card(tmp_path, "toy_file_bad", src.as_uri(), sha256="0" * 64)
     with pytest.raises(HashMismatchError):
         download_weights(bad, progress=False)
-    gone = _card(tmp_path, "toy_file_gone", (tmp_path / "nope.safetensors").as_uri())
+    gone = _card(tmp_path, "toy_file_gone", (src.parent / "nope.safetensors").as_uri())
     with pytest.raises(DownloadError, match="no such file"):
         download_weights(gone, progress=False)
 
@@ -409,7 +410,8 @@ def test_load_pth_with_state_dict_key_submodule_and_exclude(tmp_path):
     up = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 10))  # "upstream" with a 10-class head
     buf = io.BytesIO()
     torch.save({"model_state": up.state_dict(), "epoch": 3}, buf)
-    src = tmp_path / "up.pth"
+    src = tmp_path / "cards" / "classification" / "up.pth"  # file:// urls stay in the card's folder
+    src.parent.mkdir(parents=True, exist_ok=True)
     src.write_bytes(buf.getvalue())
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
     name = _card(tmp_path, "toy_pth", src.as_uri(), sha256=sha, format="pth",

@@ -1,8 +1,11 @@
-"""scripts/summarize_runs.py: means over seeds, paired differences and the alpha figure."""
+"""scripts/summarize_runs.py, a thin wrapper over `pgg-zoo report --markdown`: means over seeds,
+paired differences, the guidance term's share and the alpha figure."""
 import json
 from pathlib import Path
 
 import pytest
+
+from pgg_zoo.cli.main import main as cli
 
 
 @pytest.fixture
@@ -35,10 +38,21 @@ def test_means_paired_differences_and_alpha_figure(summarize, tmp_path, capsys):
     assert fig.stat().st_size > 1000
 
 
-def test_paired_to_unknown_variant_is_a_clear_error(summarize, tmp_path):
+def test_the_script_prints_what_the_library_prints(summarize, tmp_path, capsys):
+    runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
+    summarize.main(["--paired-to", "cutmix", *runs])
+    script = capsys.readouterr().out
+    assert cli(["report", "--markdown", "--paired-to", "cutmix", *runs]) == 0
+    assert capsys.readouterr().out == script
+
+
+def test_paired_to_unknown_variant_is_a_clear_error(summarize, tmp_path, capsys):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0)]
-    with pytest.raises(SystemExit, match="not a variant of every run"):
+    with pytest.raises(SystemExit) as exc:
         summarize.main(["--paired-to", "no-mix", *runs])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "'no-mix'" in err and "'cutmix', 'cutmix+pgg'" in err
 
 
 def test_penalty_share_reads_the_latest_training_log(summarize, tmp_path, capsys):

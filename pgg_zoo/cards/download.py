@@ -33,6 +33,7 @@ from urllib.request import url2pathname
 from .cache import (OFFLINE_ENV, apply_mirror, cached_weights_path, hash_record_path, is_offline,
                     lock_file_path, mirror_prefix)
 from .schema import CardError, ModelCard
+from .urls import local_weights_path, weights_url_problem
 from .store import load_card
 
 CHUNK = 1 << 20
@@ -392,11 +393,13 @@ def download_weights(
             f"its bytes cannot be checked. Pass allow_unverified=True (CLI: --allow-unverified) to "
             f"use them anyway, or add the file's sha256 to {card.source or 'the card'}."
         )
+    url_problem = weights_url_problem(w.url, card.source)
+    if url_problem:  # checked when a card file is read too; a card built in code lands here
+        raise CardError(f"model card {card.source or card.name}: {url_problem}")
     scheme = urlsplit(w.url).scheme.lower()
     if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # path relative to the card
-        if card.source is None:
-            raise CardError(f"model card {card.name!r}: relative weights path {w.url!r} needs a card read from a file")
-        path = (card.source.parent / w.url).resolve()
+        assert card.source is not None  # weights_url_problem refused the other case
+        path = local_weights_path(w.url, card.source.parent)
         if not path.is_file():
             raise DownloadError(f"model card {card.name!r}: shipped weights file {path} is missing")
         _verify_in_place(path, card)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..data.errors import utf8_problem
+from .urls import weights_url_problem
+
 #: Card names are identifiers users type: lowercase, digits, ``_``, ``-`` and ``.``.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 #: Every metric names its protocol: ``maxboxacc_v2[wsoleval]``, ``acc@1[torchvision]``.
@@ -66,7 +69,8 @@ class WeightsSpec:
 
     Attributes:
         url: ``http(s)://``, ``file://`` or a path relative to the card's folder (weights shipped
-            inside the package next to the card).
+            inside the package next to the card); a local url must stay in or under the card's
+            folder (:mod:`pgg_zoo.cards.urls`).
         sha256: full hex digest; ``None`` only for upstream files nobody here could hash.
         hash_verified: ``True`` iff ``sha256`` was computed from the real file. Unverified
             weights load only with an explicit ``allow_unverified=True``.
@@ -168,6 +172,9 @@ class ModelCard:
                     d["categories"] = [ln.strip() for ln in path.read_text("utf-8").splitlines() if ln.strip()]
                 except OSError as exc:
                     errors.append(f"categories_file {path}: {exc.strerror or exc}")
+                except UnicodeDecodeError:
+                    line, what = utf8_problem(path) or (0, "not UTF-8 text")
+                    errors.append(f"categories_file {path}, line {line}: {what}")
 
         known = {f.name for f in dataclasses.fields(cls)} - {"source"}
         required = {
@@ -356,6 +363,10 @@ class ModelCard:
 
         w = self.weights
         typed("weights.url", w.url, str)
+        if self.source is not None:  # a card built in code is checked when its weights are read
+            url_problem = weights_url_problem(w.url, self.source)
+            if url_problem:
+                p.append(url_problem)
         if w.format not in WEIGHT_FORMATS:
             p.append(f"weights.format must be one of {WEIGHT_FORMATS}, got {w.format!r}")
         for key in ("sha256", "sha256_prefix"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from ..data.errors import utf8_text
 from .schema import CardError, ModelCard
 
 #: Extra card folders (``os.pathsep``-separated), searched after the built-in cards.
@@ -52,7 +53,8 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     """
     p = Path(path)
     try:
-        text = p.read_text("utf-8")
+        with utf8_text(p, _card_error):
+            text = p.read_text("utf-8")
     except OSError as exc:
         raise CardError(f"cannot read model card {p}: {exc.strerror or exc}") from None
     try:
@@ -64,6 +66,10 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
     if p.parent.name != card.task and p.parent.name in _task_folder_names(p):
         raise CardError(f"model card {p}: task {card.task!r} but the file is in folder {p.parent.name!r}")
     return card
+
+
+def _card_error(path: Path, what: str, line: int) -> CardError:
+    return CardError(f"model card {path}, line {line}: {what}")
 
 
 def _task_folder_names(p: Path) -> set[str]:

@@ -11,8 +11,8 @@ import sys
 from typing import Sequence
 
 #: Modules contributing sub-commands, in help order.
-COMMAND_MODULES = ("pgg_zoo.cli.listing", "pgg_zoo.cli.run", "pgg_zoo.cli.recipes",
-                   "pgg_zoo.cli.cards", "pgg_zoo.cli.report")
+COMMAND_MODULES = ("pgg_zoo.cli.listing", "pgg_zoo.cli.run", "pgg_zoo.cli.data",
+                   "pgg_zoo.cli.recipes", "pgg_zoo.cli.cards", "pgg_zoo.cli.report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,11 @@ user can open the file at that line and see what is wrong without reading the re
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
 from os import PathLike
 from pathlib import Path
+from typing import Callable, Iterator
 
 
 class DatasetFormatError(ValueError):
@@ -64,3 +67,59 @@ class MissingFileError(DatasetFormatError, FileNotFoundError):
 
     def __reduce__(self):
         return (type(self), (self.file, self.what, None, None))
+
+
+# -- text encoding ----------------------------------------------------------------------------
+def utf8_problem(path: str | PathLike[str]) -> tuple[int, str] | None:
+    """``(line, what)`` for the first bytes of ``path`` that are not UTF-8, or ``None``.
+
+    ``line`` is 1-based; ``what`` names the byte and its column and says how to fix the file.
+    Reads the whole file: meant for the error path, after a reader's decoding failed (a
+    decoder's own ``UnicodeDecodeError`` gives an offset within its current chunk only).
+    """
+    data = Path(path).read_bytes()
+    try:
+        data.decode("utf-8")  # a UTF-8 byte-order mark decodes, so offsets stay the file's
+    except UnicodeDecodeError as exc:
+        start = exc.start
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line = data.count(b"\n", 0, start) + 1
+        column = len(data[line_start:start].decode("utf-8")) + 1  # in characters, as editors count
+        what = f"not UTF-8 text (byte 0x{data[start]:02x} in column {column})"
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            what += "; the file starts with a UTF-16 byte-order mark"
+        return line, what + "; save the file as UTF-8"
+    return None
+
+
+@contextlib.contextmanager
+def utf8_text(
+    path: str | PathLike[str],
+    error: Callable[[Path, str, int], Exception] | None = None,
+) -> Iterator[None]:
+    """Report a ``UnicodeDecodeError`` raised while the block reads ``path`` in one line.
+
+    Wrap the whole reading loop (a text file decodes lazily, chunk by chunk)::
+
+        with utf8_text(path), open(path, encoding="utf-8") as f:
+            for line in f: ...
+
+    Args:
+        error: builds the exception from ``(path, what, line)`` for readers with their own
+            error types; default :class:`DatasetFormatError`
+            (``"<file>, line <n>: not UTF-8 text (byte 0xff in column 1); ..."``).
+
+    A ``UnicodeDecodeError`` that does not come from ``path`` (the file decodes) propagates
+    unchanged.
+    """
+    try:
+        yield
+    except UnicodeDecodeError:
+        try:
+            problem = utf8_problem(path)
+        except OSError:
+            problem = None
+        if problem is None:
+            raise
+        line, what = problem
+        raise (error or DatasetFormatError)(Path(path), what, line) from None

@@ -9,11 +9,12 @@ initialization), with NCCL on GPUs and gloo otherwise, and the DDP wrapper gets
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from .hostlist import first_host
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 
@@ -27,14 +28,18 @@ def check_launcher(launcher: Any) -> str:
 
 
 def _slurm_env() -> None:
-    """RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR from Slurm's variables (as mmengine does)."""
-    os.environ.setdefault("RANK", os.environ["SLURM_PROCID"])
-    os.environ.setdefault("WORLD_SIZE", os.environ["SLURM_NTASKS"])
+    """RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR from Slurm's variables (as mmengine does).
+
+    ``MASTER_ADDR`` is the first host of ``SLURM_NODELIST``, expanded in Python
+    (:mod:`pgg_zoo.engine.hostlist`): no ``scontrol``, no shell, and a malformed list is a
+    one-line ``ValueError``.
+    """
+    for var, slurm in (("RANK", "SLURM_PROCID"), ("WORLD_SIZE", "SLURM_NTASKS")):
+        if slurm in os.environ:  # else the caller reports the missing variable in one line
+            os.environ.setdefault(var, os.environ[slurm])
     os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
-    if "MASTER_ADDR" not in os.environ:
-        nodes = os.environ["SLURM_NODELIST"]
-        os.environ["MASTER_ADDR"] = subprocess.getoutput(
-            f"scontrol show hostname {nodes} | head -n1").strip()
+    if "MASTER_ADDR" not in os.environ and "SLURM_NODELIST" in os.environ:
+        os.environ["MASTER_ADDR"] = first_host(os.environ["SLURM_NODELIST"])
     os.environ.setdefault("MASTER_PORT", "29500")
 
 

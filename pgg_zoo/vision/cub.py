@@ -265,6 +265,7 @@ class CUBDataset(ResizedImageDataset):
             if self.has_segmentations and not self.mask_path(k).is_file():
                 raise MissingFileError(self.mask_path(k), "segmentation file not found",
                                        **self._ref(iid))
+        self.validated = True
 
     # -- items --------------------------------------------------------------------------------
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..data.errors import DatasetFormatError, MissingFileError
+from ..data.errors import DatasetFormatError, MissingFileError, utf8_text
 
 #: ImageNet statistics used by torchvision/timm backbones and by wsolevaluation's loaders.
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -29,13 +29,14 @@ def read_records(
 
     ``sep=None`` splits on runs of whitespace (CUB's files), ``","`` on commas (wsolevaluation).
     A line with a field count not in ``nfields`` raises :class:`DatasetFormatError` naming the
-    file and the 1-based line; a missing file raises :class:`MissingFileError`.
+    file and the 1-based line; a missing file raises :class:`MissingFileError`, bytes that are
+    not UTF-8 a :class:`DatasetFormatError` naming the line.
     """
     counts = (nfields,) if isinstance(nfields, int) else tuple(nfields)
     if not path.is_file():
         raise MissingFileError(path, "required metadata file not found")
     # utf-8-sig: tolerate a byte-order mark written by some editors on Windows.
-    with open(path, encoding="utf-8-sig") as f:
+    with utf8_text(path), open(path, encoding="utf-8-sig") as f:
         for lineno, raw in enumerate(f, start=1):
             line = raw.rstrip("\r\n")
             if not line.strip():

@@ -71,6 +71,13 @@ class ResizedImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    def annotation_counts(self, indices: Sequence[int] | None = None) -> dict[str, int]:
+        """``{"boxes": n}``: the annotated boxes of the items at ``indices`` (default all);
+        empty when the split has no boxes (:func:`pgg_zoo.data.check.summarize_dataset`)."""
+        ids = self.image_ids if indices is None else [self.image_ids[i] for i in indices]
+        n = sum(len(self._boxes.get(i, ())) for i in ids)
+        return {"boxes": n} if n else {}
+
     def _original_boxes(self, iid: str) -> np.ndarray:
         """Boxes of ``iid``, float64 (n, 4) x0, y0, x1, y1 in the original frame, unclipped."""
         return np.array([b[:4] for b in self._boxes[iid]], dtype=np.float64)

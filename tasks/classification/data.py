@@ -16,9 +16,9 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
-from pgg_zoo.vision.files import (IMAGENET_MEAN, IMAGENET_STD, load_rgb, normalize_, open_image,
-                                  parse_int, want_flip)
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError, utf8_text
+from pgg_zoo.vision.files import (IMAGENET_MEAN, IMAGENET_STD, check_image_file, load_rgb,
+                                  normalize_, open_image, parse_int, want_flip)
 
 __all__ = [
     "ImageListDataset", "image_folder", "metadata_csv", "cub_classification", "detect_layout",
@@ -99,6 +99,22 @@ class ImageListDataset(Dataset):
         item["inputs"] = x
         return item
 
+    def validate(self) -> None:
+        """Check that every image exists and is a whole image (header and file end, no pixel
+        decoded: :func:`~pgg_zoo.vision.files.check_image_file`); raise the first problem,
+        naming the file and the metadata line that lists it."""
+        for path, (ref, line) in zip(self.paths, self.refs):
+            check_image_file(path, referenced_from=ref if line is not None else None, line=line)
+        self.validated = True
+
+    def annotation_counts(self, indices: Sequence[int] | None = None) -> dict[str, int]:
+        """``{"groups": n}``: the groups present among the items at ``indices`` (default all);
+        empty when the layout has no groups."""
+        if not self.num_groups:
+            return {}
+        groups = self.groups if indices is None else [self.groups[i] for i in indices]
+        return {"groups": len({g for g in groups if g >= 0})}
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = {"label": self.labels[index], "group": self.groups[index],
                 "image_id": self.image_ids[index], "path": str(self.paths[index])}
@@ -151,24 +167,28 @@ def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tupl
     if not path.is_file():
         raise MissingFileError(path, "required CSV file not found")
     rows = []
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with utf8_text(path), open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None:
-            raise DatasetFormatError(path, "empty file (expected a header line)")
-        header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise DatasetFormatError(path, f"header lacks column(s) {missing}; found {header}", 1)
-        for fields in reader:
-            line = reader.line_num
-            if not fields or all(not x.strip() for x in fields):
-                continue
-            if len(fields) != len(header):
-                raise DatasetFormatError(
-                    path, f"expected {len(header)} fields ({','.join(header)}), found "
-                    f"{len(fields)}: {','.join(fields)!r}", line)
-            rows.append((line, {h: v.strip() for h, v in zip(header, fields)}))
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DatasetFormatError(path, "empty file (expected a header line)")
+            header = [h.strip() for h in header]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise DatasetFormatError(path, f"header lacks column(s) {missing}; found {header}", 1)
+            for fields in reader:
+                line = reader.line_num
+                if not fields or all(not x.strip() for x in fields):
+                    continue
+                if len(fields) != len(header):
+                    raise DatasetFormatError(
+                        path, f"expected {len(header)} fields ({','.join(header)}), found "
+                        f"{len(fields)}: {','.join(fields)!r}", line)
+                rows.append((line, {h: v.strip() for h, v in zip(header, fields)}))
+        except csv.Error as e:  # a NUL byte, an unterminated quote at the end of the file
+            raise DatasetFormatError(path, f"not a readable CSV file ({e})",
+                                     reader.line_num or None) from None
     return header, rows
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -298,6 +298,22 @@ class WithEdits(Dataset):
 
     def __len__(self) -> int:
         return (len(self.base) if self.include_base else 0) + len(self.pairs)
+
+    def validate(self) -> None:
+        """:meth:`ImageListDataset.validate` of the base split and of the edited copies."""
+        if self.include_base:
+            self.base.validate()
+        self.edited.validate()
+        self.validated = True
+
+    def annotation_counts(self, indices: Sequence[int] | None = None) -> dict[str, int]:
+        """The base split's counts (groups) and ``"edited copies"``, of the items at
+        ``indices`` (default all)."""
+        first = len(self.base) if self.include_base else 0
+        idx = range(len(self)) if indices is None else indices
+        base = [i for i in idx if i < first]
+        out = self.base.annotation_counts(base) if self.include_base else {}
+        return {**out, "edited copies": sum(1 for i in idx if i >= first)}
 
     def mask_of(self, j: int, edited: torch.Tensor | None = None) -> np.ndarray:
         """bool (S, S): the unedited region of edit pair ``j`` at the input resolution.

@@ -31,11 +31,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pgg_zoo.data import benchmark_home, ensure_generated
+from pgg_zoo.data.errors import utf8_text
 
 __all__ = ["SPEC", "VARIANTS", "SPLITS", "benchmark_root", "write_benchmark", "DecoyDigits",
            "DecoyFormatError"]
 
 VARIANTS = ("corner", "anywhere")
+#: Classes of the data: the class folders are the digits 0..9.
+NUM_CLASSES = 10
 SPLITS = ("train", "train_clean", "val", "test")
 SPEC: dict[str, Any] = {
     "source": "sklearn.datasets.load_digits (UCI optical digits, 8x8, 0..16)",
@@ -134,26 +137,39 @@ def read_decoys(path: Path) -> dict[str, tuple[int, int, int, int]]:
     """``{relative image path: (x0, y0, x1, y1)}`` from ``decoys.csv``."""
     if not path.is_file():
         raise DecoyFormatError(f"{path}: decoys.csv not found")
+    try:
+        with utf8_text(path, _format_error), open(path, newline="", encoding="utf-8") as f:
+            return _parse_decoys(path, csv.reader(f))
+    except csv.Error as e:  # a NUL byte, an unterminated quote
+        raise DecoyFormatError(f"{path}: not a readable CSV file ({e})") from None
+
+
+def _format_error(path: Path, what: str, line: int) -> DecoyFormatError:
+    return DecoyFormatError(f"{path}, line {line}: {what}")
+
+
+def _parse_decoys(path: Path, reader: Any) -> dict[str, tuple[int, int, int, int]]:
+    """The rows of :func:`read_decoys`; ``reader`` is a ``csv.reader`` over the file."""
     out: dict[str, tuple[int, int, int, int]] = {}
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        need = ["path", "x0", "y0", "x1", "y1"]
-        if header is None or header[:5] != need:
-            raise DecoyFormatError(f"{path}: header must start with {','.join(need)}, got {header}")
-        for line, row in enumerate(reader, start=2):
-            if len(row) < 5:
-                raise DecoyFormatError(f"{path}, line {line}: expected at least 5 columns, "
-                                       f"got {len(row)}")
-            try:
-                x0, y0, x1, y1 = (int(v) for v in row[1:5])
-            except ValueError:
-                raise DecoyFormatError(f"{path}, line {line}: box {row[1:5]} is not four "
-                                       "integers") from None
-            if not (0 <= x0 < x1 and 0 <= y0 < y1):
-                raise DecoyFormatError(f"{path}, line {line}: empty or negative box "
-                                       f"({x0}, {y0}, {x1}, {y1})")
-            out[row[0]] = (x0, y0, x1, y1)
+    header = next(reader, None)
+    need = ["path", "x0", "y0", "x1", "y1"]
+    if header is None or header[:5] != need:
+        raise DecoyFormatError(f"{path}: header must start with {','.join(need)}, got {header}")
+    for line, row in enumerate(reader, start=2):
+        if not row:
+            continue  # a blank line
+        if len(row) < 5:
+            raise DecoyFormatError(f"{path}, line {line}: expected at least 5 columns, "
+                                   f"got {len(row)}")
+        try:
+            x0, y0, x1, y1 = (int(v) for v in row[1:5])
+        except ValueError:
+            raise DecoyFormatError(f"{path}, line {line}: box {row[1:5]} is not four "
+                                   "integers") from None
+        if not (0 <= x0 < x1 and 0 <= y0 < y1):
+            raise DecoyFormatError(f"{path}, line {line}: empty or negative box "
+                                   f"({x0}, {y0}, {x1}, {y1})")
+        out[row[0]] = (x0, y0, x1, y1)
     return out
 
 
@@ -164,6 +180,8 @@ class DecoyDigits(Dataset):
     path), ``provenance_mask`` (1, 28, 28) float32, 0 on the swatch and 1 elsewhere (all ones
     for ``train_clean``).
     """
+
+    num_classes = NUM_CLASSES
 
     def __init__(self, root: str | PathLike[str], split: str) -> None:
         if split not in SPLITS:
@@ -183,6 +201,9 @@ class DecoyDigits(Dataset):
                 label = int(f.parent.name)
             except ValueError:
                 raise DecoyFormatError(f"{f}: class folder {f.parent.name!r} is not a class id") from None
+            if not 0 <= label < NUM_CLASSES:
+                raise DecoyFormatError(f"{f}: class folder {f.parent.name!r} is not one of the "
+                                       f"digits 0..{NUM_CLASSES - 1}")
             try:
                 img = np.asarray(Image.open(f).convert("L"), dtype=np.float32) / 255.0
             except OSError as exc:

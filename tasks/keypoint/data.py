@@ -82,8 +82,8 @@ class SkeletonAnnotations:
 
     def videos(self, split: str) -> list[str]:
         if split not in self.split:
-            raise KeyError(f"{self.path or 'skeletons'}: no split {split!r}; splits: "
-                           f"{sorted(self.split)}")
+            raise _fail(self.path, f"no split {split!r}; its splits are {sorted(self.split)} "
+                                   "(choose with train_split / test_split)")
         return list(self.split[split])
 
     @property
@@ -168,6 +168,8 @@ def validate_skeleton_annotations(raw: Any, path: Optional[str | os.PathLike] = 
             raise _fail(p, f"{where}: 'keypoint'/'keypoint_score' hold NaN or inf")
         anns[name] = {**dict(a), "label": label, "img_shape": (h, w), "total_frames": total,
                       "keypoint": kp, "keypoint_score": sc}
+    if not anns:
+        raise _fail(p, "key 'annotations' is an empty list (no videos)")
     split: dict[str, list[str]] = {}
     for s, names in split_raw.items():
         if not isinstance(names, (list, tuple)):
@@ -263,6 +265,11 @@ class KeypointDataset(Dataset):
     @property
     def labels(self) -> list[int]:
         return [int(self.skeletons.annotations[v]["label"]) for v in self.videos]
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the pickle (the largest label + 1, over every split)."""
+        return self.skeletons.num_classes
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         name = self.videos[index]

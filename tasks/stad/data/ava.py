@@ -29,10 +29,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
+from pgg_zoo.data.errors import utf8_text
+
 from .errors import DatasetFormatError
 from .ucf24 import IMAGENET_MEAN, IMAGENET_STD, resize_clip
 from .errors import VideoDecodeError
-from .video import SkipPolicy, count_frames_in_folder, probe_video, read_clip
+from .video import (SkipPolicy, count_frames_in_folder, probe_video, read_clip,
+                    require_video_source)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ _ITEM_RE = re.compile(r"item\s*\{(.*?)\}", re.S)
 _FIELD_RE = re.compile(r'(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|[^\s}]+)')
 
 
+def _format_error(path: Path, what: str, line: int) -> DatasetFormatError:
+    """STAD's ``path:line: what`` form of a :func:`~pgg_zoo.data.errors.utf8_text` error."""
+    return DatasetFormatError(f"{path}:{line}: {what}", path)
+
+
 def parse_label_map(path: str | os.PathLike) -> "OrderedDict[int, AVALabel]":
     """Parse an AVA pbtxt label map into ``{action_id: AVALabel}`` ordered by id.
 
@@ -56,7 +64,8 @@ def parse_label_map(path: str | os.PathLike) -> "OrderedDict[int, AVALabel]":
             or duplicate id (message names file and line).
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    with utf8_text(path, _format_error):
+        text = path.read_text(encoding="utf-8")
     items: dict[int, AVALabel] = {}
     for m in _ITEM_RE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
@@ -110,7 +119,7 @@ def read_ava_csv(
     """
     path = Path(path)
     out: "OrderedDict[tuple[str, int], OrderedDict[Any, AVAPerson]]" = OrderedDict()
-    with open(path, newline="", encoding="utf-8") as f:
+    with utf8_text(path, _format_error), open(path, newline="", encoding="utf-8") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row or all(not c.strip() for c in row):
                 continue
@@ -155,7 +164,7 @@ def read_exclusions(path: str | os.PathLike) -> set[tuple[str, int]]:
     """Read an excluded-timestamps CSV (``video_id, timestamp``) into a set of keys."""
     path = Path(path)
     out: set[tuple[str, int]] = set()
-    with open(path, newline="", encoding="utf-8") as f:
+    with utf8_text(path, _format_error), open(path, newline="", encoding="utf-8") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
             if not row:
                 continue
@@ -225,7 +234,8 @@ class AVADataset(torch.utils.data.Dataset):
             label_map = parse_label_map(rel(label_map))
         if isinstance(exclusions, (str, os.PathLike)):
             exclusions = read_exclusions(rel(exclusions))
-        self.annotations = read_ava_csv(rel(csv_path), label_map=label_map,
+        self.csv_path = rel(csv_path)
+        self.annotations = read_ava_csv(self.csv_path, label_map=label_map,
                                         exclusions=exclusions)
         if label_map is None:
             ids = sorted({a for ps in self.annotations.values() for p in ps for a in p.actions})
@@ -263,6 +273,30 @@ class AVADataset(torch.utils.data.Dataset):
         if not 0 <= index < len(self.keys):
             raise IndexError(index)
         return self._policy.load(index, len(self.keys), lambda i: self.keys[i][0], self._load)
+
+    # -- checks and counts (pgg_zoo.data.check) -------------------------------------------
+    def validate(self) -> None:
+        """Check that every video of the CSV has its frame folder or video file (nothing is
+        decoded); raise :class:`~.errors.VideoDecodeError` naming the path otherwise."""
+        for v in dict.fromkeys(video for video, _ in self.keys):
+            folder = None if self.source == "videos" else self.root / self.frame_dir / v
+            file = None if self.source == "frames" else self.video_path(v)
+            require_video_source(folder, file, v, self.csv_path)
+        self.validated = True
+
+    def _persons(self, indices: Optional[Sequence[int]]) -> list[AVAPerson]:
+        keys = self.keys if indices is None else [self.keys[i] for i in indices]
+        return [p for k in keys for p in self.annotations[k]]
+
+    def class_instances(self, indices: Optional[Sequence[int]] = None) -> tuple[str, list[int]]:
+        """``("persons", [class column of each (person, action)])`` of the items at
+        ``indices``: a person doing two actions counts in both classes."""
+        return "persons", [self._col[a] for p in self._persons(indices) for a in p.actions]
+
+    def annotation_counts(self, indices: Optional[Sequence[int]] = None) -> dict[str, int]:
+        """Videos and person boxes of the items at ``indices`` (default all)."""
+        keys = self.keys if indices is None else [self.keys[i] for i in indices]
+        return {"videos": len({v for v, _ in keys}), "person boxes": len(self._persons(indices))}
 
     def video_path(self, video: str) -> Path:
         """Frame folder or video file of ``video``."""

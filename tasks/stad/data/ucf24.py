@@ -12,6 +12,7 @@ The original files are Python 2 pickles: they load with ``encoding="latin1"`` (M
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -24,7 +25,7 @@ from pgg_zoo.video.tubes import (REQUIRED_KEYS, TubeAnnotations,  # noqa: F401  
                                  save_tube_annotations, tube_box_at)
 
 from .errors import DatasetFormatError
-from .video import SkipPolicy, read_clip
+from .video import SkipPolicy, read_clip, require_video_source
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -187,6 +188,40 @@ class TubeDataset(torch.utils.data.Dataset):
             raise IndexError(index)
         return self._policy.load(index, len(self.samples), lambda i: self.samples[i][0],
                                  self._load)
+
+    # -- checks and counts (pgg_zoo.data.check) -------------------------------------------
+    def validate(self) -> None:
+        """Check that every video of the split has its frame folder or video file (nothing is
+        decoded); raise :class:`~.errors.VideoDecodeError` naming the path otherwise."""
+        listed_in = self.ann.path or "the annotations"
+        for v in self.videos:
+            folder = self.root / self.frame_dir / v
+            file = self.root / self.video_dir / (v + self.video_ext)
+            require_video_source(None if self.source == "videos" else folder,
+                                 None if self.source == "frames" else file, v, listed_in)
+        self.validated = True
+
+    def _videos_of(self, indices: Optional[Sequence[int]]) -> list[str]:
+        if indices is None:
+            return list(self.videos)
+        return list(dict.fromkeys(self.samples[i][0] for i in indices))
+
+    def class_instances(self, indices: Optional[Sequence[int]] = None) -> tuple[str, list[int]]:
+        """``("tubes", [class of each tube])`` over the videos of the items at ``indices``."""
+        return "tubes", [c for v in self._videos_of(indices)
+                         for c, tubes in self.ann.gttubes[v].items() for _ in tubes]
+
+    def annotation_counts(self, indices: Optional[Sequence[int]] = None) -> dict[str, int]:
+        """Videos, tubes and key-frame boxes (one per tube with a box at an item's key
+        frame) of the items at ``indices`` (default all)."""
+        videos = self._videos_of(indices)
+        covered: dict[str, Counter] = {
+            v: Counter(int(f) for tubes in self.ann.gttubes[v].values() for t in tubes
+                       for f in t[:, 0]) for v in videos}
+        samples = self.samples if indices is None else [self.samples[i] for i in indices]
+        return {"videos": len(videos),
+                "tubes": sum(len(t) for v in videos for t in self.ann.gttubes[v].values()),
+                "key-frame boxes": sum(covered[v][f] for v, f in samples)}
 
     # -- loading ----------------------------------------------------------------------------
     def video_path(self, video: str) -> Path:

@@ -399,8 +399,24 @@ def iter_video_files(folder: str | os.PathLike,
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in ext and p.is_file())
 
 
+def require_video_source(folder: Optional[Path], file: Optional[Path], video: str,
+                         listed_in: Any) -> None:
+    """Check that ``video`` has a non-empty frame ``folder`` or a video ``file`` (existence
+    only, nothing decoded; None: that kind of source is not accepted); otherwise raise
+    :class:`VideoDecodeError` naming the paths and the annotation file ``listed_in`` that
+    lists the video."""
+    where = f"video {video!r} of {listed_in}"
+    if folder is not None and folder.is_dir():
+        if not any(folder.iterdir()):
+            raise VideoDecodeError(f"{folder}: empty frame folder ({where})", folder)
+    elif file is None or not file.is_file():
+        missing = [str(p) for p in (folder, file) if p is not None]
+        raise VideoDecodeError(f"{' / '.join(missing)}: no such frame folder or video file "
+                               f"({where})", missing[0])
+
+
 __all__ = [
     "FRAME_TEMPLATES", "VIDEO_EXTENSIONS", "read_clip", "probe_video", "write_video",
     "detect_frame_template", "count_frames_in_folder", "SkipPolicy", "BadSampleWarning",
-    "VideoDecodeError", "DatasetFormatError", "iter_video_files",
+    "VideoDecodeError", "DatasetFormatError", "iter_video_files", "require_video_source",
 ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from .act_order import act_descending_order, act_nms3dt, numpy_quicksort_argsort
 from .ap import ap_trapezoid, ap_voc, average_precision, pr_curve
-from .frame_map import MAPResult, frame_map, match_detections
+from .frame_map import MAPResult, class_ap, frame_map, match_detections, score_order
 from .iou import box_area, box_iou, paired_box_iou, tube_iou
 from .linking import link_frame_detections, link_video, soft_nms_linear, tubes_for_video_map
-from .presets import PROTOCOLS, THRESHOLDS_050_095, Protocol, get_protocol, parse_thresholds
+from .presets import (PROTOCOLS, THRESHOLDS_050_095, THRESHOLDS_050_095_ACT, Protocol,
+                      get_protocol, parse_thresholds)
 from .video_map import tube_nms, video_map
 
 FRAME_THRESHOLDS = ("0.5",)
@@ -43,7 +45,7 @@ def make_metric(name: str) -> Callable[..., MAPResult]:
         raise ValueError(f"bad STAD metric name {name!r}; expected e.g. 'frame_map@0.5[act]'") \
             from None
     protocol = get_protocol(proto)
-    thresholds = parse_thresholds(th)
+    thresholds = parse_thresholds(th, protocol.threshold_steps)
     if kind == "frame_map":
         if len(thresholds) != 1:
             raise ValueError(f"{name}: frame_map takes one threshold")
@@ -79,9 +81,10 @@ def register_metrics(replace: bool = False) -> list[str]:
 
 
 __all__ = [
-    "MAPResult", "Protocol", "PROTOCOLS", "THRESHOLDS_050_095", "ap_trapezoid", "ap_voc",
-    "average_precision", "box_area", "box_iou", "frame_map", "get_protocol",
-    "link_frame_detections", "link_video", "make_metric", "match_detections", "metric_names",
-    "paired_box_iou", "parse_thresholds", "pr_curve", "register_metrics", "soft_nms_linear",
-    "tube_iou", "tube_nms", "tubes_for_video_map", "video_map",
+    "MAPResult", "Protocol", "PROTOCOLS", "THRESHOLDS_050_095", "THRESHOLDS_050_095_ACT",
+    "act_descending_order", "act_nms3dt", "ap_trapezoid", "ap_voc", "average_precision",
+    "box_area", "box_iou", "class_ap", "frame_map", "get_protocol", "link_frame_detections",
+    "link_video", "make_metric", "match_detections", "metric_names", "numpy_quicksort_argsort",
+    "paired_box_iou", "parse_thresholds", "pr_curve", "register_metrics", "score_order",
+    "soft_nms_linear", "tube_iou", "tube_nms", "tubes_for_video_map", "video_map",
 ]

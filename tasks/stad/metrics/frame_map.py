@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .act_order import act_descending_order
 from .ap import average_precision, pr_curve
 from .iou import box_iou
 from .presets import Protocol, get_protocol
@@ -23,9 +24,11 @@ class MAPResult:
     """Result of a frame- or video-mAP evaluation.
 
     Attributes:
-        value: mean AP over classes with ground truth, a fraction in [0, 1] (ACT prints x100;
+        value: mean AP over the classes with an AP, a fraction in [0, 1] (ACT prints x100;
             the STAD task's metrics, like every task's, are percentages: ``100 * value``).
-        ap: ``{label_index: AP}`` (``nan`` for classes without ground truth).
+        ap: ``{label_index: AP}``; ``nan`` (left out of the mean) for a class without ground
+            truth, except that a class with neither ground truth nor detections gets the
+            protocol's ``empty_class_ap`` when set (``act``: 0, as ACT).
         n_gt: ``{label_index: number of ground-truth instances}``.
         n_det: ``{label_index: number of detections evaluated}``.
         protocol: the :class:`Protocol` used; ``threshold``: the IoU threshold(s).
@@ -60,6 +63,29 @@ def _gt_tables(gttubes: Any, videos: Optional[Sequence[str]]):
 def _nanmean(xs: Iterable[float]) -> float:
     xs = [x for x in xs if not np.isnan(x)]
     return float(np.mean(xs)) if xs else float("nan")
+
+
+def score_order(scores: "np.ndarray | Sequence[float]", protocol: Protocol) -> np.ndarray:
+    """Indices of ``scores (N,)`` by decreasing score, equal scores in the protocol's order.
+
+    ``tie_order="act"``: ACT's ``np.argsort(-scores)`` on float32 (:mod:`.act_order`);
+    ``"stable"``: input order.
+    """
+    if protocol.tie_order == "act":
+        return act_descending_order(scores)
+    return np.argsort(-np.asarray(scores, dtype=np.float64).reshape(-1), kind="stable")
+
+
+def class_ap(is_tp: np.ndarray, n_gt: int, protocol: Protocol) -> float:
+    """AP of one class's score-sorted ``is_tp (N,)`` under ``protocol``.
+
+    A class without ground truth has no AP (``nan``, left out of the mean), unless it has no
+    detections either and the protocol sets ``empty_class_ap`` (ACT: its PR curve is the
+    single point (P=1, R=0), whose trapezoid area is 0, and it is averaged in).
+    """
+    if n_gt <= 0 and len(is_tp) == 0 and protocol.empty_class_ap is not None:
+        return float(protocol.empty_class_ap)
+    return average_precision(is_tp, n_gt, protocol.ap_mode)
 
 
 def normalize_frame_detections(detections: Any, videos: Sequence[str]) -> np.ndarray:
@@ -214,10 +240,10 @@ def frame_map(
         if proto.eval_frames == "annotated" and len(d):
             keep = np.array([(int(r[0]), int(r[1])) in annotated for r in d], dtype=bool)
             d = d[keep]
-        d = d[np.argsort(-d[:, 3], kind="stable")]
+        d = d[score_order(d[:, 3], proto)]
         keys = [(int(r[0]), int(r[1])) for r in d]
         is_tp = match_detections(keys, d[:, 4:8], gt, iou_threshold, proto)
-        res.ap[c] = average_precision(is_tp, n_gt, proto.ap_mode)
+        res.ap[c] = class_ap(is_tp, n_gt, proto)
         res.n_gt[c], res.n_det[c] = n_gt, len(d)
         res.curves[c] = pr_curve(is_tp, n_gt)
     res.value = _nanmean(res.ap.values())

@@ -2,7 +2,8 @@
 
 A detected tube ``(video, label, score, tube)`` matches a ground-truth tube of the same label in
 the same video when :func:`~.iou.tube_iou` >= threshold; each ground-truth tube at most once.
-``"0.5:0.95"`` averages the mAP over 0.5, 0.55, ..., 0.95 (ACT ``videoAP_050_095``).
+``"0.5:0.95"`` averages the mAP over 0.5, 0.55, ..., 0.95 (ACT ``videoAP_050_095``; under
+``act`` the thresholds are ACT's unrounded ``0.5 + 0.05 * i``).
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import numpy as np
 
 from pgg_zoo.video.tubes import tube_nms
 
-from .ap import average_precision, pr_curve
-from .frame_map import MAPResult, _gt_tables, _nanmean
+from .act_order import act_nms3dt
+from .ap import pr_curve
+from .frame_map import MAPResult, _gt_tables, _nanmean, class_ap, score_order
 from .iou import tube_iou
 from .presets import Protocol, get_protocol, parse_thresholds
 
@@ -37,8 +39,10 @@ def video_map(
             ``(L, 6)`` array ``frame (1-based), x1, y1, x2, y2[, frame score]`` (the output of
             :func:`~.linking.link_video`).
         gttubes: ``{video: {label: [tube (n, 5)]}}`` or a ``TubeAnnotations``.
-        iou_threshold: a float, ``"0.5:0.95"`` or a tuple; several thresholds are averaged.
-        protocol: preset name or :class:`Protocol` (``tube_nms`` is applied per video+class).
+        iou_threshold: a float, ``"0.5:0.95"`` (built per the protocol's ``threshold_steps``)
+            or a tuple; several thresholds are averaged.
+        protocol: preset name or :class:`Protocol` (``tube_nms`` is applied per video+class,
+            ties resolved per its ``tie_order``).
         videos: evaluated videos (default all of ``gttubes``); tubes on other videos raise.
         labels: number of classes or label list; default labels present in the GT.
 
@@ -49,7 +53,7 @@ def video_map(
     proto = get_protocol(protocol)
     gt_all, vlist = _gt_tables(gttubes, videos)
     vset = set(vlist)
-    ths = parse_thresholds(iou_threshold)
+    ths = parse_thresholds(iou_threshold, proto.threshold_steps)
     if labels is None:
         classes = sorted({int(c) for v in vlist for c in gt_all[v]})
     else:
@@ -66,6 +70,13 @@ def video_map(
         grouped[(v, int(c))].append((float(s), t))
     iou_kw = dict(plus_one=proto.box_plus_one, temporal_plus_one=proto.temporal_plus_one)
 
+    def nms(lst: list[tuple[float, np.ndarray]]) -> np.ndarray:
+        tubes_, scores_ = [t for _, t in lst], [s for s, _ in lst]
+        if proto.tie_order == "act":
+            return act_nms3dt(tubes_, scores_, proto.tube_nms,
+                              lambda a, b: tube_iou(a, b, **iou_kw))
+        return tube_nms(tubes_, scores_, proto.tube_nms, **iou_kw)
+
     per_th_ap: dict[float, dict[int, float]] = {th: {} for th in ths}
     res = MAPResult(float("nan"), {}, {}, {}, proto, iou_threshold)
     for c in classes:
@@ -73,12 +84,9 @@ def video_map(
         for v in vlist:
             lst = grouped.get((v, c), [])
             if proto.tube_nms is not None and len(lst) > 1:
-                keep = tube_nms([t for _, t in lst], [s for s, _ in lst], proto.tube_nms,
-                                **iou_kw)
-                lst = [lst[i] for i in keep]
+                lst = [lst[i] for i in nms(lst)]
             dets += [(v, s, t) for s, t in lst]
-        order = np.argsort(-np.array([s for _, s, _ in dets], dtype=np.float64), kind="stable")
-        dets = [dets[i] for i in order]
+        dets = [dets[i] for i in score_order([s for _, s, _ in dets], proto)]
         gt = {v: [np.asarray(g, dtype=np.float64) for g in gt_all[v].get(c, [])] for v in vlist}
         n_gt = sum(len(g) for g in gt.values())
         # IoUs do not depend on the threshold: compute each det-vs-GT row once
@@ -99,11 +107,11 @@ def video_map(
                     j = int(np.argmax(row))
                     if row[j] >= th and not taken[v][j]:
                         is_tp[i] = taken[v][j] = True
-            per_th_ap[th][c] = average_precision(is_tp, n_gt, proto.ap_mode)
+            per_th_ap[th][c] = class_ap(is_tp, n_gt, proto)
             if len(ths) == 1:
                 res.curves[c] = pr_curve(is_tp, n_gt)
         res.n_gt[c], res.n_det[c] = n_gt, len(dets)
-        res.ap[c] = _nanmean([per_th_ap[th][c] for th in ths]) if n_gt else float("nan")
+        res.ap[c] = _nanmean([per_th_ap[th][c] for th in ths])
     res.per_threshold = {th: _nanmean(per_th_ap[th].values()) for th in ths}
     res.value = _nanmean(res.per_threshold.values())
     return res

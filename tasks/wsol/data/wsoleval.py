@@ -298,6 +298,16 @@ class WSOLEvalDataset(ResizedImageDataset):
             ign, ln = self._ignore.get(iid, ("", 0))
             if ign and not (self.mask_root / ign).is_file():
                 raise MissingFileError(self.mask_root / ign, "ignore mask file not found", ln, self._loc_file)
+        self.validated = True
+
+    def annotation_counts(self, indices: Sequence[int] | None = None) -> dict[str, int]:
+        """``{"boxes": n}`` (CUB, ILSVRC) or ``{"masks": n}`` (OpenImages instance masks) of
+        the items at ``indices`` (default all); empty when the split has no localization."""
+        if self.localization_kind == "boxes":
+            return super().annotation_counts(indices)
+        ids = self.image_ids if indices is None else [self.image_ids[i] for i in indices]
+        n = sum(len(self._masks.get(i, ())) for i in ids)
+        return {"masks": n} if n else {}
 
     # -- items --------------------------------------------------------------------------------
     def __getitem__(self, index: int) -> dict[str, Any]:
