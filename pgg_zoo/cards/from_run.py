@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Run options that say where and how a run was executed, not what it trained: left out of
-#: the recreating command (the user picks their own folder and launcher).
-PLACE_OPTIONS = ("work_dir", "launcher", "resume", "num_workers", "log_backend")
+# Where and how a run executed is left out of the recreating command: the user picks their own.
+from ..config import PLACE_OPTIONS
+
 
 CITATION = ("@inproceedings{nagano2026pgg,\n  title={Learning from Synthetic Data via "
             "Provenance-Based Input Gradient Guidance},\n  author={Nagano and others},\n"

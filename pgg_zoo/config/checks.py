@@ -131,6 +131,11 @@ def check_option(f: dataclasses.Field, raw: Any, *, key: str | None = None,
         if kind == "path":
             if not isinstance(raw, (str, Path)):
                 raise ConfigError(f"option {key}: expected a path, got {raw!r}")
+            try:  # a name the file system gave as undecodable bytes cannot be recorded
+                str(raw).encode("utf-8")
+            except UnicodeEncodeError:
+                raise ConfigError(f"option {key}: the path {raw!r} is not valid UTF-8; rename "
+                                  "the folder or give a UTF-8 path") from None
             return str(raw)
         if kind in KIND_CHECKS:
             return KIND_CHECKS[kind](key, raw)

@@ -151,8 +151,8 @@ def write_config_file(path: str | Path, task: str, task_options: Mapping[str, An
     for key in ("recipe", "allow_unverified"):
         if build_info and build_info.get(key):
             payload[key] = build_info[key]
-    payload["task_options"] = _plain(dict(task_options))
-    payload["run"] = _plain(run.to_dict())
+    payload["task_options"] = plain_value(dict(task_options))
+    payload["run"] = plain_value(run.to_dict())
     p = Path(path)
     header = ("# pgg-zoo run configuration (written by `pgg-zoo train`).\n"
               "# Recreate the run: pgg-zoo train --config THIS_FILE --work-dir NEW_FOLDER\n"
@@ -163,12 +163,12 @@ def write_config_file(path: str | Path, task: str, task_options: Mapping[str, An
     return p
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """``value`` made of YAML's plain types (dict, list, str, int, float, bool, None)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)

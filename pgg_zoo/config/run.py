@@ -159,6 +159,10 @@ def check_run_value(key: str, raw: Any, *, source: str | Path | None = None) -> 
     return checked_values(RunConfig, {key: raw}, kind="run", source=source)[key]
 
 
+#: Run options that say where and how a run executes, not what it trains: they may differ
+#: when a run is resumed or recreated (another folder, launcher, loader processes, log format).
+PLACE_OPTIONS = ("work_dir", "launcher", "resume", "num_workers", "log_backend")
+
 #: Run options consumed while the task is built: ``data_root`` fixes the model's classes,
 #: ``seed`` its initial weights. Changing them means building another task.
 BUILD_TIME_RUN_OPTIONS = ("data_root", "seed")

@@ -23,10 +23,11 @@ from .hooks import (AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, Tra
                     TrainStateHook)
 from .loops import PGGEpochBasedTrainLoop, ResumableSampler
 from .model import PGGModel
-from ..weights_io import checkpoint_globals, load_weights_file, save_weights
+from ..weights_io import checkpoint_globals, load_weights_file, save_weights, torch_load_weights
 # The protocol, not pgg_zoo.task.Task: the task layer imports the engine, never the reverse.
 from .protocol import EngineTask as Task
-from .run_folder import (WEIGHTS_FILE, check_run_folder, work_dir_of, write_run_records)
+from .run_folder import (WEIGHTS_FILE, claimed_run_folder, last_checkpoint, work_dir_of,
+                         write_run_records)
 
 #: torch.optim class names of the ``optimizer`` run option's values.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -147,14 +148,16 @@ def _visualizer(rc: RunConfig) -> dict[str, Any]:
     return dict(type="Visualizer", vis_backends=backends)
 
 
-def _resume_args(rc: RunConfig) -> dict[str, Any]:
+def _resume_args(rc: RunConfig, work_dir: Path) -> dict[str, Any]:
     """Runner arguments for ``resume``: False/None (fresh run), True or ``"auto"`` (the
-    checkpoint named in ``<work_dir>/last_checkpoint``, fresh if none), or a checkpoint path."""
+    checkpoint ``<work_dir>/last_checkpoint`` names, inside the folder; fresh if none), or a
+    checkpoint path."""
     r = rc.resume_mode
     if r is None:
         return {}
     if r == "auto":
-        return dict(resume=True)
+        found = last_checkpoint(work_dir)
+        return dict(resume=True, load_from=str(found)) if found is not None else {}
     if not Path(r).is_file():
         raise FileNotFoundError(f"resume checkpoint {r} does not exist")
     return dict(resume=True, load_from=str(r))
@@ -218,7 +221,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
             val_evaluator=Evaluator(task.build_metrics()),
             optim_wrapper=_optim_wrapper(rc),
             param_scheduler=_param_scheduler(rc),
-            **_resume_args(rc),
+            **_resume_args(rc, work_dir),
         )
     else:
         kwargs.update(
@@ -244,32 +247,36 @@ def train(task: "Task") -> dict[str, float]:
     the file to evaluate, share or describe in a model card.
     """
     rc = task.run
-    work_dir = work_dir_of(task)
-    # Before anything is built or written: a reused folder is refused, not mixed.
-    had_run = check_run_folder(task, work_dir)
-    auto_resume = _resume_args(rc) == dict(resume=True)
-    runner, recorder = build_runner(task, train=True, split=rc.eval_split)
-    progress = TrainedItersHook()
-    runner.register_hook(progress)
-    main = is_main_process()
-    if main:
-        if auto_resume and not (work_dir / "last_checkpoint").is_file():
+    # Before anything is built or written: a folder in use or holding another run is refused,
+    # not mixed, and it stays this run's until it ends.
+    with claimed_run_folder(task) as (work_dir, had_run):
+        resume = _resume_args(rc, work_dir)
+        if is_main_process() and rc.resume_mode == "auto" and not resume:
             print(f"pgg-zoo: no checkpoint to resume in {work_dir}; training from the start",
                   file=sys.stderr)
-        write_run_records(task, work_dir)
-    # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
-    with checkpoint_globals():
-        runner.train()
-        if had_run and _resume_args(rc) and progress.iters == 0:
-            # The resumed run had already finished: mmengine trains nothing and evaluates
-            # nothing, so evaluate its final weights again rather than return no metrics.
-            if main:
-                print(f"pgg-zoo: the run in {work_dir} had already finished training "
-                      f"({runner.epoch}/{runner.max_epochs} epochs); nothing was trained, its "
-                      "final weights were evaluated again", file=sys.stderr)
-            runner.val_loop.run()
-    if main:  # every rank holds the same weights; one writer
-        save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
+        if resume:
+            # mmengine unpickles the checkpoint itself; read it here first with the same
+            # weights-only rules, so a hostile file is refused before mmengine sees it.
+            torch_load_weights(resume["load_from"], mmengine=True)
+        runner, recorder = build_runner(task, train=True, split=rc.eval_split)
+        progress = TrainedItersHook()
+        runner.register_hook(progress)
+        main = is_main_process()
+        if main:
+            write_run_records(task, work_dir)
+        # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
+        with checkpoint_globals():
+            runner.train()
+            if had_run and resume and progress.iters == 0:
+                # The resumed run had already finished: mmengine trains nothing and evaluates
+                # nothing, so evaluate its final weights again rather than return no metrics.
+                if main:
+                    print(f"pgg-zoo: the run in {work_dir} had already finished training "
+                          f"({runner.epoch}/{runner.max_epochs} epochs); nothing was trained, "
+                          "its final weights were evaluated again", file=sys.stderr)
+                runner.val_loop.run()
+        if main:  # every rank holds the same weights; one writer
+            save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
     return dict(recorder.last)
 
 
