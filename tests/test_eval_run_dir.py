@@ -21,7 +21,7 @@ def test_eval_run_dir_reproduces_the_run_from_its_folder(bench_home, tmp_path, c
     # non-default options, so a rebuild from defaults would not score the same
     assert cli(["train", "decoy", "--epochs", "2", "--seed", "3", "--work-dir", str(run),
                 "--set", "limit_train=96", "--set", "limit_test=64", "--set", "lr=0.003",
-                "--set", "variant=anywhere", "--set", "leakage_batches=1"]) == 0
+                "--set", "variant=anywhere", "--set", "leakage_items=32"]) == 0
     capsys.readouterr()
     saved = json.loads((run / "metrics.json").read_text())
     assert cli(["eval", str(run)]) == 0

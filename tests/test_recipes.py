@@ -198,7 +198,7 @@ def test_recipe_runs_end_to_end_on_its_real_layout(world, name, capsys):
     argv = ["train", "--recipe", name, "--data-root", str(data[task]), "--work-dir", str(run),
             "--epochs", "1", "--batch-size", "2",
             "--set", f"backbone={tiny['backbone']}", "--set", f"weights={cards[task]}",
-            "--set", "leakage_batches=0", "--set", "limit_test=2"]
+            "--set", "leakage_items=0", "--set", "limit_test=2"]
     for item in sizes:
         argv += ["--set", item]
     assert cli(argv) == 0, capsys.readouterr().err

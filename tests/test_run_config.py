@@ -68,7 +68,7 @@ def cub_run(tmp_path_factory, bench_home):
     run = base / "run"
     rc = cli(["train", "wsol", "--data-root", str(cub), "--work-dir", str(run), "--epochs", "1",
               "--alpha", "0.07", "--batch-size", "2", "--seed", "2",
-              "--set", "image_size=32", "--set", "optimizer=sgd", "--set", "leakage_batches=0"])
+              "--set", "image_size=32", "--set", "optimizer=sgd", "--set", "leakage_items=0"])
     assert rc == 0
     return base, cub, run
 

@@ -19,7 +19,7 @@ TINY = {
                        "--set", "batch_size=8"],
     "decoy": ["--set", "limit_train=64", "--set", "limit_test=32", "--set", "batch_size=32"],
 }
-COMMON = ["--epochs", "1", "--set", "leakage_batches=1"]
+COMMON = ["--epochs", "1", "--set", "leakage_items=32"]
 
 
 @pytest.mark.parametrize("name", ["wsol", "stad", "classification", "decoy", "keypoint"])
@@ -122,7 +122,7 @@ def test_run_paired_writes_the_demo_layout_and_resumes(bench_home, tmp_path, mon
     from pgg_zoo.study import run_paired
 
     variants = {"plain": {"guidance": False}, "pgg": {"guidance": True}}
-    common = dict(variant="corner", epochs=1, limit_train=64, leakage_batches=1)
+    common = dict(variant="corner", epochs=1, limit_train=64, leakage_items=32)
     first = run_paired("decoy", variants, tmp_path, [0, 1], common, log=lambda *_: None)
     for seed in (0, 1):
         saved = json.loads((tmp_path / f"s{seed}" / "metrics.json").read_text())

@@ -97,8 +97,10 @@ class RunConfig:
                            doc="the split train() evaluates on (val: model selection)")
     val_fraction: float = option(0.2, "float", low=0, strict=True, high=1,
                                doc="share of train carved out as val when the data has none")
-    leakage_batches: int = option(4, "int", low=0,
-                                doc="held-out synthesized batches for gradient leakage (0: off)")
+    leakage_items: int = option(256, "int", low=0,
+                                doc="held-out items (a fixed, class-stratified sample of the "
+                                    "evaluation split, the same for every run) on which "
+                                    "gradient leakage is measured (0: off)")
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

@@ -13,6 +13,7 @@ from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
+from ..data import dataset_labels, stratified_sample
 from ..data.policy import apply_on_error
 from .amp import PGGAmpOptimWrapper
 from ..config.run import LOG_BACKENDS, OPTIMIZERS as OPTIMIZER_NAMES, RunConfig, parse_checkpoint_interval
@@ -66,17 +67,25 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     )
 
 
-def _leakage_loader(task: "Task", split: str) -> DataLoader | None:
-    """A loader over ``task.leakage_dataset(split)`` (fixed order), or None when the task
-    measures leakage on the evaluation split itself (the default)."""
+def _leakage_loader(task: "Task", split: str) -> tuple[DataLoader | None, bool]:
+    """The held-out items gradient leakage is measured on, in a fixed order: a
+    ``leakage_items`` class-stratified sample (:func:`~pgg_zoo.data.stratified_sample`, fixed
+    seed) of ``task.leakage_dataset(split)``, or of the evaluation split itself when the task
+    declares none; None when ``leakage_items`` is 0. The sample depends on the data alone, so
+    paired runs, and every seed of a study, are measured on the same items. Also returns
+    whether the items are the task's declared leakage data."""
     rc = task.run
-    if not rc.leakage_batches:
-        return None
+    if not rc.leakage_items:
+        return None, False
     ds = task.leakage_dataset(split)
+    declared = ds is not None
     if ds is None:
-        return None
-    return DataLoader(ds, batch_size=rc.batch_size, shuffle=False,
-                      num_workers=0, collate_fn=task.collate)
+        ds = task.dataset(split)
+    labels = dataset_labels(ds)
+    keep = stratified_sample(labels if labels is not None else len(ds), rc.leakage_items)
+    sample = apply_on_error(Subset(ds, keep), rc.on_error)
+    return DataLoader(sample, batch_size=rc.batch_size, shuffle=False, num_workers=0,
+                      collate_fn=task.collate), declared
 
 
 def limited_indices(n: int, limit: int, spread: bool) -> list[int]:
@@ -185,6 +194,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
         # Converts BN layers of task.model in place (PGGModel holds the same module).
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     recorder = MetricsRecorderHook(split)
+    leakage_loader, declared = _leakage_loader(task, split)
     interval, by_epoch = parse_checkpoint_interval(rc.checkpoint_interval, rc.epochs)
     kwargs: dict[str, Any] = dict(
         model=model,
@@ -198,8 +208,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
                             max_keep_ckpts=2),
         ),
         custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(rc.seed),
-                      LeakageHook(rc.leakage_batches, rc.seed, split,
-                                  loader=_leakage_loader(task, split))],
+                      LeakageHook(rc.seed, split, loader=leakage_loader, declared=declared)],
         visualizer=_visualizer(rc),
         # mmengine warns about things that do not apply here (no metainfo, no metric prefix);
         # the console shows our progress bars and metric tables instead. Logs: work_dir.
