@@ -84,8 +84,12 @@ def _leakage_loader(task: "Task", split: str) -> tuple[DataLoader | None, bool]:
     labels = dataset_labels(ds)
     keep = stratified_sample(labels if labels is not None else len(ds), rc.leakage_items)
     sample = apply_on_error(Subset(ds, keep), rc.on_error)
+    # A generator of its own: iterating a loader draws a base seed, which must not come from
+    # (and shift) the global random state training draws from.
+    g = torch.Generator()
+    g.manual_seed(rc.seed)
     return DataLoader(sample, batch_size=rc.batch_size, shuffle=False, num_workers=0,
-                      collate_fn=task.collate), declared
+                      collate_fn=task.collate, generator=g), declared
 
 
 def limited_indices(n: int, limit: int, spread: bool) -> list[int]:
