@@ -168,3 +168,25 @@ def test_an_unwritable_work_dir_is_one_line(toy, tmp_path, capsys):
         assert rc == 2 and len(err.splitlines()) == 1 and "cannot create it" in err
     finally:
         ro.chmod(0o700)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "epochs=1e99"], "option epochs: must be <= 1e+06"),
+    (["--data-root", os.fsdecode(b"data_\xff")], "option data_root: the path"),
+])
+def test_bad_options_are_one_line_and_leave_no_folder(toy, tmp_path, capsys, extra, message):
+    run = tmp_path / "run"
+    rc = main(_args(toy, run, *extra))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and message in err
+    assert not run.exists()
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_bytes(b"task: decoy\nrun: {epochs: 1}\n# caf\xe9\n")
+    rc = main(["train", "--config", str(cfg), "--work-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert str(cfg) in err and "not UTF-8" in err
+    assert not (tmp_path / "run").exists()
