@@ -190,3 +190,23 @@ def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
     assert rc == 2 and len(err.splitlines()) == 1
     assert str(cfg) in err and "not UTF-8" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_full_disk_during_training_is_one_line(toy, tmp_path, capsys, monkeypatch):
+    """ENOSPC while writing the final weights: one line naming the file, exit 1, and the
+    checkpoints already written are still there."""
+    import errno
+
+    from pgg_zoo.engine import runner
+
+    def full(model, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(runner, "save_weights", full)
+    run = tmp_path / "run"
+    rc = main(_args(toy, run, "--epochs", "1"))
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1
+    assert err.startswith(f"pgg-zoo: error: {run / 'model.safetensors'}: No space left")
+    saved = (run / "last_checkpoint").read_text().strip()
+    assert (run / saved).is_file() and (run / "config.yaml").is_file()
