@@ -31,13 +31,14 @@ from .registry import (
 )
 from .study import ablate, alpha_study, compare_modes, demo, run_paired, run_variants
 from .synthesizers import CutMix, NoMix, SynthesizedBatch
-from .task import ConfigError, Task, TaskModel, build, register_task, seeded_generator
+from .config import ConfigError, RunConfig
+from .task import Task, TaskModel, build, register_task, seeded_generator
 
 __version__ = "0.1.0"
 
 __all__ = [
     "list_cards", "load_card", "download_weights", "ModelCard", "CardError",
-    "build", "register_task", "Task", "TaskModel", "ConfigError",
+    "build", "register_task", "Task", "TaskModel", "ConfigError", "RunConfig",
     "list_tasks", "list_synthesizers", "list_backbones", "list_metrics",
     "Provenance", "ProvenanceError", "ProvenanceGuidance", "SynthesizedBatch", "CutMix", "NoMix",
     "Registry", "RegistryError", "UnknownNameError", "DuplicateNameError", "failed_plugins",

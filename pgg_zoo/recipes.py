@@ -1,7 +1,7 @@
 """Recipes: shipped run configurations that reproduce a published protocol on a real data set.
 
 A recipe is a configuration file in the layout of a run's ``config.yaml``
-(:mod:`pgg_zoo.engine.config`: ``task``, ``task_options``, ``run``) plus two documenting keys,
+(:mod:`pgg_zoo.config.file`: ``task``, ``task_options``, ``run``) plus two documenting keys,
 ``description`` and ``target`` (the published number it aims at). It states only what differs
 from the task's defaults and leaves ``data_root`` to the user::
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine.config import ConfigError, ConfigFile, read_config_file
+from .config import ConfigError, ConfigFile, read_config_file
 from .registry import DuplicateNameError, UnknownNameError, load_plugins
 
 __all__ = ["Recipe", "register_recipe", "register_recipes", "list_recipes", "get_recipe",

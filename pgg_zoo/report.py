@@ -361,7 +361,7 @@ def reference_variant(runs: Sequence[Run], requested: str | None = None) -> str 
     Raises:
         ValueError: ``requested`` is no variant of ``runs``.
     """
-    from .task import GUIDANCE_KEYS, is_guided
+    from .task.variants import GUIDANCE_KEYS, is_guided
 
     if requested:
         check_reference(runs, requested)

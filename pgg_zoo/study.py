@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .registry import TASKS
-from .task import MODE_VARIANTS, Task, build, is_guided, unguided
+from .task import Task, build
+from .task.variants import MODE_VARIANTS, is_guided, unguided
 from .viz import format_table
 
 __all__ = ["demo", "ablate", "compare_modes", "alpha_study", "run_variants", "run_paired",
@@ -190,7 +191,7 @@ def ablate(task_name: str, out_dir: str | Path = "work_dirs/ablate", seed: int =
     out_dir = Path(out_dir)
     cls = TASKS.get(task_name)
     common = _common(seed, epochs, common)
-    base_alpha = float(common.pop("alpha", cls.default_config()["alpha"]))
+    base_alpha = float(common.pop("alpha", cls.default_options()["alpha"]))
     ablation = cls.study_variants("ablate")
     variants = {k: ({**v, "alpha": base_alpha} if v.get("guidance", True) else dict(v))
                 for k, v in ablation.items()}

@@ -71,7 +71,7 @@ def evaluate_epochs(work: Path, cfg: dict[str, Any]) -> list[dict[str, Any]]:
         if epoch in done:
             continue
         task = pgg_zoo.build("stad", **{**cfg, "work_dir": str(work / "epoch_eval" / f"e{epoch}"),
-                                        "leakage_batches": 0})
+                                        "leakage_items": 0})
         metrics = task.evaluate(checkpoint=str(ckpt), split="test")
         done[epoch] = {"epoch": epoch, "metrics": {k: float(v) for k, v in metrics.items()}}
         with open(out_file, "a") as f:

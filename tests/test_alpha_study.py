@@ -13,12 +13,12 @@ def test_selection_never_reads_test(bench_home, tmp_path, monkeypatch):
     original = DecoyTask.build_dataset
 
     def spy(self, split):
-        requested.append((split, self.config["eval_split"], self.guidance.alpha))
+        requested.append((split, self.run.eval_split, self.guidance.alpha))
         return original(self, split)
 
     monkeypatch.setattr(DecoyTask, "build_dataset", spy)
     out = pgg_zoo.alpha_study("decoy", out_dir=tmp_path / "a", seeds=(0,), alphas=(1.0,),
-                              test_seeds=(0,), epochs=1, log=lambda *_: None, leakage_batches=1)
+                              test_seeds=(0,), epochs=1, log=lambda *_: None, leakage_items=32)
     selection = [r for r in requested if r[1] == "val"]
     assert selection and all(split in ("train", "val") for split, _, _ in selection)
     # Every run evaluated on test came after the choice, with the chosen alpha or none.

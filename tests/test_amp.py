@@ -8,7 +8,7 @@ import torch
 import pgg_zoo
 from pgg_zoo.engine import PGGModel
 from pgg_zoo.engine.amp import PGGAmpOptimWrapper
-from pgg_zoo.engine.runner import _mmengine_checkpoint_globals
+from pgg_zoo.weights_io import checkpoint_globals
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
 
@@ -80,7 +80,7 @@ def test_amp_training_runs_and_checkpoints_scaler(toy, tmp_path, amp):
     for a, b, start in zip(now, ref, init):
         assert torch.isfinite(a).all() and not torch.equal(a, start)
         torch.testing.assert_close(a - start, b - start, rtol=0.1, atol=2e-3)
-    with _mmengine_checkpoint_globals():
+    with checkpoint_globals():
         ckpt = torch.load(tmp_path / "amp" / "epoch_1.pth")
     scaler = ckpt["optimizer"]["loss_scaler"]
     assert ("scale" in scaler) == (amp == "fp16")  # bf16 needs no loss scaling
@@ -100,7 +100,7 @@ def test_gradient_accumulation_steps_every_n_iterations(toy, tmp_path):
         task.train()
     finally:
         pgg_zoo.TASKS.remove("toy_blobs")
-    with _mmengine_checkpoint_globals():
+    with checkpoint_globals():
         ckpt = torch.load(tmp_path / "epoch_1.pth")
     steps = {float(s["step"]) for s in ckpt["optimizer"]["state"].values()}
     assert steps == {2.0}  # 4 iterations, one AdamW update per 2 micro-batches

@@ -27,7 +27,7 @@ def test_hub_short_names_build_verbatim(alias, name, cls_name, no_downloads):
     # the meta device: the full R50 is constructed (the real code path) without allocating it
     with torch.device("meta"):
         task = pgg_zoo.build("stad", backbone=alias, num_classes=24, clip_len=8)
-    assert task.config["backbone"] == name  # one spelling for cards, runs and validation
+    assert task.options["backbone"] == name  # one spelling for cards, runs and validation
     assert type(task.model.backbone).__name__ == cls_name
     assert all(p.is_meta for p in task.model.parameters())
     assert sum(p.numel() for p in task.model.backbone.parameters()) > 20_000_000

@@ -197,12 +197,12 @@ def test_upstream_card_fits_its_task_model(path: Path):
             pytest.skip(f"no reference builder for {card.name}")
         _loaded_plugins()
         cls = TASKS.get(card.task)
-        known = set(cls.base_defaults) | set(cls.defaults)
+        known = set(cls.default_options())
         cfg = card_build_overrides(card, known_keys=known)
         if "num_classes" in known:
             cfg.setdefault("num_classes", 7)  # a backbone card leaves the head to the user
         with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            model = cls(**cfg).model
+            model = cls(cfg).model
     target = model.get_submodule(card.weights.submodule) if card.weights.submodule else model
     sd = apply_card_rules(upstream.state_dict(), card)
     adapt = getattr(target, "adapt_card_state_dict", None) or getattr(model, "adapt_card_state_dict", None)

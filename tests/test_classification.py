@@ -34,7 +34,7 @@ from pgg_zoo_tasks.classification.metrics import (
     worst_group_accuracy,
 )
 from pgg_zoo_tasks.classification.synthesizers import EditProvenance
-from pgg_zoo_tasks.wsol.data import DatasetFormatError, MissingFileError
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -482,7 +482,7 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     data = _small_copy(bench_root, tmp_path / "data")
     heldout = data / "my_edits" / bench.VAL_EDITS_FILE
     common = dict(data_root=str(data), edits=str(data / "my_edits" / "edits.csv"), epochs=1,
-                  batch_size=8, heldout_edits=str(heldout), leakage_batches=1)
+                  batch_size=8, heldout_edits=str(heldout), leakage_items=8)
     task = pgg_zoo.build("classification", work_dir=str(tmp_path / "run"), **common)
     train = task.build_dataset("train")
     assert len(train.base) == 24 and len(train.pairs) == 4 and len(train) == 28

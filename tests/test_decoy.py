@@ -59,7 +59,7 @@ def test_reader_names_file_and_line(tmp_path, anywhere):
 
 
 def test_guidance_lowers_leakage_and_controls_differ(bench_home, tmp_path):
-    common = dict(variant="corner", epochs=6, alpha=10.0, leakage_batches=2)
+    common = dict(variant="corner", epochs=6, alpha=10.0, leakage_items=128)
     res = {}
     for name, v in {"plain": {"guidance": False},
                     "pgg": {"guidance": True},
@@ -96,14 +96,14 @@ def test_convnet_detects_a_swatch_wherever_it_sits():
     a[..., 24:28, 24:28] = 0.6
     b[..., 36:40, 28:32] = 0.6
     assert torch.allclose(net(a), net(b), atol=1e-6)
-    assert pgg_zoo.build("decoy", backbone="convnet").config["backbone"] == "convnet"
+    assert pgg_zoo.build("decoy", backbone="convnet").options["backbone"] == "convnet"
 
 
 @pytest.mark.parametrize("interval, epochs_seen", [(None, [5]), (2, [2, 4, 5]), (9, [5])])
 def test_eval_interval_gives_the_learning_curve(bench_home, tmp_path, interval, epochs_seen):
     # every `interval` epochs and always after the last one (mmengine's rule), one line each
     task = pgg_zoo.build("decoy", work_dir=str(tmp_path / "run"), epochs=5, limit_train=64,
-                         guidance=False, leakage_batches=0, eval_interval=interval)
+                         guidance=False, leakage_items=0, eval_interval=interval)
     final = task.train()
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [rec["epoch"] for rec in lines] == epochs_seen

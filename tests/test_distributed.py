@@ -61,9 +61,11 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
     out_dir = Path(out)
     torch.manual_seed(0)
-    # The class itself, not pgg_zoo.build: a lookup by name would import every installed
-    # plugin (seconds per process).
-    task = toy.ToyBlobsTask(batch_size=4, launcher="pytorch", work_dir=str(out_dir / "eq"),
+    # The class itself, not its name: a lookup by name would import every installed plugin
+    # (seconds per process).
+    from pgg_zoo import build
+
+    task = build(toy.ToyBlobsTask, batch_size=4, launcher="pytorch", work_dir=str(out_dir / "eq"),
                             **CFG)
     task.train()
     torch.save(task.model.state_dict(), out_dir / f"eq_rank{rank}.pt")
@@ -77,7 +79,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
     PGGModel.synthesize = spy
     torch.manual_seed(0)
-    task = toy.ToyBlobsTask(batch_size=4, launcher="pytorch", alpha=0.05, synthesizer="cutmix",
+    task = build(toy.ToyBlobsTask, batch_size=4, launcher="pytorch", alpha=0.05, synthesizer="cutmix",
                             guidance_mask="provenance", limit_train=16, limit_test=8, epochs=1,
                             seed=1, work_dir=str(out_dir / "mix"))
     task.train()

@@ -582,7 +582,7 @@ def test_changed_cache_through_build_and_eval_is_one_line(server, tmp_path, caps
     _flip_last_byte(path)
     with pytest.raises(HashMismatchError, match="changed after it was verified"):
         pgg_zoo.build("wsol", weights=name)
-    assert task.config["weights"] == name
+    assert task.options["weights"] == name
     rc = main(["eval", "wsol", "--set", f"weights={name}", "--work-dir", str(tmp_path / "ev")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1, err

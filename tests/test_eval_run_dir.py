@@ -21,7 +21,7 @@ def test_eval_run_dir_reproduces_the_run_from_its_folder(bench_home, tmp_path, c
     # non-default options, so a rebuild from defaults would not score the same
     assert cli(["train", "decoy", "--epochs", "2", "--seed", "3", "--work-dir", str(run),
                 "--set", "limit_train=96", "--set", "limit_test=64", "--set", "lr=0.003",
-                "--set", "variant=anywhere", "--set", "leakage_batches=1"]) == 0
+                "--set", "variant=anywhere", "--set", "leakage_items=32"]) == 0
     capsys.readouterr()
     saved = json.loads((run / "metrics.json").read_text())
     assert cli(["eval", str(run)]) == 0
@@ -31,8 +31,8 @@ def test_eval_run_dir_reproduces_the_run_from_its_folder(bench_home, tmp_path, c
     assert json.loads((run / "metrics.json").read_text()) == saved
     assert (run / "eval" / "metrics.json").is_file()
     task = load_run(run)
-    assert task.config["variant"] == "anywhere" and task.config["seed"] == 3
-    assert task.config["limit_test"] == 64 and task.config["lr"] == 0.003
+    assert task.options["variant"] == "anywhere" and task.run.seed == 3
+    assert task.run.limit_test == 64 and task.run.lr == 0.003
 
 
 def test_eval_run_dir_errors_name_the_folder(tmp_path, capsys):

@@ -2,6 +2,8 @@
 import json
 
 import pytest
+
+import pgg_zoo
 import torch
 from torch import nn
 
@@ -80,11 +82,11 @@ class _Probe(Task):
 
 
 def test_val_is_carved_from_train_and_left_out_only_when_evaluating_on_val():
-    t = _Probe(val_fraction=0.2)
+    t = pgg_zoo.build(_Probe, val_fraction=0.2)
     val = list(t.dataset("val"))
     assert len(val) == 4  # 2 of each class
     assert len(t.dataset("train")) == 20  # evaluating on test: train on everything
-    t.config["eval_split"] = "val"
+    t.run = t.run.replace(eval_split="val")
     train = list(t.dataset("train"))
     assert sorted(train + val) == list(range(20)) and not set(train) & set(val)
     assert len(t.dataset("test")) == 2
@@ -158,3 +160,36 @@ def test_gradient_mass_of_a_linear_model():
     torch.testing.assert_close(mass[0], expect)
     torch.testing.assert_close(mass[1, 0], expect[0])
     assert mass[1, 1].abs().sum() == 0 and mass[2].abs().sum() == 0
+
+
+def test_stratified_sample_keeps_class_shares():
+    from pgg_zoo.data import stratified_sample
+
+    labels = [0] * 6 + [1] * 3 + [2] * 1
+    pick = stratified_sample(labels, 5)
+    # by hand: shares 3.0 / 1.5 / 0.5 -> floors 3 / 1 / 0; the one place left goes to the
+    # larger remainder, a tie between classes 1 and 2 broken by the class listed first
+    assert [sum(labels[i] == c for i in pick) for c in (0, 1, 2)] == [3, 2, 0]
+    assert pick == sorted(pick) and pick == stratified_sample(labels, 5)  # fixed
+    assert stratified_sample(10, 5) == [0, 2, 4, 6, 8]  # no labels: evenly spaced
+    assert stratified_sample(labels, 99) == list(range(10))
+
+
+def test_decoy_leakage_sample_covers_every_class_the_same_for_paired_runs(bench_home):
+    """The decoy test split is stored sorted by class: the first 256 items are classes 0-4
+    only. The leakage sample must hold every class, in proportion, and be the same items for
+    any variant and seed."""
+    from pgg_zoo.data import dataset_labels
+    from pgg_zoo.engine.runner import _leakage_loader
+
+    plain = pgg_zoo.build("decoy", guidance=False, seed=0)
+    labels = dataset_labels(plain.dataset("test"))
+    assert sorted(set(labels[:256])) == [0, 1, 2, 3, 4]  # what the old prefix measured
+    loader, declared = _leakage_loader(plain, "test")
+    assert not declared and len(loader.dataset) == 256
+    seen = [int(y) for b in loader for y in b["data_samples"]["labels"]]
+    counts = [seen.count(c) for c in range(10)]
+    total = len(labels)
+    assert all(abs(counts[c] - 256 * labels.count(c) / total) < 1 for c in range(10))
+    other, _ = _leakage_loader(pgg_zoo.build("decoy", guidance_mask="random", seed=4), "test")
+    assert list(other.dataset.dataset.indices) == list(loader.dataset.dataset.indices)

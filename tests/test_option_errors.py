@@ -9,7 +9,7 @@ from PIL import Image
 import pgg_zoo
 from pgg_zoo.cli.main import main
 from pgg_zoo.task import ConfigError
-from pgg_zoo_tasks.wsol.data import DatasetFormatError
+from pgg_zoo.data.errors import DatasetFormatError
 from pgg_zoo_tasks.wsol.task import WSOLTask
 from test_wsol_data import make_cub
 
@@ -50,7 +50,7 @@ def test_option_values_in_python_and_train_overrides(tmp_path):
     with pytest.raises(ConfigError, match="option alpha: expected a number, got True"):
         pgg_zoo.build("wsol", alpha=True)
     task = pgg_zoo.build("wsol", alpha="0.03", epochs=3.0)  # numbers written as text are fine
-    assert task.config["alpha"] == 0.03 and task.config["epochs"] == 3
+    assert task.options["alpha"] == 0.03 and task.run.epochs == 3
     with pytest.raises(ConfigError, match="option epochs: must be >= 1, got 0"):
         task.train(epochs=0, work_dir=str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()

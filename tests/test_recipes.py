@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 import pgg_zoo
 from pgg_zoo.cards import apply_card_rules, check_state_dict, load_card
 from pgg_zoo.cli.main import main as cli
-from pgg_zoo.engine.config import CONFIG_FILE
+from pgg_zoo.config import CONFIG_FILE
 from pgg_zoo.recipes import get_recipe, recipe_names, register_recipe
 from pgg_zoo.registry import DuplicateNameError, UnknownNameError
 from pgg_zoo.task import ConfigError
@@ -198,7 +198,7 @@ def test_recipe_runs_end_to_end_on_its_real_layout(world, name, capsys):
     argv = ["train", "--recipe", name, "--data-root", str(data[task]), "--work-dir", str(run),
             "--epochs", "1", "--batch-size", "2",
             "--set", f"backbone={tiny['backbone']}", "--set", f"weights={cards[task]}",
-            "--set", "leakage_batches=0", "--set", "limit_test=2"]
+            "--set", "leakage_items=0", "--set", "limit_test=2"]
     for item in sizes:
         argv += ["--set", item]
     assert cli(argv) == 0, capsys.readouterr().err
@@ -225,7 +225,7 @@ def test_lr_mult_reaches_the_optimizer(world):
 
     task = pgg_zoo.build("wsol", image_size=32, optimizer="sgd", lr=0.1, nesterov=True,
                          lr_mult={"fc.": 10})
-    wrapper = build_optim_wrapper(task.model, _optim_wrapper(task.run_config))
+    wrapper = build_optim_wrapper(task.model, _optim_wrapper(task.run))
     groups = wrapper.optimizer.param_groups
     fc = {id(p) for p in task.model.fc.parameters()}
     for g in groups:
@@ -250,7 +250,7 @@ def test_recipe_real_backbone_fits_its_card(world, task, card_name, name):
     _, data, _ = world
     recipe = get_recipe(name)
     card = load_card(card_name)
-    options = {**recipe.config.options(), "data_root": str(data[task])}
+    options = {**recipe.config.task_options, **recipe.config.run, "data_root": str(data[task])}
     options.pop("weights")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

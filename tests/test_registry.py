@@ -118,5 +118,6 @@ def test_third_party_plugin_discovered_built_and_trained(tmp_path, monkeypatch):
 
 
 def test_unknown_option_is_a_clear_error():
-    with pytest.raises(pgg_zoo.ConfigError, match="unknown option"):
+    with pytest.raises(pgg_zoo.ConfigError,
+                       match=r"unknown wsol option 'bakbone' \(did you mean 'backbone'\?\)"):
         pgg_zoo.build("wsol", bakbone="resnet18")

@@ -156,7 +156,7 @@ def test_report_reads_a_real_run(bench_home, tmp_path):
 
     work = tmp_path / "run"
     pgg_zoo.build("decoy", epochs=2, limit_train=64, limit_test=32, batch_size=32,
-                  leakage_batches=1, work_dir=str(work)).train()
+                  leakage_items=32, work_dir=str(work)).train()
     (run,) = collect_runs([work])
     assert run.task == "decoy" and run.seed == 0 and run.config["epochs"] == 2
     # the engine evaluates once, at the end; losses are logged every few iterations

@@ -1,10 +1,8 @@
 """Runs as data: the typed run configuration (RunConfig), the config.yaml every training run
-writes, ``pgg-zoo train --config``, and card_from_run reading a run folder."""
+writes, ``pgg-zoo train --config``, and `pgg-zoo new-card` reading a run folder."""
 from __future__ import annotations
 
 import json
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import yaml
 
 import pgg_zoo
 from pgg_zoo.cli.main import main as cli
-from pgg_zoo.engine.config import (CONFIG_FILE, RunConfig, parse_config_text, read_config_file,
+from pgg_zoo.config import (CONFIG_FILE, RunConfig, parse_config_text, read_config_file,
                                    run_option_names)
 from pgg_zoo.task import ConfigError, build_from_config, load_config
 from test_wsol_data import make_cub
@@ -47,18 +45,18 @@ def test_run_config_is_typed_and_checked():
         assert str(exc.value).startswith("run.yaml: ") and message in str(exc.value)
 
 
-def test_task_splits_its_config_into_task_and_run_options():
+def test_task_keeps_task_and_run_options_apart():
     task = pgg_zoo.build("decoy", epochs=2, alpha=0.5)
-    rc = task.run_config
+    rc = task.run
     assert isinstance(rc, RunConfig) and rc.epochs == 2 and rc.optimizer == "adam"  # decoy's
-    assert task.task_options["alpha"] == 0.5 and "epochs" not in task.task_options
-    assert set(task.task_options) | set(run_option_names()) == set(task.config)
+    assert task.options["alpha"] == 0.5 and "epochs" not in task.options
+    assert not set(task.options) & set(run_option_names())
     # every run option is a train() setting now, except the build-time ones
     assert task._run_overrides({"optimizer": "sgd", "schedule": "step"}) == {
         "optimizer": "sgd", "schedule": "step"}
     with pytest.raises(ConfigError, match="option schedule"):
         task.train(schedule="poly")
-    assert task.config["schedule"] == "cosine"  # a refused value changes nothing
+    assert task.run.schedule == "cosine"  # a refused value changes nothing
 
 
 # -- config.yaml: written by train, read by train --config and eval RUN_DIR ----------------------
@@ -70,7 +68,7 @@ def cub_run(tmp_path_factory, bench_home):
     run = base / "run"
     rc = cli(["train", "wsol", "--data-root", str(cub), "--work-dir", str(run), "--epochs", "1",
               "--alpha", "0.07", "--batch-size", "2", "--seed", "2",
-              "--set", "image_size=32", "--set", "optimizer=sgd", "--set", "leakage_batches=0"])
+              "--set", "image_size=32", "--set", "optimizer=sgd", "--set", "leakage_items=0"])
     assert rc == 0
     return base, cub, run
 
@@ -105,8 +103,8 @@ def test_train_from_config_recreates_the_config(cub_run, capsys):
     assert second["top1"] == pytest.approx(first["top1"])
     # flags and --set win over the file
     task = build_from_config(run / CONFIG_FILE, alpha=0.01, epochs=3)
-    assert task.config["alpha"] == 0.01 and task.config["epochs"] == 3
-    assert task.config["optimizer"] == "sgd"
+    assert task.options["alpha"] == 0.01 and task.run.epochs == 3
+    assert task.run.optimizer == "sgd"
 
 
 def test_eval_run_dir_uses_the_saved_config(cub_run, capsys):
@@ -123,12 +121,11 @@ def test_eval_run_dir_uses_the_saved_config(cub_run, capsys):
     assert printed["maxboxacc_v2"] == pytest.approx(saved["maxboxacc_v2"], abs=1e-3)
 
 
-def test_card_from_run_reads_the_run_folder(cub_run, monkeypatch, capsys):
+def test_new_card_reads_the_run_folder(cub_run, capsys):
     base, _, run = cub_run
     cards = base / "cards" / "wsol"
-    monkeypatch.setattr(sys, "argv", ["card_from_run.py", str(run), "--name", "wsol_cfg_test",
-                                      "--out-dir", str(cards)])
-    runpy.run_path(str(ROOT / "scripts" / "card_from_run.py"), run_name="__main__")
+    assert cli(["new-card", str(run), "--name", "wsol_cfg_test", "--out-dir", str(cards)]) == 0
+    assert capsys.readouterr().out.strip() == str(cards / "wsol_cfg_test.yaml")
     card = yaml.safe_load((cards / "wsol_cfg_test.yaml").read_text())
     assert card["task"] == "wsol" and card["backbone"] == "tiny_cam"
     assert card["guidance"]["alpha"] == 0.07

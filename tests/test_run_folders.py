@@ -10,7 +10,8 @@ import pytest
 
 import pgg_zoo
 from pgg_zoo.cli.main import main
-from pgg_zoo.engine.runner import RunFolderError, data_identity, default_work_dir
+from pgg_zoo.config import RunConfig
+from pgg_zoo.engine.run_folder import RunFolderError, data_identity, default_work_dir
 from test_resume import toy  # noqa: F401  (fixture: registers the toy task)
 
 
@@ -36,10 +37,11 @@ def test_default_work_dir_depends_on_the_data(toy, tmp_path, monkeypatch):
     assert a.parts[2].startswith("A-") and b.parts[2].startswith("B-")
     # same folder name, different places: still different data
     (tmp_path / "x" / "A").mkdir(parents=True)
-    assert data_identity({"data_root": "x/A"}) != data_identity({"data_root": "A"})
+    a_run, xa_run = RunConfig(data_root="A"), RunConfig(data_root="x/A")
+    assert data_identity({}, xa_run) != data_identity({}, a_run)
     # wsolevaluation metadata: the metadata set is part of the identity
-    assert (data_identity({"data_root": "A", "metadata_root": "m", "dataset": "CUB"})
-            != data_identity({"data_root": "A", "metadata_root": "m", "dataset": "ILSVRC"}))
+    assert (data_identity({"metadata_root": "m", "dataset": "CUB"}, a_run)
+            != data_identity({"metadata_root": "m", "dataset": "ILSVRC"}, a_run))
     assert default_work_dir(pgg_zoo.build("wsol")).parts[2] == "embedded-wsol-shapes-v2"
 
 

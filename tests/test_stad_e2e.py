@@ -83,7 +83,7 @@ def test_guided_training_and_figure(home, tmp_path, monkeypatch):
     # so a prefix of 21 spans two classes and frame-mAP depends on how each model ranks them
     # (a prefix of one class scores every model alike: all its boxes are hits).
     out = demo("stad", out_dir=tmp_path / "demo", epochs=1, batch_size=4, limit_train=8,
-               limit_test=N_TEST, test_key_frame_step=16, leakage_batches=1,
+               limit_test=N_TEST, test_key_frame_step=16, leakage_items=4,
                log=lambda *a: None)
     assert set(out["results"]) == set(drawn) == {"paste", "paste+pgg"}
     # The two variants share data, initial weights and paste draws; only the guidance term

@@ -91,7 +91,8 @@ def test_stad_task_splits(tmp_path, monkeypatch, name):
     monkeypatch.setitem(scenes.SCENES_SPECS, name, small)
     # The data side only: a full build (backbone registry, plugin discovery) takes seconds.
     task = object.__new__(STADTask)
-    task.config = {**STADTask.default_config(), "benchmark": name}
+    task.options = {**STADTask.default_options(), "benchmark": name}
+    task.run = STADTask.default_run()
     assert task.native_val and task.image_size() == 32
     train, val = task.dataset("train"), task.dataset("val")
     tv = {v for v, _ in train.samples}

@@ -9,7 +9,8 @@ import pytest
 import pgg_zoo
 from pgg_zoo.cli.main import main as cli
 from pgg_zoo.study import alpha_sweep
-from pgg_zoo.task import MODE_VARIANTS, ConfigError, Task, guided_variant_name, is_guided, unguided
+from pgg_zoo.task import ConfigError, Task
+from pgg_zoo.task.variants import MODE_VARIANTS, guided_variant_name, is_guided, unguided
 
 TINY = {
     "stad": ["--set", "limit_train=4", "--set", "limit_test=2", "--set", "batch_size=4",
@@ -18,7 +19,7 @@ TINY = {
                        "--set", "batch_size=8"],
     "decoy": ["--set", "limit_train=64", "--set", "limit_test=32", "--set", "batch_size=32"],
 }
-COMMON = ["--epochs", "1", "--set", "leakage_batches=1"]
+COMMON = ["--epochs", "1", "--set", "leakage_items=32"]
 
 
 @pytest.mark.parametrize("name", ["wsol", "stad", "classification", "decoy", "keypoint"])
@@ -26,7 +27,7 @@ def test_every_task_declares_an_ablation_with_its_own_synthesis(name):
     cls = pgg_zoo.TASKS.get(name)
     ablation = cls.study_variants("ablate")
     guided = cls.guided_variant()
-    synth = cls.default_config()["synthesizer"]
+    synth = cls.default_options()["synthesizer"]
     # the guided variant uses the task's synthesis (not CutMix for every task)...
     assert guided.get("synthesizer", synth) == synth and is_guided(guided)
     # ...its unguided twin and both mask controls are in the ablation
@@ -121,7 +122,7 @@ def test_run_paired_writes_the_demo_layout_and_resumes(bench_home, tmp_path, mon
     from pgg_zoo.study import run_paired
 
     variants = {"plain": {"guidance": False}, "pgg": {"guidance": True}}
-    common = dict(variant="corner", epochs=1, limit_train=64, leakage_batches=1)
+    common = dict(variant="corner", epochs=1, limit_train=64, leakage_items=32)
     first = run_paired("decoy", variants, tmp_path, [0, 1], common, log=lambda *_: None)
     for seed in (0, 1):
         saved = json.loads((tmp_path / f"s{seed}" / "metrics.json").read_text())

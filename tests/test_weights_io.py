@@ -161,9 +161,16 @@ def test_save_weights_follows_umask(tasks, tmp_path):
     assert all(torch.equal(fresh.model.state_dict()[k], want[k]) for k in want)
 
 
-def test_old_import_paths_still_work():
-    from pgg_zoo.cards import WeightsMismatchError as W2, check_state_dict, read_state_dict  # noqa
-    from pgg_zoo.cards.loading import MAX_LISTED  # noqa: F401
-    from pgg_zoo.engine.runner import (_mmengine_checkpoint_globals, load_weights_file as l2,  # noqa
-                                       save_weights as s2)
-    assert W2 is WeightsMismatchError and l2 is load_weights_file and s2 is save_weights
+def test_no_compatibility_re_exports_remain():
+    """0.1 has no users to keep old paths for: each name has one home."""
+    import importlib
+
+    for gone in ("pgg_zoo_tasks.wsol.model", "pgg_zoo_tasks.wsol.localization",
+                 "pgg_zoo.engine.config", "pgg_zoo.task.task"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(gone)
+    import pgg_zoo.engine.runner as runner
+    import pgg_zoo_tasks.wsol.backbones as wb
+    import pgg_zoo_tasks.wsol.data as wd
+    assert not hasattr(wb, "tiny_cam") and not hasattr(wd, "CUBDataset")
+    assert "_mmengine_checkpoint_globals" not in vars(runner)

@@ -16,11 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
+from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
+from pgg_zoo.vision.cub import CUBDataset
 from pgg_zoo_tasks.wsol.data import (
     SPEC,
-    CUBDataset,
-    DatasetFormatError,
-    MissingFileError,
     WSOLEvalDataset,
     collate_wsol,
     content_hash,

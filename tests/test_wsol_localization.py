@@ -1,4 +1,4 @@
-"""CAM, Grad-CAM, guided backpropagation and Guided Grad-CAM (tasks/wsol/localization.py)."""
+"""CAM, Grad-CAM, guided backpropagation and Guided Grad-CAM (pgg_zoo/vision/localization.py)."""
 import copy
 
 import pytest
@@ -7,14 +7,14 @@ from torch import nn
 
 import pgg_zoo
 from pgg_zoo.task import ConfigError
-from pgg_zoo_tasks.wsol.backbones import Features, tiny_cam
-from pgg_zoo_tasks.wsol.localization import (
+from pgg_zoo.vision.backbones import Features, tiny_cam
+from pgg_zoo.vision.localization import (
     grad_cam,
     guided_backprop,
     guided_grad_cam,
     saliency_to_image,
 )
-from pgg_zoo_tasks.wsol.model import CAMClassifier
+from pgg_zoo.vision.cam import CAMClassifier
 
 
 def _model(seed=0, k=5, positive_head=False):

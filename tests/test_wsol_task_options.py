@@ -109,7 +109,7 @@ def test_wsoleval_cub_boxes_and_splits(tmp_path):
     task = pgg_zoo.build("wsol", data_root=str(data), data_format="wsoleval",
                          metadata_root=str(meta), num_classes=2, image_size=32,
                          work_dir=str(tmp_path / "ev"), batch_size=4)
-    assert task.config["dataset"] == "CUB"
+    assert task.options["dataset"] == "CUB"
     assert task.build_dataset("val").split == "val"
     m = task.evaluate(split="val")
     assert {"top1", "maxboxacc_v2", "gt_known_loc"} <= set(m) and "pxap" not in m

@@ -1,4 +1,5 @@
-"""``pgg-zoo cards``, ``pgg-zoo card NAME`` and ``pgg-zoo download NAME``."""
+"""``pgg-zoo cards``, ``pgg-zoo card NAME``, ``pgg-zoo new-card RUN_DIR`` and
+``pgg-zoo download NAME``."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,33 @@ def add_commands(sub: Any) -> None:
     p.add_argument("name", help="card name (see `pgg-zoo cards`) or path to a card .yaml file")
     p.add_argument("--json", action="store_true", help="print the card as JSON")
     p.set_defaults(func=_cmd_card)
+
+    p = sub.add_parser(
+        "new-card", help="write a model card from a finished run",
+        description="Write a model card from a run folder written by `pgg-zoo train`: the "
+                    "weights are copied beside it and evaluated again, the recipe is the "
+                    "command that recreates the run.")
+    p.add_argument("run_dir", help="a folder written by `pgg-zoo train` (config.yaml, "
+                                   "model.safetensors)")
+    p.add_argument("--name", required=True, help="the card name")
+    p.add_argument("--out-dir", dest="out_dir", default=None,
+                   help="card folder (default: model_cards/<task>/ below the current folder)")
+    p.add_argument("--recipe", default=None,
+                   help="the exact pgg-zoo command (default: the train command recreating "
+                        "the run)")
+    p.add_argument("--dataset", default=None, help="data set name for the metrics key "
+                   "(default: the run's benchmark or data folder name)")
+    p.add_argument("--preset", default=None, help="protocol suffixes for metric names, "
+                   "comma-separated (default: the run's preset/protocol option)")
+    p.add_argument("--modality", choices=["image", "video", "keypoint"], default=None)
+    p.add_argument("--input-size", dest="input_size", type=int, nargs="+", default=None,
+                   help="input size for tasks without an image_size option")
+    p.add_argument("--clip-len", dest="clip_len", type=int, default=None,
+                   help="frames per sample (keypoint cards)")
+    p.add_argument("--mean", type=float, nargs="+", default=[0.485, 0.456, 0.406])
+    p.add_argument("--std", type=float, nargs="+", default=[0.229, 0.224, 0.225])
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=_cmd_new_card)
 
     p = sub.add_parser(
         "download",
@@ -57,6 +85,28 @@ def _cmd_card(args: argparse.Namespace) -> int:
 
     card = load_card(args.name)
     print(json.dumps(card.to_dict(), indent=2) if args.json else card.summary())
+    return 0
+
+
+def _cmd_new_card(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..cards.from_run import CardRequest, card_from_run
+    from ..config import CONFIG_FILE, read_config_file
+
+    run_dir = Path(args.run_dir)
+    out_dir = args.out_dir
+    if out_dir is None:
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{run_dir}: no {CONFIG_FILE}; give --out-dir")
+        out_dir = Path("model_cards") / read_config_file(run_dir / CONFIG_FILE).task
+    request = CardRequest(
+        name=args.name, out_dir=Path(out_dir), recipe=args.recipe, dataset=args.dataset,
+        presets=args.preset.split(",") if args.preset else None, modality=args.modality,
+        input_size=args.input_size, clip_len=args.clip_len, mean=args.mean, std=args.std,
+        notes=args.notes)
+    path = card_from_run(run_dir, request)
+    print(path)
     return 0
 
 

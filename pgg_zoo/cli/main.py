@@ -46,12 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # clear one-line errors for user mistakes; tracebacks otherwise
         from ..registry import RegistryError
-        from ..task import ConfigError
+        from ..config import ConfigError
 
         user_errors = (RegistryError, ConfigError, FileNotFoundError, ValueError)
         if isinstance(exc, user_errors) and not _debug():
             print(f"pgg-zoo: error: {exc}", file=sys.stderr)
             return 2
+        if _is_storage_error(exc) and not _debug():
+            # a full disk, a read-only or forbidden folder: what to fix is where, not a trace
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            print(f"pgg-zoo: error: {where}{exc.strerror}; free space or choose another "
+                  "--work-dir (files already written were kept)", file=sys.stderr)
+            return 1
         raise
 
 
@@ -70,6 +76,13 @@ def _end_progress_line() -> None:
     if bars:
         # leave=False bars only rub their text out; end the line for logs and dumb terminals
         sys.stderr.write("\n")
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES,
+                                                      errno.EDQUOT, errno.EPERM)
 
 
 def _debug() -> bool:

@@ -5,7 +5,7 @@ import argparse
 import json
 from typing import Any
 
-from ..engine.config import run_option_names
+from ..config import run_option_names
 from ..task import build
 
 #: Task options with a flag of their own (the run options' flags are found by name: a flag's
@@ -122,7 +122,7 @@ def _train(args: argparse.Namespace) -> int:
         task = build(args.task, **overrides)
     print(f"training {task!r}")
     metrics = task.train()
-    _print_metrics(str(task.config.get("eval_split") or "test"), metrics)
+    _print_metrics(str(task.run.eval_split), metrics)
     return 0
 
 
@@ -133,7 +133,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     if Path(args.task).is_dir():  # a run folder: its run.json and model.safetensors
         task = load_run(args.task, checkpoint=args.checkpoint, **_task_overrides(args))
-        split = args.split or str(task.config.get("eval_split") or "test")
+        split = args.split or str(task.run.eval_split)
         print(f"evaluating {task!r} from {args.task}")
         metrics = task.evaluate(split=split)
         _print_metrics(split, metrics)

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from numbers import Integral
 from os import PathLike
 from typing import Any, Mapping, Sequence
 
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
+
+from .labels import item_labels, unwrap_subset
 
 __all__ = ["SplitSummary", "DataSummary", "summarize_dataset", "check_data", "task_splits"]
 
@@ -117,16 +118,6 @@ class DataSummary:
         return out
 
 
-def _unwrap(ds: Dataset) -> tuple[Dataset, list[int] | None]:
-    """The dataset holding the data and the indices ``ds`` selects (None: all)."""
-    indices: list[int] | None = None
-    while isinstance(ds, Subset):
-        sel = [int(i) for i in ds.indices]
-        indices = sel if indices is None else [sel[i] for i in indices]
-        ds = ds.dataset
-    return ds, indices
-
-
 def _num_classes(ds: Any) -> int | None:
     n = getattr(ds, "num_classes", None)
     if callable(n):
@@ -140,28 +131,13 @@ def _num_classes(ds: Any) -> int | None:
     return None
 
 
-def _item_labels(ds: Any, n: int) -> list[int] | None:
-    """One class id per item of ``ds`` (all ``n`` of them), or None when it has no such list."""
-    labels = getattr(ds, "labels", None)
-    if labels is None or isinstance(labels, str):
-        return None
-    try:
-        labels = list(labels)
-    except TypeError:
-        return None
-    if len(labels) != n or not all(isinstance(y, Integral) and not isinstance(y, bool)
-                                   for y in labels):
-        return None  # e.g. the class names of a detection data set
-    return [int(y) for y in labels]
-
-
 def summarize_dataset(ds: Dataset, split: str) -> SplitSummary:
     """Counts of ``ds`` (any dataset; see the module docstring for what is read).
 
     Runs the reader's ``validate()`` when it has one and loads the first item, so that a file
     that cannot be read is reported now, naming the file, rather than during training.
     """
-    base, indices = _unwrap(ds)
+    base, indices = unwrap_subset(ds)
     if callable(getattr(base, "validate", None)) and not getattr(base, "validated", False):
         base.validate()
     n = len(ds)
@@ -174,7 +150,7 @@ def summarize_dataset(ds: Dataset, split: str) -> SplitSummary:
         unit, ids = instances(indices)
         counts.update(int(c) for c in ids)
     else:
-        labels = _item_labels(base, len(base))
+        labels = item_labels(base, len(base))
         if labels is not None:
             counts.update(labels if indices is None else (labels[i] for i in indices))
     annotation_counts = getattr(base, "annotation_counts", None)

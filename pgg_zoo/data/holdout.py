@@ -1,4 +1,5 @@
-"""Validation splits carved from training data, the same for every run seed.
+"""Validation splits carved from training data, and fixed stratified samples of a split: the
+same items for every run seed.
 
 Alpha, recipes and every other choice are made on a validation split; a benchmark or data set
 without one gets it carved from its training split here. The carve depends only on the labels
@@ -11,7 +12,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-__all__ = ["holdout_indices"]
+__all__ = ["holdout_indices", "stratified_sample"]
 
 
 def holdout_indices(labels: Sequence[Hashable] | int, fraction: float = 0.2,
@@ -56,3 +57,35 @@ def holdout_indices(labels: Sequence[Hashable] | int, fraction: float = 0.2,
     val = [i for i in range(n) if unit_of[i] in held_units]
     held = set(val)
     return [i for i in range(n) if i not in held], val
+
+
+def stratified_sample(labels: Sequence[Hashable] | int, size: int, seed: int = 0) -> list[int]:
+    """A fixed sample of ``size`` item indices out of ``labels`` (one class per item, or the
+    number of items), every class in proportion to its share (largest remainder), the items
+    of a class drawn with ``seed``; sorted.
+
+    Without labels the sample is ``size`` evenly spaced items (data sets are often stored sorted
+    by class, so a prefix would cover the first classes only). The sample depends on the
+    labels, ``size`` and ``seed`` alone: every run measured on it sees the same items.
+    """
+    n = labels if isinstance(labels, int) else len(labels)
+    size = max(0, min(int(size), n))
+    if size == n:
+        return list(range(n))
+    if isinstance(labels, int):
+        return sorted({int(i * n // size) for i in range(size)})
+    by_class: dict[str, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(str(y), []).append(i)
+    classes = sorted(by_class)
+    exact = np.array([size * len(by_class[c]) / n for c in classes])
+    quota = np.floor(exact).astype(int)
+    # the remaining places go to the largest remainders (ties: the class listed first)
+    for k in np.argsort(-(exact - quota), kind="stable")[: size - int(quota.sum())]:
+        quota[k] += 1
+    rng = np.random.default_rng(seed)
+    out: list[int] = []
+    for c, q in zip(classes, quota):
+        members = by_class[c]
+        out.extend(members[j] for j in rng.permutation(len(members))[:q])
+    return sorted(out)

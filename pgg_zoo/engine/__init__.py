@@ -1,19 +1,17 @@
-"""Training and evaluation loop on mmengine (Runner, hooks, the guided model), and the typed
-run configuration (:class:`RunConfig`, in :mod:`pgg_zoo.engine.config`).
+"""Training and evaluation of a task on mmengine: the Runner's assembly (:mod:`.runner`), the
+run folder (:mod:`.run_folder`), the guided model (:mod:`.model`), hooks, loops, AMP and
+process groups. The run options it reads are :class:`pgg_zoo.config.RunConfig`.
 
-The loop's names are imported on first use: importing the package (or its light ``config``
-module, which the task layer and the command line read) must not pull in mmengine's Runner.
+The loop's names are imported on first use: importing the package must not pull in mmengine's
+Runner.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .config import ConfigError, RunConfig, run_option_names
+__all__ = ["PGGModel", "build_runner", "default_work_dir", "evaluate", "train"]
 
-__all__ = ["PGGModel", "build_runner", "default_work_dir", "evaluate", "train", "RunConfig",
-           "ConfigError", "run_option_names"]
-
-_LAZY = {"PGGModel": ".model", "build_runner": ".runner", "default_work_dir": ".runner",
+_LAZY = {"PGGModel": ".model", "build_runner": ".runner", "default_work_dir": ".run_folder",
          "evaluate": ".runner", "train": ".runner"}
 
 

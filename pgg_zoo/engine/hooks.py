@@ -146,7 +146,8 @@ class AtomicCheckpointHook(CheckpointHook):
     mmengine writes ``iter_N.pth`` in place and deletes the oldest kept checkpoint *before*
     writing the new one, so a run killed mid-write can be left with no usable checkpoint.
     Here the checkpoint is written to ``<name>.tmp`` and renamed (``os.replace``, atomic on
-    POSIX), ``last_checkpoint`` is updated the same way, and old checkpoints are deleted only
+    POSIX), ``last_checkpoint`` is updated the same way (with a name relative to the run folder),
+    and old checkpoints are deleted only
     after the new one is in place. A crash mid-write leaves at most a stale ``.tmp`` file,
     ignored by ``--resume`` (which reads ``last_checkpoint``) and overwritten next time.
     Non-local storage backends fall back to mmengine's behaviour.
@@ -177,7 +178,9 @@ class AtomicCheckpointHook(CheckpointHook):
         if not is_main_process():
             return
         os.replace(final + ".tmp", final)
-        _atomic_write_text(os.path.join(runner.work_dir, "last_checkpoint"), final)
+        # Relative to the folder: a copied or moved run folder resumes from its own files.
+        _atomic_write_text(os.path.join(runner.work_dir, "last_checkpoint"),
+                           os.path.relpath(final, runner.work_dir))
         for old in drop:
             path = os.path.join(self.out_dir, self.filename_tmpl.format(old))
             if os.path.isfile(path):

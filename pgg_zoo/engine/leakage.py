@@ -18,15 +18,8 @@ from .distributed import is_main_process
 LEAKAGE_SEED_OFFSET = 7919
 
 
-def _batches(loader: Any, n: int):
-    for i, batch in enumerate(loader):
-        if i >= n:
-            return
-        yield batch
-
-
-def measure_leakage(model: Any, loader: Any, n_batches: int, seed: int) -> dict[str, float]:
-    """Mean leakage (percent) of ``model`` over the first ``n_batches`` of ``loader``.
+def measure_leakage(model: Any, loader: Any, seed: int) -> dict[str, float]:
+    """Mean leakage (percent) of ``model`` over the batches of ``loader``.
 
     The batches are synthesized by the model's own synthesizer from a generator seeded with
     ``seed + LEAKAGE_SEED_OFFSET``; the model is measured in eval mode (as it is deployed) and
@@ -41,7 +34,7 @@ def measure_leakage(model: Any, loader: Any, n_batches: int, seed: int) -> dict[
     was_training = model.training
     model.eval()
     try:
-        for data in _batches(loader, n_batches):
+        for data in loader:
             data = model.data_preprocessor(data, False)
             batch = {**(data.get("data_samples") or {}), "inputs": data["inputs"]}
             for name, parts in model.leakage(batch, gen).items():
@@ -55,50 +48,49 @@ class LeakageHook(Hook):
     """Adds ``leakage`` / ``leakage_chance`` to each evaluation's metrics and logs the leakage
     after every training epoch to ``<work_dir>/leakage.jsonl``.
 
-    The batches come from ``loader`` when given (the task's declared held-out leakage data,
-    :meth:`pgg_zoo.Task.leakage_dataset`), else from the evaluation split's loader (held out
-    from training); they are synthesized as in training. A synthesizer that cannot run on them
-    (data whose provenance exists only for training items) is reported once and the metric is
-    left out.
+    The items are a fixed, class-stratified held-out sample (``leakage_items`` of them; the
+    engine's ``_leakage_loader``): of the task's declared leakage data
+    (:meth:`pgg_zoo.Task.leakage_dataset`) or of the evaluation split. They are synthesized as
+    in training. A synthesizer that cannot run on them (data whose provenance exists only for
+    training items) is reported once and the metric is left out.
 
     Args:
-        n_batches: evaluation batches used per measurement (0 disables the hook).
-        seed: the run's seed.
+        seed: the run's seed (the synthesis of the sample is drawn from it).
         split: name of the evaluation split, written into the log records.
-        loader: held-out batches to measure on instead of the evaluation split's; the records
-            then say ``"data": "leakage_dataset"``.
+        loader: the sample's batches; None disables the hook.
+        declared: whether the items are the task's leakage data; the records then say
+            ``"data": "leakage_dataset"``.
     """
 
     priority = "NORMAL"  # before MetricsRecorderHook (LOW) writes metrics.json
 
-    def __init__(self, n_batches: int, seed: int, split: str, loader: Any = None) -> None:
-        self.n_batches = int(n_batches)
+    def __init__(self, seed: int, split: str, loader: Any = None, declared: bool = False) -> None:
         self.seed = int(seed)
         self.split = split
         self.loader = loader
+        self.declared = bool(declared)
         self._failed: str | None = None
         # (iteration, result) of the last end-of-epoch measurement: the evaluation that follows
         # the last epoch sees the same weights and batches, so it reuses it.
         self._last: tuple[int, dict[str, float]] | None = None
 
-    def _measure(self, runner: Any, loader: Any) -> dict[str, float]:
-        if self.n_batches <= 0 or self._failed is not None:
+    def _measure(self, runner: Any) -> dict[str, float]:
+        if self.loader is None or self._failed is not None:
             return {}
         try:
-            return measure_leakage(runner.model, self.loader if self.loader is not None
-                                   else loader, self.n_batches, self.seed)
+            return measure_leakage(runner.model, self.loader, self.seed)
         except (KeyError, ValueError) as exc:
             self._failed = str(exc)
-            where = "the task's leakage data" if self.loader is not None else f"the {self.split} split"
+            where = "the task's leakage data" if self.declared else f"the {self.split} split"
             warnings.warn(f"leakage not measured on {where}: {exc}", stacklevel=2)
             return {}
 
     def after_train_epoch(self, runner: Any) -> None:
-        result = self._measure(runner, runner.val_dataloader)
+        result = self._measure(runner)
         self._last = (runner.iter, result)
         if result and is_main_process():
             record = {"epoch": runner.epoch, "iter": runner.iter, "split": self.split,
-                      "data": "leakage_dataset" if self.loader is not None else self.split,
+                      "data": "leakage_dataset" if self.declared else self.split,
                       "metrics": result}
             with open(Path(runner.work_dir) / "leakage.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -109,8 +101,8 @@ class LeakageHook(Hook):
         if self._last is not None and self._last[0] == runner.iter:
             metrics.update(self._last[1])
         else:
-            metrics.update(self._measure(runner, runner.val_dataloader))
+            metrics.update(self._measure(runner))
 
     def after_test_epoch(self, runner: Any, metrics: Any = None) -> None:
         if metrics is not None:
-            metrics.update(self._measure(runner, runner.test_dataloader))
+            metrics.update(self._measure(runner))

@@ -11,14 +11,17 @@ from typing import Any, Mapping, Protocol, Sequence
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..config import RunConfig
+
 
 class EngineTask(Protocol):
     """A built task as the engine sees it.
 
     Attributes:
         name: the registered task name (folder names, log names).
-        config: the merged configuration: task options and the run options of
-            :class:`~pgg_zoo.engine.config.RunConfig` (read through ``runner.run_config``).
+        options: the task options (what is built); the engine reads only the names that
+            identify a run (``benchmark``, ``backbone``, ``synthesizer``, ``alpha``, ...).
+        run: the run options, a :class:`~pgg_zoo.config.RunConfig`.
         model: the task model (``pgg_zoo.TaskModel``).
         synthesizer: the batch synthesizer (``(batch, generator) -> SynthesizedBatch``).
         guidance: the :class:`pgg_zoo.ProvenanceGuidance`.
@@ -27,7 +30,8 @@ class EngineTask(Protocol):
     """
 
     name: str
-    config: dict[str, Any]
+    options: Mapping[str, Any]
+    run: RunConfig
     model: nn.Module
     synthesizer: Any
     guidance: Any

@@ -1,10 +1,7 @@
 """Training and evaluation of a task on mmengine's Runner."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -16,10 +13,10 @@ from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
 from torch.utils.data import DataLoader, Subset
 
+from ..data import dataset_labels, stratified_sample
 from ..data.policy import apply_on_error
 from .amp import PGGAmpOptimWrapper
-from .config import OPTIMIZERS as OPTIMIZER_NAMES, LOG_BACKENDS, RunConfig, parse_checkpoint_interval
-from .config import CONFIG_FILE, RUN_FILE, run_option_names, write_config_file
+from ..config.run import LOG_BACKENDS, OPTIMIZERS as OPTIMIZER_NAMES, RunConfig, parse_checkpoint_interval
 from .distributed import (check_launcher, init_distributed, is_main_process, model_wrapper_cfg,
                           rank_and_world)
 from .leakage import LeakageHook
@@ -27,99 +24,15 @@ from .hooks import (AtomicCheckpointHook, MetricsRecorderHook, ProgressHook, Tra
                     TrainStateHook)
 from .loops import PGGEpochBasedTrainLoop, ResumableSampler
 from .model import PGGModel
-# Weight file I/O lives in pgg_zoo.weights_io; the old names stay importable from here.
-from ..weights_io import (checkpoint_globals as _mmengine_checkpoint_globals,  # noqa: F401
-                          load_weights_file, save_weights)
-
-# The protocol, not pgg_zoo.task.Task: task.py imports the engine, never the reverse.
+from ..weights_io import checkpoint_globals, load_weights_file, save_weights, torch_load_weights
+# The protocol, not pgg_zoo.task.Task: the task layer imports the engine, never the reverse.
 from .protocol import EngineTask as Task
+from .run_folder import (WEIGHTS_FILE, claimed_run_folder, last_checkpoint, work_dir_of,
+                         write_run_records)
 
 #: torch.optim class names of the ``optimizer`` run option's values.
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
-
-
-def run_config(task: "Task") -> RunConfig:
-    """The task's run options as a checked :class:`RunConfig` (the task's config holds them
-    beside its task options; keys it lacks take the engine's defaults)."""
-    c = task.config
-    return RunConfig.from_mapping({k: c[k] for k in run_option_names() if k in c})
-
-
-def data_identity(config: Mapping[str, Any]) -> str:
-    """A short name of the data a run trains on, for folder names and ``run.json``.
-
-    ``embedded-<benchmark>`` for a task's embedded benchmark (``data_root`` None); otherwise
-    ``<folder name>-<8 hex digits>``, the digits hashing the resolved ``data_root`` together with
-    ``metadata_root`` and ``dataset`` when the task has them (wsolevaluation metadata), so two
-    data sets never share a name even when their folders are both called ``CUB_200_2011``.
-    """
-    root = config.get("data_root")
-    if root is None:
-        bench = config.get("benchmark")
-        return f"embedded-{bench}" if bench else "embedded"
-    resolved = Path(str(root)).expanduser().resolve()
-    key = [str(resolved)]
-    if config.get("metadata_root") is not None:
-        key.append(str(Path(str(config["metadata_root"])).expanduser().resolve()))
-        key.append(str(config.get("dataset")))
-    digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:8]
-    name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in resolved.name) or "data"
-    return f"{name}-{digest}"
-
-
-def default_work_dir(task: "Task") -> Path:
-    """``work_dirs/<task>/<data>/<backbone>_<synth>_<guided|plain>_s<seed>`` below the current
-    folder; ``<data>`` is :func:`data_identity` (the embedded benchmark or a hash of the data
-    folder), so runs on different data never share a folder, nor resume each other."""
-    c = task.config
-    guided = f"pgg{c['alpha']:g}-{c['guidance_mask']}" if task.guidance.active else "plain"
-    return (Path("work_dirs") / task.name / data_identity(c)
-            / f"{c['backbone']}_{c['synthesizer']}_{guided}_s{c['seed']}")
-
-
-
-
-class RunFolderError(ValueError):
-    """A work dir that holds another run (reused without ``resume``, or another data set)."""
-
-
-def _run_artifacts(work_dir: Path) -> list[str]:
-    names = [n for n in (RUN_FILE, "last_checkpoint", "model.safetensors")
-             if (work_dir / n).exists()]
-    return names + sorted(p.name for p in work_dir.glob("*.pth"))
-
-
-def check_run_folder(task: "Task", work_dir: Path) -> bool:
-    """Refuse a work dir that already holds a run, before anything is built or written.
-
-    Without ``resume`` an existing run (``run.json``, ``last_checkpoint``, ``model.safetensors``
-    or ``*.pth``) is an error: reusing the folder would append to its ``metrics.jsonl``, leave
-    its checkpoints beside the new ones and point ``last_checkpoint`` at the new run. With
-    ``resume`` the run must be of the same task on the same data (``run.json``). Returns
-    whether a run is there.
-    """
-    found = _run_artifacts(work_dir) if work_dir.is_dir() else []
-    resume = run_config(task).resume_mode is not None
-    if found and not resume:
-        raise RunFolderError(
-            f"work dir {work_dir} already holds a run ({', '.join(found[:4])}"
-            f"{', ...' if len(found) > 4 else ''}): pass --resume (resume=True) to continue it, "
-            "or choose another --work-dir (--out-dir for demo, ablate, modes and alpha); "
-            "nothing was changed")
-    info = work_dir / RUN_FILE
-    if resume and info.is_file():
-        try:
-            old = json.loads(info.read_text())
-        except (OSError, ValueError):
-            old = {}
-        mine = {"task": task.name, "data": data_identity(task.config)}
-        for key, value in mine.items():
-            if key in old and old[key] != value:
-                raise RunFolderError(
-                    f"cannot resume: work dir {work_dir} holds a run with {key} "
-                    f"{old[key]!r}, this one has {value!r}; choose another --work-dir")
-    return bool(found)
 
 
 def _loader(task: "Task", split: str, train: bool) -> DataLoader:
@@ -130,7 +43,7 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     mid-epoch. With ``world_size`` ranks of batch ``b`` a step trains on the same samples as
     one process with batch ``world_size * b``.
     """
-    rc = run_config(task)
+    rc = task.run
     ds = task.dataset(split)
     limit = rc.limit_train if train else rc.limit_test
     if limit is not None and limit < len(ds):
@@ -154,17 +67,29 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     )
 
 
-def _leakage_loader(task: "Task", split: str) -> DataLoader | None:
-    """A loader over ``task.leakage_dataset(split)`` (fixed order), or None when the task
-    measures leakage on the evaluation split itself (the default)."""
-    rc = run_config(task)
-    if not rc.leakage_batches:
-        return None
+def _leakage_loader(task: "Task", split: str) -> tuple[DataLoader | None, bool]:
+    """The held-out items gradient leakage is measured on, in a fixed order: a
+    ``leakage_items`` class-stratified sample (:func:`~pgg_zoo.data.stratified_sample`, fixed
+    seed) of ``task.leakage_dataset(split)``, or of the evaluation split itself when the task
+    declares none; None when ``leakage_items`` is 0. The sample depends on the data alone, so
+    paired runs, and every seed of a study, are measured on the same items. Also returns
+    whether the items are the task's declared leakage data."""
+    rc = task.run
+    if not rc.leakage_items:
+        return None, False
     ds = task.leakage_dataset(split)
+    declared = ds is not None
     if ds is None:
-        return None
-    return DataLoader(ds, batch_size=rc.batch_size, shuffle=False,
-                      num_workers=0, collate_fn=task.collate)
+        ds = task.dataset(split)
+    labels = dataset_labels(ds)
+    keep = stratified_sample(labels if labels is not None else len(ds), rc.leakage_items)
+    sample = apply_on_error(Subset(ds, keep), rc.on_error)
+    # A generator of its own: iterating a loader draws a base seed, which must not come from
+    # (and shift) the global random state training draws from.
+    g = torch.Generator()
+    g.manual_seed(rc.seed)
+    return DataLoader(sample, batch_size=rc.batch_size, shuffle=False, num_workers=0,
+                      collate_fn=task.collate, generator=g), declared
 
 
 def limited_indices(n: int, limit: int, spread: bool) -> list[int]:
@@ -236,14 +161,16 @@ def _visualizer(rc: RunConfig) -> dict[str, Any]:
     return dict(type="Visualizer", vis_backends=backends)
 
 
-def _resume_args(rc: RunConfig) -> dict[str, Any]:
+def _resume_args(rc: RunConfig, work_dir: Path) -> dict[str, Any]:
     """Runner arguments for ``resume``: False/None (fresh run), True or ``"auto"`` (the
-    checkpoint named in ``<work_dir>/last_checkpoint``, fresh if none), or a checkpoint path."""
+    checkpoint ``<work_dir>/last_checkpoint`` names, inside the folder; fresh if none), or a
+    checkpoint path."""
     r = rc.resume_mode
     if r is None:
         return {}
     if r == "auto":
-        return dict(resume=True)
+        found = last_checkpoint(work_dir)
+        return dict(resume=True, load_from=str(found)) if found is not None else {}
     if not Path(r).is_file():
         raise FileNotFoundError(f"resume checkpoint {r} does not exist")
     return dict(resume=True, load_from=str(r))
@@ -257,11 +184,11 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     gloo on CPUs) so that the loaders can shard by rank; the Runner then wraps the model in
     DistributedDataParallel.
     """
-    rc = run_config(task)
+    rc = task.run
     launcher = check_launcher(rc.launcher)
     init_distributed(launcher)
     rank, world = rank_and_world()
-    work_dir = Path(rc.work_dir or default_work_dir(task))
+    work_dir = work_dir_of(task)
     work_dir.mkdir(parents=True, exist_ok=True)
     model: torch.nn.Module = PGGModel(task.model, task.synthesizer, task.guidance,
                                       seed=rc.seed)
@@ -271,6 +198,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
         # Converts BN layers of task.model in place (PGGModel holds the same module).
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     recorder = MetricsRecorderHook(split)
+    leakage_loader, declared = _leakage_loader(task, split)
     interval, by_epoch = parse_checkpoint_interval(rc.checkpoint_interval, rc.epochs)
     kwargs: dict[str, Any] = dict(
         model=model,
@@ -284,8 +212,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
                             max_keep_ckpts=2),
         ),
         custom_hooks=[ProgressHook(desc=task.name), recorder, TrainStateHook(rc.seed),
-                      LeakageHook(rc.leakage_batches, rc.seed, split,
-                                  loader=_leakage_loader(task, split))],
+                      LeakageHook(rc.seed, split, loader=leakage_loader, declared=declared)],
         visualizer=_visualizer(rc),
         # mmengine warns about things that do not apply here (no metainfo, no metric prefix);
         # the console shows our progress bars and metric tables instead. Logs: work_dir.
@@ -307,7 +234,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
             val_evaluator=Evaluator(task.build_metrics()),
             optim_wrapper=_optim_wrapper(rc),
             param_scheduler=_param_scheduler(rc),
-            **_resume_args(rc),
+            **_resume_args(rc, work_dir),
         )
     else:
         kwargs.update(
@@ -319,73 +246,51 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     return Runner(**kwargs), recorder
 
 
-WEIGHTS_FILE = "model.safetensors"
-
-
 def train(task: "Task") -> dict[str, float]:
-    """Train ``task`` per its config; return the final evaluation metrics (on ``eval_split``,
+    """Train ``task`` per its run options; return the final evaluation metrics (on ``eval_split``,
     by default the test split).
 
-    The work dir (``work_dir``, default :func:`default_work_dir`) must not hold another run
-    unless ``resume`` is set (:func:`check_run_folder`); ``run.json`` and ``config.yaml`` there
-    record the task, the data and the configuration. Resuming a run that had already finished trains nothing, says so
+    The work dir (:func:`~pgg_zoo.engine.run_folder.work_dir_of`) must not hold another run
+    unless ``resume`` is set (:func:`~pgg_zoo.engine.run_folder.check_run_folder`);
+    ``run.json`` and ``config.yaml`` there record the task, the data and the options. Resuming a run that had already finished trains nothing, says so
     on stderr and evaluates its final weights again.
 
     Besides mmengine's checkpoints (``epoch_N.pth`` / ``iter_N.pth``, for ``resume``), the trained task model's
     weights are written to ``<work_dir>/model.safetensors`` (temporary name, then renamed):
     the file to evaluate, share or describe in a model card.
     """
-    rc = run_config(task)
-    work_dir = Path(rc.work_dir or default_work_dir(task))
-    # Before anything is built or written: a reused folder is refused, not mixed.
-    had_run = check_run_folder(task, work_dir)
-    auto_resume = _resume_args(rc) == dict(resume=True)
-    runner, recorder = build_runner(task, train=True, split=rc.eval_split)
-    progress = TrainedItersHook()
-    runner.register_hook(progress)
-    main = is_main_process()
-    if main:
-        if auto_resume and not (work_dir / "last_checkpoint").is_file():
+    rc = task.run
+    # Before anything is built or written: a folder in use or holding another run is refused,
+    # not mixed, and it stays this run's until it ends.
+    with claimed_run_folder(task) as (work_dir, had_run):
+        resume = _resume_args(rc, work_dir)
+        if is_main_process() and rc.resume_mode == "auto" and not resume:
             print(f"pgg-zoo: no checkpoint to resume in {work_dir}; training from the start",
                   file=sys.stderr)
-        if not (work_dir / RUN_FILE).is_file():
-            _write_run_file(task, work_dir)
-        if not (work_dir / CONFIG_FILE).is_file():
-            _write_config_file(task, work_dir)
-    # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
-    with _mmengine_checkpoint_globals():
-        runner.train()
-        if had_run and _resume_args(rc) and progress.iters == 0:
-            # The resumed run had already finished: mmengine trains nothing and evaluates
-            # nothing, so evaluate its final weights again rather than return no metrics.
-            if main:
-                print(f"pgg-zoo: the run in {work_dir} had already finished training "
-                      f"({runner.epoch}/{runner.max_epochs} epochs); nothing was trained, its "
-                      "final weights were evaluated again", file=sys.stderr)
-            runner.val_loop.run()
-    if main:  # every rank holds the same weights; one writer
-        save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
+        if resume:
+            # mmengine unpickles the checkpoint itself; read it here first with the same
+            # weights-only rules, so a hostile file is refused before mmengine sees it.
+            torch_load_weights(resume["load_from"], mmengine=True)
+        runner, recorder = build_runner(task, train=True, split=rc.eval_split)
+        progress = TrainedItersHook()
+        runner.register_hook(progress)
+        main = is_main_process()
+        if main:
+            write_run_records(task, work_dir)
+        # Resuming reads mmengine checkpoints with torch.load(weights_only=True).
+        with checkpoint_globals():
+            runner.train()
+            if had_run and resume and progress.iters == 0:
+                # The resumed run had already finished: mmengine trains nothing and evaluates
+                # nothing, so evaluate its final weights again rather than return no metrics.
+                if main:
+                    print(f"pgg-zoo: the run in {work_dir} had already finished training "
+                          f"({runner.epoch}/{runner.max_epochs} epochs); nothing was trained, "
+                          "its final weights were evaluated again", file=sys.stderr)
+                runner.val_loop.run()
+        if main:  # every rank holds the same weights; one writer
+            save_weights(task.model, Path(runner.work_dir) / WEIGHTS_FILE)
     return dict(recorder.last)
-
-
-def _write_run_file(task: "Task", work_dir: Path) -> None:
-    """``run.json``: what the folder's run trains (task, data, full config), written once."""
-    payload = {"task": task.name, "data": data_identity(task.config),
-               "config": task.config}
-    tmp = work_dir / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, work_dir / RUN_FILE)
-
-
-def _write_config_file(task: "Task", work_dir: Path) -> None:
-    """``config.yaml``: the task, its task options and its run options (enough to recreate the
-    run with ``pgg-zoo train --config``), written once. ``resume`` is written as False: the
-    file describes the run, and a run recreated from it starts afresh."""
-    run = set(run_option_names())
-    write_config_file(work_dir / CONFIG_FILE, task.name,
-                      {k: v for k, v in task.config.items() if k not in run},
-                      run_config(task).replace(resume=False),
-                      data=data_identity(task.config), build_info=task.build_info)
 
 
 def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -> dict[str, float]:
@@ -400,6 +305,6 @@ def evaluate(task: "Task", checkpoint: str | None = None, split: str = "test") -
     if checkpoint is not None:
         load_weights_file(task.model, checkpoint)
     runner, recorder = build_runner(task, train=False, split=split)
-    with _mmengine_checkpoint_globals():
+    with checkpoint_globals():
         metrics = runner.test()
     return {k: float(v) for k, v in (metrics or recorder.last).items()}

@@ -96,11 +96,13 @@ class ClassificationTask(Task):
         # The best positive alpha of the val study on waterbirds-shapes-v2 (alpha 0, no
         # guidance, scored best there: docs/classification.md, "Results").
         "alpha": 0.1,
+        "hflip": False,
+    }
+    run_defaults = {
         "epochs": 10,
         "batch_size": 32,
         "lr": 1e-3,
         "optimizer": "adamw",
-        "hflip": False,
         "eval_split": "test",
     }
     summary_metrics = ("top1", "worst_group_acc", "balanced_acc")
@@ -113,10 +115,10 @@ class ClassificationTask(Task):
     ablation_variants = STUDY_VARIANTS
 
     def validate_config(self) -> None:
-        c = self.config
+        c = self.options
         if int(c["image_size"]) < 16:
             raise ConfigError(f"image_size must be >= 16, got {c['image_size']}")
-        root = c["data_root"]
+        root = self.run.data_root
         if root is not None and not Path(root).is_dir():
             raise FileNotFoundError(f"data_root {root} is not a folder")
         if c["synthesizer"] == "edit_provenance" and not c["edits"]:
@@ -129,22 +131,22 @@ class ClassificationTask(Task):
             raise ConfigError(f"edit_share is a fraction in [0, 1], got {share!r}")
         from .benchmark import SPECS
 
-        if c["data_root"] is None and c["benchmark"] not in SPECS:
+        if self.run.data_root is None and c["benchmark"] not in SPECS:
             raise ConfigError(f"unknown benchmark {c['benchmark']!r}; choose from {sorted(SPECS)}")
-        if c["eval_split"] not in ("val", "test"):
-            raise ConfigError(f"eval_split must be 'val' or 'test', got {c['eval_split']!r}")
+        if self.run.eval_split not in ("val", "test"):
+            raise ConfigError(f"eval_split must be 'val' or 'test', got {self.run.eval_split!r}")
 
     # -- data ----------------------------------------------------------------------------
     def data_root(self) -> Path:
         """The dataset folder; the embedded benchmark is generated on first use."""
-        if self.config["data_root"] is not None:
-            return Path(self.config["data_root"])
+        if self.run.data_root is not None:
+            return Path(self.run.data_root)
         from .benchmark import ensure_benchmark
 
-        return ensure_benchmark(name=self.config["benchmark"])
+        return ensure_benchmark(name=self.options["benchmark"])
 
     def edits_csv(self) -> Path | None:
-        e = self.config["edits"]
+        e = self.options["edits"]
         if not e:
             return None
         path = self.data_root() / "edits" / "edits.csv" if e is True else Path(e)
@@ -161,16 +163,16 @@ class ClassificationTask(Task):
 
         root = self.data_root()
         extra: dict[str, Any] = {}
-        if self.config["data_root"] is None:
+        if self.run.data_root is None:
             from .benchmark import SPECS
 
-            extra["class_names"] = SPECS[self.config["benchmark"]]["classes"]
-        return open_split(root, split, self.config["layout"],
-                          image_size=int(self.config["image_size"]), **extra, **kw)
+            extra["class_names"] = SPECS[self.options["benchmark"]]["classes"]
+        return open_split(root, split, self.options["layout"],
+                          image_size=int(self.options["image_size"]), **extra, **kw)
 
     def num_classes(self) -> int:
-        if self.config["num_classes"] is not None:
-            return int(self.config["num_classes"])
+        if self.options["num_classes"] is not None:
+            return int(self.options["num_classes"])
         if not hasattr(self, "_num_classes"):
             self._num_classes = self._open("train").num_classes
         return self._num_classes
@@ -179,21 +181,21 @@ class ClassificationTask(Task):
         """``"train"``: the train split (+ edited copies when ``edits``); ``"test"``: the
         configured ``eval_split`` (default test; "val" for model selection)."""
         if split == "train":
-            ds = self._open("train", hflip=0.5 if self.config["hflip"] else 0.0)
+            ds = self._open("train", hflip=0.5 if self.options["hflip"] else 0.0)
             csv = self.edits_csv()
             if csv is None:
                 return ds
             from .edits import WithEdits
 
             return WithEdits(ds, csv, self.data_root(),
-                             min_difference=int(self.config["edit_min_difference"]),
-                             adjust_percent=float(self.config["edit_mask_adjust"]),
-                             share=float(self.config["edit_share"]))
-        return self._open(self.config["eval_split"] if split == "test" else split)
+                             min_difference=int(self.options["edit_min_difference"]),
+                             adjust_percent=float(self.options["edit_mask_adjust"]),
+                             share=float(self.options["edit_share"]))
+        return self._open(self.run.eval_split if split == "test" else split)
 
     def heldout_edits_csv(self) -> Path | None:
         """The mapping file of held-out edits (val-split originals), or None."""
-        h = self.config["heldout_edits"]
+        h = self.options["heldout_edits"]
         if h is False or h is None:
             return None
         if h == "auto":
@@ -214,7 +216,7 @@ class ClassificationTask(Task):
         measured on held-out edits. They are val images, never trained on, and the same
         whichever split the run evaluates on (the masks are held-out data, not test data).
         """
-        if self.config["synthesizer"] != "edit_provenance":
+        if self.options["synthesizer"] != "edit_provenance":
             return None
         csv = self.heldout_edits_csv()
         if csv is None:
@@ -222,7 +224,7 @@ class ClassificationTask(Task):
         from .edits import WithEdits
 
         return WithEdits(self._open("val"), csv, self.data_root(),
-                         min_difference=int(self.config["edit_min_difference"]),
+                         min_difference=int(self.options["edit_min_difference"]),
                          include_base=False, split="val")
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -239,8 +241,8 @@ class ClassificationTask(Task):
 
     # -- model and metrics -----------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        name = self.config["backbone"]
-        kw = {"output_stride": self.config["output_stride"]}
+        name = self.options["backbone"]
+        kw = {"output_stride": self.options["output_stride"]}
         if name not in BACKBONES and name in _WSOL_BACKBONES:
             feats = _WSOL_BACKBONES[name](**kw)
         else:

@@ -69,13 +69,15 @@ class DecoyTask(Task):
         "synthesizer": "recorded",
         "variant": "corner",
         "train_set": "decoy",
+        # Chosen on the val split by `pgg-zoo alpha decoy` (docs/decoy.md, "Choosing alpha").
+        "alpha": 1.0,
+    }
+    run_defaults = {
         "epochs": 30,
         "batch_size": 64,
         "lr": 1e-3,
         "weight_decay": 0.0,
         "optimizer": "adam",
-        # Chosen on the val split by `pgg-zoo alpha decoy` (docs/decoy.md, "Choosing alpha").
-        "alpha": 1.0,
     }
     summary_metrics = ("top1", "leakage")
     demo_variants = DEMO_VARIANTS
@@ -85,25 +87,25 @@ class DecoyTask(Task):
     native_val = True
 
     def validate_config(self) -> None:
-        c = self.config
+        c = self.options
         if c["variant"] not in VARIANTS:
             raise ConfigError(f"variant must be one of {list(VARIANTS)}, got {c['variant']!r}")
         if c["train_set"] not in ("decoy", "clean"):
             raise ConfigError(f"train_set must be 'decoy' or 'clean', got {c['train_set']!r}")
-        if c["data_root"] is not None and not Path(c["data_root"]).is_dir():
-            raise FileNotFoundError(f"data_root {c['data_root']} is not a folder")
+        if self.run.data_root is not None and not Path(self.run.data_root).is_dir():
+            raise FileNotFoundError(f"data_root {self.run.data_root} is not a folder")
 
     def data_root(self) -> Path:
         """The decoy-digits folder; the embedded benchmark is written on first use."""
-        if self.config["data_root"] is not None:
-            return Path(self.config["data_root"])
-        return ensure_benchmark(self.config["variant"])
+        if self.run.data_root is not None:
+            return Path(self.run.data_root)
+        return ensure_benchmark(self.options["variant"])
 
     def build_dataset(self, split: str) -> Dataset:
         """``"train"`` (decoyed or clean per ``train_set``), ``"val"`` or ``"test"``."""
         if split not in ("train", "val", "test"):
             raise ConfigError(f"split must be 'train', 'val' or 'test', got {split!r}")
-        if split == "train" and self.config["train_set"] == "clean":
+        if split == "train" and self.options["train_set"] == "clean":
             split = "train_clean"
         return DecoyDigits(self.data_root(), split)
 
@@ -121,7 +123,7 @@ class DecoyTask(Task):
         return 10
 
     def build_model(self) -> nn.Module:
-        name = self.config["backbone"]
+        name = self.options["backbone"]
         net = BACKBONES.build(name) if isinstance(name, str) else name
         return DigitClassifier(net)
 

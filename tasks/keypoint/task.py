@@ -68,6 +68,8 @@ class KeypointTask(Task):
         "num_classes": None,
         # The best guided alpha on val (docs/keypoint.md); validation preferred no guidance.
         "alpha": 0.01,
+    }
+    run_defaults = {
         "epochs": 20,
         "batch_size": 16,
         "lr": 1e-2,
@@ -77,13 +79,13 @@ class KeypointTask(Task):
     demo_variants = DEMO_VARIANTS
 
     def validate_config(self) -> None:
-        c = self.config
+        c = self.options
         if (c["synthesizer"] or "none") not in SYNTHS:
             raise ConfigError(f"keypoint supports synthesizers {SYNTHS}, got {c['synthesizer']!r}")
-        if c["eval_split"] not in ("val", "test"):
-            raise ConfigError(f"eval_split must be 'val' or 'test', got {c['eval_split']!r}")
-        if not 0 < float(c["val_fraction"]) < 1:
-            raise ConfigError(f"val_fraction must lie in (0, 1), got {c['val_fraction']}")
+        if self.run.eval_split not in ("val", "test"):
+            raise ConfigError(f"eval_split must be 'val' or 'test', got {self.run.eval_split!r}")
+        if not 0 < float(self.run.val_fraction) < 1:
+            raise ConfigError(f"val_fraction must lie in (0, 1), got {self.run.val_fraction}")
         if int(c["max_persons"]) < 1:
             raise ConfigError(f"max_persons must be >= 1, got {c['max_persons']}")
         if c["loss"] not in ("bce", "ce"):
@@ -91,12 +93,12 @@ class KeypointTask(Task):
 
     # -- data -----------------------------------------------------------------------------
     def _paths(self) -> tuple[Path, Path | None]:
-        c = self.config
+        c = self.options
         if c["skeletons"] is not None:
             return Path(c["skeletons"]), None if c["annotations"] is None else Path(c["annotations"])
         from .benchmark import SKELETON_FILE, TUBES_FILE, ensure_benchmark
 
-        root = ensure_benchmark() if c["data_root"] is None else Path(c["data_root"])
+        root = ensure_benchmark() if self.run.data_root is None else Path(self.run.data_root)
         tubes = root / TUBES_FILE if c["annotations"] is None else Path(c["annotations"])
         return root / SKELETON_FILE, tubes if tubes.is_file() else None
 
@@ -115,24 +117,24 @@ class KeypointTask(Task):
         """Video ids (frame_dirs) of ``"train"`` (minus the carved val), ``"val"``, ``"test"``."""
         sk = self.skeletons()
         if split == "test":
-            return sk.videos(self.config["test_split"])
+            return sk.videos(self.options["test_split"])
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-        names = sk.videos(self.config["train_split"])
+        names = sk.videos(self.options["train_split"])
         labels = [int(sk.annotations[n]["label"]) for n in names]
-        train, val = holdout_indices(labels, fraction=float(self.config["val_fraction"]))
+        train, val = holdout_indices(labels, fraction=float(self.run.val_fraction))
         return [names[i] for i in (train if split == "train" else val)]
 
     def build_dataset(self, split: str) -> Dataset:
-        c = self.config
+        c = self.options
         return KeypointDataset(self.skeletons(), self.split_videos(split),
                                max_persons=int(c["max_persons"]), clip_len=c["clip_len"]
                                if split == "train" else None, train=split == "train",
-                               seed=int(c["seed"]))
+                               seed=int(self.run.seed))
 
     def num_classes(self) -> int:
-        if self.config["num_classes"] is not None:
-            return int(self.config["num_classes"])
+        if self.options["num_classes"] is not None:
+            return int(self.options["num_classes"])
         gt = self.gt_tubes()
         return len(gt.labels) if gt is not None else self.skeletons().num_classes
 
@@ -154,13 +156,13 @@ class KeypointTask(Task):
 
     # -- model, synthesis, metrics -------------------------------------------------------
     def build_model(self) -> nn.Module:
-        c = self.config
+        c = self.options
         fn = BACKBONES.get(c["backbone"]) if isinstance(c["backbone"], str) else c["backbone"]
         return fn(self.num_classes(), context=bool(c["context"]), loss=c["loss"])
 
     def build_synthesizer(self) -> Any:
-        name = self.config["synthesizer"] or "none"
-        return SYNTHESIZERS.build(name, **dict(self.config.get("synthesizer_options") or {}))
+        name = self.options["synthesizer"] or "none"
+        return SYNTHESIZERS.build(name, **dict(self.options["synthesizer_options"] or {}))
 
     def build_metrics(self) -> list[Any]:
         gt = self.gt_tubes()

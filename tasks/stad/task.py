@@ -52,18 +52,20 @@ class STADTask(Task):
         "benchmark": "stad-sprites-v1",
         "train_key_frame_step": 4,
         "test_key_frame_step": 1,
-        "epochs": 6,
-        "batch_size": 8,
-        "lr": 1e-3,
-        "optimizer": "adamw",
         "protocol": "act",
         "linking": None,
-        "on_error": "raise",
         "num_classes": None,
         "multilabel": False,
         # "global": each box's logit also sees its clip's whole-frame average features
         # (an actor-context head; RoIActionHead's ``context``).
         "head_context": "none",
+    }
+    run_defaults = {
+        "epochs": 6,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "optimizer": "adamw",
+        "on_error": "raise",
     }
     summary_metrics = ("frame_map@0.5[act]", "video_map@0.2[act]", "video_map@0.5[act]",
                        "video_map@0.5:0.95[act]")
@@ -74,13 +76,13 @@ class STADTask(Task):
     }
 
     def validate_config(self) -> None:
-        c = self.config
+        c = self.options
         if c["synthesizer"] not in SYNTHS:
             raise ConfigError(f"stad supports synthesizers {SYNTHS}, got {c['synthesizer']!r}")
-        if c["data_root"] is not None and c["annotations"] is None:
+        if self.run.data_root is not None and c["annotations"] is None:
             raise ConfigError("stad with data_root needs annotations=<pickle> (UCF101v2-GT.pkl, "
                               "JHMDB-GT.pkl)")
-        if c["data_root"] is None and c["benchmark"] not in BENCHMARKS:
+        if self.run.data_root is None and c["benchmark"] not in BENCHMARKS:
             raise ConfigError(f"unknown stad benchmark {c['benchmark']!r}; choose from "
                               f"{sorted(BENCHMARKS)}")
         from .models.head import CONTEXTS
@@ -93,7 +95,7 @@ class STADTask(Task):
     # -- data -----------------------------------------------------------------------------
     @property
     def _scenes(self) -> bool:
-        return self.config["data_root"] is None and self.config["benchmark"] in SCENES_SPECS
+        return self.run.data_root is None and self.options["benchmark"] in SCENES_SPECS
 
     @property
     def native_val(self) -> bool:  # type: ignore[override]
@@ -102,25 +104,25 @@ class STADTask(Task):
         return self._scenes
 
     def image_size(self) -> int:
-        size = self.config["image_size"]
+        size = self.options["image_size"]
         if size is None:
             if self._scenes:
-                return SCENES_SPECS[self.config["benchmark"]].size
-            return BENCHMARKS[self.config["benchmark"]] if self.config["data_root"] is None \
+                return SCENES_SPECS[self.options["benchmark"]].size
+            return BENCHMARKS[self.options["benchmark"]] if self.run.data_root is None \
                 else 64
         return int(size)
 
     def _source(self) -> tuple[Path, Any]:
         if self._scenes:
-            spec = SCENES_SPECS[self.config["benchmark"]]
+            spec = SCENES_SPECS[self.options["benchmark"]]
             return ensure_scenes_benchmark(spec=spec), SCENES_ANNOTATION_FILE
-        if self.config["data_root"] is None:
+        if self.run.data_root is None:
             return ensure_stad_benchmark(), ANNOTATION_FILE
-        return Path(self.config["data_root"]), self.config["annotations"]
+        return Path(self.run.data_root), self.options["annotations"]
 
     def build_dataset(self, split: str) -> Dataset:
         root, ann = self._source()
-        c = self.config
+        c = self.options
         step = c["train_key_frame_step"] if split == "train" else c["test_key_frame_step"]
         if self._scenes and split in ("train", "val"):
             # Training videos minus the benchmark's validation videos, or those alone.
@@ -131,7 +133,7 @@ class STADTask(Task):
             split = "train"
         return TubeDataset(root, ann, split, clip_len=int(c["clip_len"]),
                            stride=int(c["clip_stride"]), size=self.image_size(),
-                           key_frame_step=int(step), on_error=c["on_error"])
+                           key_frame_step=int(step), on_error=self.run.on_error)
 
     def holdout_keys(self, dataset: Dataset) -> tuple[list[Any] | None, list[Any] | None]:
         """Carve val by video (a clip's neighbours never sit on the other side), stratified by
@@ -145,11 +147,11 @@ class STADTask(Task):
         return labels, videos
 
     def num_classes(self) -> int:
-        if self.config["num_classes"] is not None:
-            return int(self.config["num_classes"])
+        if self.options["num_classes"] is not None:
+            return int(self.options["num_classes"])
         if self._scenes:
-            return len(SCENES_SPECS[self.config["benchmark"]].classes)
-        if self.config["data_root"] is None:
+            return len(SCENES_SPECS[self.options["benchmark"]].classes)
+        if self.run.data_root is None:
             from .data import SpritesSpec
 
             return len(SpritesSpec().classes)
@@ -176,27 +178,27 @@ class STADTask(Task):
 
     # -- model and metrics ----------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        return ActionDetector(self.config["backbone"], num_classes=self.num_classes(),
-                              multilabel=bool(self.config["multilabel"]),
-                              head_context=str(self.config["head_context"]))
+        return ActionDetector(self.options["backbone"], num_classes=self.num_classes(),
+                              multilabel=bool(self.options["multilabel"]),
+                              head_context=str(self.options["head_context"]))
 
     def build_synthesizer(self) -> Any:
-        opts = dict(self.config.get("synthesizer_options") or {})
-        if self.config["synthesizer"] == "none":
+        opts = dict(self.options["synthesizer_options"] or {})
+        if self.options["synthesizer"] == "none":
             opts["prob"] = 0.0  # no paste: every actor owns the whole clip
         return SYNTHESIZERS.build("video_paste", **opts)
 
     def build_metrics(self) -> list[Any]:
         ds = self.build_dataset("test")
-        linking = self.config["linking"]
+        linking = self.options["linking"]
         if linking is None:
             if self._scenes:
                 linking = SCENES_LINKING
             else:
-                linking = SPRITES_LINKING if self.config["data_root"] is None else {}
+                linking = SPRITES_LINKING if self.run.data_root is None else {}
         # Every annotated video: the metric scores only those it saw, so the same metric
         # serves test, a carved val (training videos) and limit_test.
-        return [STADMetric(ds.ann, ds.ann.videos("all"), protocol=self.config["protocol"],
+        return [STADMetric(ds.ann, ds.ann.videos("all"), protocol=self.options["protocol"],
                            linking=linking)]
 
     def demo_figure(self, tasks: Mapping[str, "STADTask"], path: Path, n: int = 4) -> Path:

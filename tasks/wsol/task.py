@@ -45,10 +45,6 @@ class WSOLTask(Task):
         "image_size": 64,
         "num_classes": None,
         "output_stride": 16,
-        "epochs": 12,
-        "batch_size": 32,
-        "lr": 1e-3,
-        "optimizer": "adamw",
         "preset": "wsoleval",
         # Embedded benchmark used when data_root is None (docs/benchmarks.md).
         "benchmark": "wsol-shapes-v2",
@@ -63,6 +59,12 @@ class WSOLTask(Task):
         "dataset": "CUB",
         "mask_root": None,
     }
+    run_defaults = {
+        "epochs": 12,
+        "batch_size": 32,
+        "lr": 1e-3,
+        "optimizer": "adamw",
+    }
     #: Columns of the demo / ablation tables.
     summary_metrics = ("top1", "maxboxacc_v2", "maxboxacc_v2@30", "maxboxacc_v2@50",
                        "maxboxacc_v2@70")
@@ -71,7 +73,7 @@ class WSOLTask(Task):
     def native_val(self) -> bool:  # type: ignore[override]
         """wsolevaluation metadata has its own val split (train-fullsup); CUB layout has none,
         so the core carves one from train."""
-        return self.config["data_format"] == "wsoleval"
+        return self.options["data_format"] == "wsoleval"
 
     def validate_config(self) -> None:
         from pgg_zoo.vision.localization import CAM_METHODS
@@ -79,17 +81,17 @@ class WSOLTask(Task):
         from .data.wsoleval import DATASETS
         from .evaluator import EVAL_SIZES
 
-        c = self.config
+        c = self.options
         if int(c["image_size"]) < 16:
             raise ConfigError(f"image_size must be >= 16, got {c['image_size']}")
         for key, allowed in (("cam_method", CAM_METHODS), ("eval_size", EVAL_SIZES),
                              ("data_format", DATA_FORMATS)):
             if c[key] not in allowed:
                 raise ConfigError(f"{key} must be one of {list(allowed)}, got {c[key]!r}")
-        if c["data_root"] is not None and not Path(c["data_root"]).is_dir():
-            raise FileNotFoundError(f"data_root {c['data_root']} is not a folder")
+        if self.run.data_root is not None and not Path(self.run.data_root).is_dir():
+            raise FileNotFoundError(f"data_root {self.run.data_root} is not a folder")
         if c["data_format"] == "wsoleval":
-            if c["data_root"] is None or c["metadata_root"] is None:
+            if self.run.data_root is None or c["metadata_root"] is None:
                 raise ConfigError("data_format='wsoleval' needs data_root (the image root) and "
                                   "metadata_root (wsolevaluation's metadata/ folder)")
             if c["dataset"] not in DATASETS:
@@ -102,8 +104,8 @@ class WSOLTask(Task):
     # -- data ----------------------------------------------------------------------------
     def data_root(self) -> Path:
         """The dataset folder; the embedded benchmark is generated on first use."""
-        if self.config["data_root"] is not None:
-            return Path(self.config["data_root"])
+        if self.run.data_root is not None:
+            return Path(self.run.data_root)
         from .data import ensure_shapes_benchmark
         from .data.finegrained import FINEGRAINED_SPECS, ensure_finegrained_benchmark
 
@@ -117,47 +119,47 @@ class WSOLTask(Task):
         from .data.finegrained import FINEGRAINED_SPECS
 
         specs = {**SPECS, **FINEGRAINED_SPECS}
-        name = self.config["benchmark"]
+        name = self.options["benchmark"]
         if name not in specs:
             raise ConfigError(f"unknown WSOL benchmark {name!r}; available: {sorted(specs)}")
         return specs[name]
 
     def num_classes(self) -> int:
-        if self.config["num_classes"] is not None:
-            return int(self.config["num_classes"])
-        if self.config["data_format"] == "wsoleval":
+        if self.options["num_classes"] is not None:
+            return int(self.options["num_classes"])
+        if self.options["data_format"] == "wsoleval":
             from .data.wsoleval import DATASETS
 
-            return DATASETS[self.config["dataset"]][0]
-        if self.config["data_root"] is None:
+            return DATASETS[self.options["dataset"]][0]
+        if self.run.data_root is None:
             from .data.finegrained import FINEGRAINED_SPECS, finegrained_classes
 
             spec = self._benchmark_spec()
             if spec["name"] in FINEGRAINED_SPECS:
                 return len(finegrained_classes(spec))
             return len(spec["classes"])
-        from .data import CUBDataset
+        from pgg_zoo.vision.cub import CUBDataset
 
         return CUBDataset(self.data_root(), split="train").num_classes
 
     def build_dataset(self, split: str) -> Dataset:
         """``split``: ``"train"``, ``"test"``; ``"val"`` (train-fullsup) for wsoleval data."""
-        c = self.config
+        c = self.options
         hflip = bool(c["hflip"]) and split == "train"
         # Under on_error="raise" a bad file would stop the run when first loaded: find the
         # missing, truncated and non-image files now (headers and file ends only, no decoding).
         # Under "skip" they are skipped and reported as they come.
-        check = c["on_error"] == "raise"
+        check = self.run.on_error == "raise"
         if c["data_format"] == "wsoleval":
             from .data import WSOLEvalDataset
 
             if split not in ("train", "val", "test"):
                 raise ConfigError(f"split must be 'train', 'val' or 'test', got {split!r}")
-            return WSOLEvalDataset(c["data_root"], c["metadata_root"], dataset=c["dataset"],
+            return WSOLEvalDataset(self.run.data_root, c["metadata_root"], dataset=c["dataset"],
                                    split=split, image_size=int(c["image_size"]),
                                    mask_root=c["mask_root"], num_classes=self.num_classes(),
                                    hflip=hflip, check_files=check)
-        from .data import CUBDataset
+        from pgg_zoo.vision.cub import CUBDataset
 
         if split not in ("train", "test"):
             raise ConfigError(f"CUB-layout data has splits 'train' and 'test', got {split!r} "
@@ -193,11 +195,11 @@ class WSOLTask(Task):
 
     # -- model and metrics -----------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        feats = build_backbone(self.config["backbone"], output_stride=self.config["output_stride"])
-        return CAMClassifier(feats, self.num_classes(), cam_method=self.config["cam_method"])
+        feats = build_backbone(self.options["backbone"], output_stride=self.options["output_stride"])
+        return CAMClassifier(feats, self.num_classes(), cam_method=self.options["cam_method"])
 
     def build_metrics(self) -> list[Any]:
-        return [WSOLMetric(preset=self.config["preset"], eval_size=self.config["eval_size"])]
+        return [WSOLMetric(preset=self.options["preset"], eval_size=self.options["eval_size"])]
 
     def demo_figure(self, tasks: Mapping[str, "WSOLTask"], path: Path, n: int = 6) -> Path:
         """CAM overlays with GT (red) and predicted (green) boxes, one row per model.

@@ -73,7 +73,8 @@ class ToyAccuracy(BaseMetric):
 
 
 class ToyBlobsTask(pgg_zoo.Task):
-    defaults = {"backbone": "toynet", "epochs": 2, "batch_size": 16, "lr": 0.01}
+    defaults = {"backbone": "toynet"}
+    run_defaults = {"epochs": 2, "batch_size": 16, "lr": 0.01}
     summary_metrics = ("top1",)
 
     def build_model(self) -> nn.Module:

@@ -3,14 +3,10 @@
 and read back by :class:`CUBDataset`).
 
 The CUB reader and the dataset errors are shared with the classification plugin and live in
-the core (:mod:`pgg_zoo.vision.cub`, :mod:`pgg_zoo.data.errors`); they are re-exported here.
+the core (:mod:`pgg_zoo.vision.cub`, :mod:`pgg_zoo.data.errors`); import them from there.
 Importing this package has no side effects (nothing is generated or registered); the WSOL task
 plugin registers these readers.
 """
-from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
-from pgg_zoo.vision.cub import CUBDataset
-from pgg_zoo.vision.files import IMAGENET_MEAN, IMAGENET_STD
-
 from .files import collate_wsol
 from .benchmark import (
     BENCHMARK_NAME,
@@ -27,7 +23,6 @@ from .benchmark import (
 from .wsoleval import WSOLEvalDataset
 
 __all__ = [
-    "CUBDataset", "WSOLEvalDataset", "DatasetFormatError", "MissingFileError", "collate_wsol",
-    "IMAGENET_MEAN", "IMAGENET_STD", "SPEC", "SPEC_V1", "SPEC_V2", "SPECS", "BENCHMARK_NAME", "write_shapes_benchmark",
+    "WSOLEvalDataset", "collate_wsol", "SPEC", "SPEC_V1", "SPEC_V2", "SPECS", "BENCHMARK_NAME", "write_shapes_benchmark",
     "ensure_shapes_benchmark", "default_benchmark_root", "content_hash", "read_shapes_attributes",
 ]
