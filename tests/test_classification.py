@@ -380,7 +380,7 @@ def test_v1_still_builds_by_name(tmp_path):
     assert not (root / "edits" / bench.VAL_EDITS_FILE).exists()
     with pytest.raises(ValueError, match="unknown classification benchmark"):
         bench.ensure_benchmark(tmp_path / "x", name="waterbirds-shapes-v9")
-    with pytest.raises(pgg_zoo.ConfigError, match="unknown benchmark"):
+    with pytest.raises(pgg_zoo.ConfigError, match="unknown classification benchmark"):
         pgg_zoo.build("classification", benchmark="waterbirds-shapes-v9")
 
 

@@ -9,10 +9,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pgg_zoo import Task, register_task
+from pgg_zoo.benchmarks import benchmark_option
 from pgg_zoo.task import ConfigError
 from pgg_zoo.vision.backbones import build_backbone
 from pgg_zoo.vision.cam import CAMClassifier
 
+from .data.benchmark import ShapesSpec
+from .data.finegrained import FinegrainedSpec
 from .evaluator import WSOLMetric
 
 #: Values of the WSOL config key ``data_format``.
@@ -46,7 +49,8 @@ class WSOLTask(Task):
         "num_classes": None,
         "output_stride": 16,
         "preset": "wsoleval",
-        # Embedded benchmark used when data_root is None (docs/benchmarks.md).
+        # Embedded benchmark used when data_root is None: a name registered for wsol
+        # (docs/benchmarks.md).
         "benchmark": "wsol-shapes-v2",
         "hflip": False,
         # localization map of predict(): "cam" | "gradcam"
@@ -90,6 +94,8 @@ class WSOLTask(Task):
                 raise ConfigError(f"{key} must be one of {list(allowed)}, got {c[key]!r}")
         if self.run.data_root is not None and not Path(self.run.data_root).is_dir():
             raise FileNotFoundError(f"data_root {self.run.data_root} is not a folder")
+        if self.run.data_root is None and c["data_format"] == "cub":
+            self._benchmark_spec()  # an unknown name is an error before anything is built
         if c["data_format"] == "wsoleval":
             if self.run.data_root is None or c["metadata_root"] is None:
                 raise ConfigError("data_format='wsoleval' needs data_root (the image root) and "
@@ -106,23 +112,12 @@ class WSOLTask(Task):
         """The dataset folder; the embedded benchmark is generated on first use."""
         if self.run.data_root is not None:
             return Path(self.run.data_root)
-        from .data import ensure_shapes_benchmark
-        from .data.finegrained import FINEGRAINED_SPECS, ensure_finegrained_benchmark
+        return self._benchmark_spec().ensure()
 
-        spec = self._benchmark_spec()
-        if spec["name"] in FINEGRAINED_SPECS:
-            return ensure_finegrained_benchmark(spec=spec)
-        return ensure_shapes_benchmark(spec=spec)
-
-    def _benchmark_spec(self) -> dict[str, Any]:
-        from .data import SPECS
-        from .data.finegrained import FINEGRAINED_SPECS
-
-        specs = {**SPECS, **FINEGRAINED_SPECS}
-        name = self.options["benchmark"]
-        if name not in specs:
-            raise ConfigError(f"unknown WSOL benchmark {name!r}; available: {sorted(specs)}")
-        return specs[name]
+    def _benchmark_spec(self) -> ShapesSpec | FinegrainedSpec:
+        """The spec registered under the ``benchmark`` option (for ``wsol``)."""
+        return benchmark_option(  # type: ignore[return-value]
+            self.options["benchmark"], "wsol", (ShapesSpec, FinegrainedSpec))
 
     def num_classes(self) -> int:
         if self.options["num_classes"] is not None:
@@ -132,12 +127,7 @@ class WSOLTask(Task):
 
             return DATASETS[self.options["dataset"]][0]
         if self.run.data_root is None:
-            from .data.finegrained import FINEGRAINED_SPECS, finegrained_classes
-
-            spec = self._benchmark_spec()
-            if spec["name"] in FINEGRAINED_SPECS:
-                return len(finegrained_classes(spec))
-            return len(spec["classes"])
+            return self._benchmark_spec().num_classes()
         from pgg_zoo.vision.cub import CUBDataset
 
         return CUBDataset(self.data_root(), split="train").num_classes
