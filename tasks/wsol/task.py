@@ -41,6 +41,11 @@ class WSOLTask(Task):
     (``"input"``: S x S, wsolevaluation's 224 protocol at ``image_size=224``; ``"original"``:
     each image's own size). PxAP is reported when the split has masks (OpenImages, CUB
     segmentations); OpenImages ignore masks are honoured.
+
+    Model variants: ``loss`` ``"ce"`` (softmax cross-entropy on the mixed targets, default) or
+    ``"bce"`` (one-vs-rest binary cross-entropy); ``cam_logits`` ``"gap"`` (default) or
+    ``"relu_mean"`` (logits = mean of each class's ReLU'd map); any registered image backbone
+    (``tiny_cam``, ``tiny_cam_nobn``, ``tiny_cam_gelu``, ``tiny_cam_softplus``, ``vgg16``, ...).
     """
 
     defaults = {
@@ -55,6 +60,10 @@ class WSOLTask(Task):
         "hflip": False,
         # localization map of predict(): "cam" | "gradcam"
         "cam_method": "cam",
+        # task loss on the synthesized targets: "ce" (softmax) | "bce" (one-vs-rest)
+        "loss": "ce",
+        # logits: "gap" (head on averaged features) | "relu_mean" (mean of ReLU'd class maps)
+        "cam_logits": "gap",
         # frame in which maps are scored: "input" (S x S) | "original" (image size)
         "eval_size": "input",
         # data: "cub" (CUB layout / embedded benchmark) | "wsoleval" (wsolevaluation metadata)
@@ -80,6 +89,7 @@ class WSOLTask(Task):
         return self.options["data_format"] == "wsoleval"
 
     def validate_config(self) -> None:
+        from pgg_zoo.vision.cam import LOGIT_POOLS, LOSSES
         from pgg_zoo.vision.localization import CAM_METHODS
 
         from .data.wsoleval import DATASETS
@@ -89,7 +99,8 @@ class WSOLTask(Task):
         if int(c["image_size"]) < 16:
             raise ConfigError(f"image_size must be >= 16, got {c['image_size']}")
         for key, allowed in (("cam_method", CAM_METHODS), ("eval_size", EVAL_SIZES),
-                             ("data_format", DATA_FORMATS)):
+                             ("data_format", DATA_FORMATS), ("loss", tuple(LOSSES)),
+                             ("cam_logits", LOGIT_POOLS)):
             if c[key] not in allowed:
                 raise ConfigError(f"{key} must be one of {list(allowed)}, got {c[key]!r}")
         if self.run.data_root is not None and not Path(self.run.data_root).is_dir():
@@ -186,7 +197,8 @@ class WSOLTask(Task):
     # -- model and metrics -----------------------------------------------------------------
     def build_model(self) -> nn.Module:
         feats = build_backbone(self.options["backbone"], output_stride=self.options["output_stride"])
-        return CAMClassifier(feats, self.num_classes(), cam_method=self.options["cam_method"])
+        return CAMClassifier(feats, self.num_classes(), cam_method=self.options["cam_method"],
+                             loss=self.options["loss"], logit_pool=self.options["cam_logits"])
 
     def build_metrics(self) -> list[Any]:
         return [WSOLMetric(preset=self.options["preset"], eval_size=self.options["eval_size"])]
