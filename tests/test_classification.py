@@ -497,11 +497,11 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     chance = 100 * float(np.mean([1 - held[i]["edit_mask"].mean().item() for i in range(8)]))
     assert metrics["leakage_chance"] == pytest.approx(chance, rel=1e-4)
     assert metrics["leakage_slots"] == 8 and 0 <= metrics["leakage"] <= 100
-    # a CAM model also reports the share of its CAM mass outside the edit, on those of the
-    # same slots whose CAM is not all negative (an all-zero map has no mass to place)
-    areas = [100 * (1 - held[i]["edit_mask"].mean().item()) for i in range(8)]
-    assert 1 <= metrics["cam_leakage_slots"] <= 8 and 0 <= metrics["cam_leakage"] <= 100
-    assert min(areas) - 1e-3 <= metrics["cam_leakage_chance"] <= max(areas) + 1e-3
+    # a CAM model also reports the share of its CAM mass outside the edit, on the same slots
+    # (an all-negative CAM places no mass: it counts as a uniform map), so the chance level and
+    # the slot count above describe it too and are not reported again under its name
+    assert 0 <= metrics["cam_leakage"] <= 100
+    assert "cam_leakage_chance" not in metrics and "cam_leakage_slots" not in metrics
     record = json.loads((tmp_path / "run" / "leakage.jsonl").read_text().splitlines()[-1])
     assert record["data"] == "leakage_dataset" and record["split"] == "test"
     # the plain demo variant (no edited copies) is measured on the same held-out edits
