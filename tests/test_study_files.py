@@ -385,3 +385,11 @@ def test_every_committed_study_file_is_valid(path):
             # verdict (numbers inside it may differ in the last digit: rounded per-seed values)
             strip = lambda t: re.sub(r"[-+]?\d+(\.\d+)?", "#", t)  # noqa: E731
             assert strip(row.verdict) == strip(row.recorded_verdict), (path, row.claim)
+
+
+def test_the_example_of_docs_studies_is_a_valid_study():
+    text = (REPO / "docs" / "studies.md").read_text("utf-8")
+    block = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    study = parse_study(yaml.safe_load(block))
+    assert study.name == "decoy-corner" and set(study.parsed_criteria) == {"recovers_gap",
+                                                                            "leakage_drops"}
