@@ -513,22 +513,6 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     assert got["leakage_chance"] == pytest.approx(chance, rel=1e-4)
 
 
-def test_study_script_variant_names(repo_module):
-    """scripts/classification_study.py: the share and mask-study variants differ from their
-    base only in the swept option (what the study's paired differences rely on)."""
-    mod = repo_module("scripts/classification_study.py")
-    from pgg_zoo_tasks.classification.task import STUDY_VARIANTS
-
-    assert mod.variant_config("edited+pgg@0.1") == {**STUDY_VARIANTS["edited+pgg"], "edit_share": 0.1}
-    assert mod.variant_config("edited@0.3") == {**STUDY_VARIANTS["edited"], "edit_share": 0.3}
-    assert mod.variant_config("edited+pgg~-30") == {**STUDY_VARIANTS["edited+pgg"],
-                                                     "edit_mask_adjust": -30.0}
-    assert mod.variant_config("edited+no-mask")["guidance_mask"] == "none"
-    assert STUDY_VARIANTS["plain"]["edit_share"] == 0.0 and not STUDY_VARIANTS["plain"]["guidance"]
-    with pytest.raises(SystemExit):
-        mod.variant_config("plain~10")
-
-
 def test_v3_v4_differ_from_v2_only_in_object_size():
     def object_extent(spec, img_id):
         _, mask, _ = bench.render_image(0, img_id, img_id % 2, 0, spec)

@@ -1,5 +1,6 @@
-"""scripts/summarize_runs.py, a thin wrapper over `pgg-zoo report --markdown`: means over seeds,
-paired differences, the guidance term's share and the alpha figure."""
+"""`pgg-zoo report --markdown` over `pgg-zoo demo | ablate` folders: means over seeds, paired
+differences, the guidance term's share and the alpha figure (what scripts/summarize_runs.py
+wrapped until it was removed)."""
 import json
 from pathlib import Path
 
@@ -8,9 +9,11 @@ import pytest
 from pgg_zoo.cli.main import main as cli
 
 
-@pytest.fixture
-def summarize(repo_module):
-    return repo_module("scripts/summarize_runs.py")
+def summarize(argv: list[str]) -> None:
+    """``pgg-zoo report --markdown ARGV``; a non-zero exit status raises SystemExit."""
+    code = cli(["report", "--markdown", *argv])
+    if code:
+        raise SystemExit(code)
 
 
 def _run(path: Path, seed: int, cutmix: float, pgg: float) -> str:
@@ -27,10 +30,10 @@ def _run(path: Path, seed: int, cutmix: float, pgg: float) -> str:
     return str(path)
 
 
-def test_means_paired_differences_and_alpha_figure(summarize, tmp_path, capsys):
+def test_means_paired_differences_and_alpha_figure(tmp_path, capsys):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
     fig = tmp_path / "alpha.png"
-    summarize.main(["--paired-to", "cutmix", "--alpha-figure", str(fig), *runs])
+    summarize(["--paired-to", "cutmix", "--alpha-figure", str(fig), *runs])
     out = capsys.readouterr().out
     assert "| cutmix | 35.00 ± 7.07 [30.0, 40.0]" in out
     # per-seed differences +1 and +3: mean +2, sample std 1.41
@@ -38,24 +41,16 @@ def test_means_paired_differences_and_alpha_figure(summarize, tmp_path, capsys):
     assert fig.stat().st_size > 1000
 
 
-def test_the_script_prints_what_the_library_prints(summarize, tmp_path, capsys):
-    runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
-    summarize.main(["--paired-to", "cutmix", *runs])
-    script = capsys.readouterr().out
-    assert cli(["report", "--markdown", "--paired-to", "cutmix", *runs]) == 0
-    assert capsys.readouterr().out == script
-
-
-def test_paired_to_unknown_variant_is_a_clear_error(summarize, tmp_path, capsys):
+def test_paired_to_unknown_variant_is_a_clear_error(tmp_path, capsys):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0)]
     with pytest.raises(SystemExit) as exc:
-        summarize.main(["--paired-to", "no-mix", *runs])
+        summarize(["--paired-to", "no-mix", *runs])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "'no-mix'" in err and "'cutmix', 'cutmix+pgg'" in err
 
 
-def test_penalty_share_reads_the_latest_training_log(summarize, tmp_path, capsys):
+def test_penalty_share_reads_the_latest_training_log(tmp_path, capsys):
     run = _run(tmp_path / "s0", 0, 30.0, 31.0)
     for stamp, pgg in (("20260101_000000", 0.5), ("20260102_000000", 0.01)):
         logs = tmp_path / "s0" / "cutmix_pgg" / stamp / "vis_data"
@@ -64,18 +59,18 @@ def test_penalty_share_reads_the_latest_training_log(summarize, tmp_path, capsys
                  {"loss": 2.0, "loss_task": 2.0 - 3 * pgg, "loss_pgg": 3 * pgg, "iter": 20},
                  {"top1": 50.0, "step": 2}]  # evaluation lines carry no loss
         (logs / "scalars.json").write_text("\n".join(json.dumps(x) for x in lines))
-    summarize.main(["--penalty-share", run])
+    summarize(["--penalty-share", run])
     out = capsys.readouterr().out
     # latest log only: shares 1 % and 1.5 %, mean 1.25 %; the unguided run has no log
     assert "| cutmix+pgg | 1.25 |" in out and "| cutmix |" not in out.split("share")[-1]
 
 
-def test_a_variant_only_some_seeds_have_is_paired_on_those_seeds(summarize, tmp_path, capsys):
+def test_a_variant_only_some_seeds_have_is_paired_on_those_seeds(tmp_path, capsys):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
     extra = json.loads((tmp_path / "s1" / "metrics.json").read_text())
     extra["results"]["clean"] = {"top1": 50.0, "maxboxacc_v2": 70.0}  # seed 1 only
     (tmp_path / "s1" / "metrics.json").write_text(json.dumps(extra))
-    summarize.main(["--paired-to", "cutmix", *runs])
+    summarize(["--paired-to", "cutmix", *runs])
     out = capsys.readouterr().out
     # clean - cutmix on seed 1 alone: 50 - 40 = +10 (not against seed 0's cutmix)
     assert "| clean | +10.00 | +10.00 |" in out

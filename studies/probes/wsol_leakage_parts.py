@@ -1,5 +1,6 @@
 """Where each label's input gradient sits on CutMix inputs: own object, own background, other
-object, other background (docs/results.md, "wsol-finegrained").
+object, other background (studies/log/results.md, "wsol-finegrained"), by
+:func:`pgg_zoo.guidance.region_split` over :func:`~pgg_zoo.guidance.own_other_regions`.
 
 For each run folder of a study, on the same CutMix inputs of the test split (the first n of a
 fixed shuffle, the task's own synthesizer and a fixed generator; the masks are mixed with the
@@ -8,8 +9,8 @@ input gradient (summed over colour channels) on the four parts; the table gives 
 is the label's provenance, "object" the ground-truth object mask. The two "other" columns add
 up to the gradient leakage on these inputs (the engine's leakage uses other batches).
 
-    python scripts/wsol_leakage_parts.py --study runs/wsol_fg/study \
-        --variants cutmix cutmix+pgg --set benchmark=wsol-finegrained-v1 --set image_size=32
+    python studies/probes/wsol_leakage_parts.py --study runs/wsol_fg/study \
+        --variants cutmix cutmix+pgg
 
 A label that reads only its own object scores near 100 on "own object"; one whose gradient
 does not depend on which label it is splits evenly between "own" and "other".
@@ -18,16 +19,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-import pgg_zoo
 from pgg_zoo.cli.run import parse_set_options
-from pgg_zoo.guidance import gradient_mass
+from pgg_zoo.guidance import OWN_OTHER_PARTS as PARTS
+from pgg_zoo.guidance import gradient_mass, own_other_regions, region_split
 from pgg_zoo.study import variant_dir_name
-
-PARTS = ("own object", "own background", "other object", "other background")
+from pgg_zoo.task import load_run
 
 
 def leakage_parts(task, n: int = 128, batch: int = 32, seed: int = 1234, split: str = "test"
@@ -55,43 +56,44 @@ def leakage_parts(task, n: int = 128, batch: int = 32, seed: int = 1234, split: 
         x = syn.inputs.clone().requires_grad_(True)
         prov = syn.provenance
         mass = gradient_mass(x, model(x)["logits"].gather(1, prov.labels), prov.valid)
-        for slot in range(prov.labels.shape[1]):
-            sq = mass[:, slot]
-            own = prov.masks[:, slot].float()
-            for b in range(x.shape[0]):
-                if not (prov.valid[b, slot] and 0 < float(own[b].mean()) < 1):
-                    continue
-                tot = float(sq[b].sum())
-                if tot <= 0:
-                    continue
-                o, m = own[b], mixed_obj[b]
-                shares.append([float((sq[b] * w).sum()) / tot for w in
-                               (o * m, o * (1 - m), (1 - o) * m, (1 - o) * (1 - m))])
-    return 100 * np.asarray(shares).mean(0)
+        parts = region_split(mass, own_other_regions(prov.masks, mixed_obj), prov.valid)
+        area = prov.masks.float().flatten(2).mean(2)
+        # a label owning all or nothing of its input has no "other" part to split
+        shares.append(parts.per_slot((area > 0) & (area < 1))[0])
+    return torch.cat(shares).mean(0).numpy()
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def study_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of the probes that read a study's run folders ``s<seed>/<variant>/``."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--study", required=True, type=Path, help="folder with s<seed>/<variant>/")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--variants", nargs="+", required=True)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a saved option that does not change the model")
+    return ap
+
+
+def study_tasks(args: argparse.Namespace) -> Iterator[tuple[int, str, Any]]:
+    """``(seed, variant, task)`` for every run of the study, rebuilt from its folder with its
+    trained weights (:func:`pgg_zoo.task.load_run`)."""
+    overrides = parse_set_options(args.set)
+    for seed in args.seeds:
+        for v in args.variants:
+            yield seed, v, load_run(args.study / f"s{seed}" / variant_dir_name(v), **overrides)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = study_parser(__doc__.splitlines()[0])
     ap.add_argument("--split", default="test", help="test, or val for selection-stage runs")
     args = ap.parse_args(argv)
-    from safetensors.torch import load_file
-
-    common = parse_set_options(args.set)
     print("| seed | variant | " + " | ".join(PARTS) + " |")
     print("|---|---|" + "---|" * len(PARTS))
     rows: dict[str, list[np.ndarray]] = {}
-    for seed in args.seeds:
-        for v in args.variants:
-            task = pgg_zoo.build("wsol", **common, seed=seed)
-            work = args.study / f"s{seed}" / variant_dir_name(v)
-            task.model.load_state_dict(load_file(str(work / "model.safetensors")))
-            p = leakage_parts(task, split=args.split)
-            rows.setdefault(v, []).append(p)
-            print(f"| {seed} | {v} | " + " | ".join(f"{x:.1f}" for x in p) + " |", flush=True)
+    for seed, v, task in study_tasks(args):
+        p = leakage_parts(task, split=args.split)
+        rows.setdefault(v, []).append(p)
+        print(f"| {seed} | {v} | " + " | ".join(f"{x:.1f}" for x in p) + " |", flush=True)
     for v, ps in rows.items():
         a = np.asarray(ps)
         print(f"| mean | {v} | " + " | ".join(f"{m:.1f} ± {s:.1f}" for m, s in

@@ -1,22 +1,24 @@
-"""Exploratory validation probes after the wsol-finegrained-v2 alpha study (docs/results.md,
-"Why the leakage does not move"): seed 0, val split only, no test number. Each asks whether one
-change lets guidance lower the gradient leakage on CutMix inputs:
+"""Exploratory validation probes after the wsol-finegrained-v2 alpha study (studies/log/
+results.md, "Why the leakage does not move"): seed 0, val split only, no test number. Each
+asks whether one change lets guidance lower the gradient leakage on CutMix inputs:
 
-    python scripts/wsol_fg2_probes.py flat     # v2 with flat backgrounds (no texture, no noise)
-    python scripts/wsol_fg2_probes.py warm     # fine-tune the v2 val CutMix model 5 epochs
-                                               # (lr 3e-4) without / with guidance (10, 100)
-    python scripts/wsol_fg2_probes.py share    # guidance mode "share" at alpha 1 and 3
-    python scripts/wsol_fg2_probes.py prob     # CutMix on half of the inputs, alpha 10
-    python scripts/wsol_fg2_probes.py scale RUN_DIR ...   # logit scale of trained val models
-    python scripts/wsol_fg2_probes.py pairs RUN_DIR ...   # what pasting a bird does to the logits
-    python scripts/wsol_fg2_probes.py nobn     # tiny_cam without BatchNorm (biases instead), alpha 10
-    python scripts/wsol_fg2_probes.py bce      # sigmoid / binary cross-entropy on the mixed targets
-    python scripts/wsol_fg2_probes.py relu_maps   # logits = mean of ReLU(class maps)
-    python scripts/wsol_fg2_probes.py smooth   # tiny_cam with GELU / Softplus instead of ReLU
-    python scripts/wsol_fg2_probes.py frozen   # fixed features (the val no-mix model's), a new
-                                               # head trained with CutMix, alpha 0 / 1 / 10 / 100
+    python studies/probes/wsol_fg2_probes.py flat    # v2 with flat backgrounds (no texture,
+                                                     # no noise): benchmark wsol-fg-probe-flat
+    python studies/probes/wsol_fg2_probes.py warm    # fine-tune the v2 val CutMix model 5
+                                                     # epochs (lr 3e-4) without / with guidance
+    python studies/probes/wsol_fg2_probes.py share   # guidance mode "share" at alpha 1 and 3
+    python studies/probes/wsol_fg2_probes.py prob    # CutMix on half of the inputs, alpha 10
+    python studies/probes/wsol_fg2_probes.py scale RUN_DIR ...  # logit scale of val models
+    python studies/probes/wsol_fg2_probes.py pairs RUN_DIR ...  # what pasting a bird does
+    python studies/probes/wsol_fg2_probes.py nobn    # backbone tiny_cam_nobn, alpha 1 / 10
+    python studies/probes/wsol_fg2_probes.py bce     # option loss=bce (one-vs-rest BCE)
+    python studies/probes/wsol_fg2_probes.py relu_maps  # option cam_logits=relu_mean
+    python studies/probes/wsol_fg2_probes.py smooth  # backbones tiny_cam_gelu / _softplus
+    python studies/probes/wsol_fg2_probes.py frozen  # fixed features (the val no-mix model's),
+                                                     # a new head with CutMix, alpha 0/1/10/100
 
-Outputs: runs/wsol_probe_flat/<probe>/ (gitignored). Not benchmark versions.
+Every variant is a library option, a registered backbone or a registered benchmark variant;
+the probe changes nothing in the library. Outputs: runs/wsol_probe_flat/<probe>/ (gitignored).
 """
 from __future__ import annotations
 
@@ -38,11 +40,10 @@ def guided(alpha: float, **extra) -> dict:
 
 
 def flat() -> None:
-    from pgg_zoo_tasks.wsol.data.finegrained import FINEGRAINED_SPECS, SPEC_FG_V2
-
     name = "wsol-fg-probe-flat"
-    FINEGRAINED_SPECS[name] = {**SPEC_FG_V2, "name": name, "texture_amplitude": 0,
-                               "noise_sigma": 0.0}
+    spec = pgg_zoo.get_benchmark("wsol-finegrained-v2").variant(
+        name, texture_amplitude=0, noise_sigma=0.0)
+    pgg_zoo.register_benchmark(spec)
     pgg_zoo.run_variants("wsol", {"cutmix": CUTMIX, "cutmix+pgg_a10": guided(10)},
                          OUT / name, {**V2, "benchmark": name})
 
@@ -70,20 +71,6 @@ def share() -> None:
 def nobn() -> None:
     """tiny_cam's layers with conv biases and no BatchNorm (train-mode BatchNorm couples the
     inputs of a batch, and the decoy convnet, where guidance does move the gradient, has none)."""
-    from torch import nn
-
-    from pgg_zoo.registry import BACKBONES
-    from pgg_zoo.vision.backbones import Features
-
-    def tiny_cam_nobn(**_):
-        def block(cin, cout):
-            return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU()]
-        body = nn.Sequential(*block(3, 32), nn.MaxPool2d(2), *block(32, 64), nn.MaxPool2d(2),
-                             *block(64, 128), *block(128, 128))
-        return Features(body, 128)
-
-    if "tiny_cam_nobn" not in BACKBONES:
-        BACKBONES.add("tiny_cam_nobn", tiny_cam_nobn, tasks=("wsol",))
     common = {**V2, "backbone": "tiny_cam_nobn"}
     pgg_zoo.run_variants("wsol", {"nobn_cutmix": CUTMIX, "nobn_pgg_a10": guided(10),
                                   "nobn_pgg_a1": guided(1)}, OUT / "nobn", common)
@@ -98,50 +85,20 @@ def bce() -> None:
     """Binary cross-entropy on the mixed targets (timm's BCE with CutMix): each logit is a
     one-vs-rest detector, with no softmax competition that pushes other sources' evidence
     into it as negative evidence."""
-    import torch.nn.functional as F
-
-    from pgg_zoo.vision import cam
-
-    def task_loss(self, outputs, provenance, batch):
-        logits = outputs["logits"].float()
-        target = torch.zeros_like(logits)
-        w = provenance.weights.float() * provenance.valid.float()
-        target.scatter_add_(1, provenance.labels, w)
-        return F.binary_cross_entropy_with_logits(logits, target.clamp(0, 1),
-                                                  reduction="none").sum(1).mean()
-
-    cam.CAMClassifier.task_loss = task_loss
-    _alphas("bce")
+    _alphas("bce", loss="bce")
 
 
 def relu_maps() -> None:
     """Logits are the mean of ReLU(class maps): a label's gradient then lives only where its
     own map is positive, so the penalty can act on where the map fires."""
-    import torch.nn.functional as F
-
-    from pgg_zoo.vision import cam
-
-    def forward(self, inputs, batch=None):
-        feats = self.features(inputs)
-        maps = torch.einsum("kc,bchw->bkhw", self.fc.weight, feats)
-        maps = maps + self.fc.bias[None, :, None, None]
-        return {"logits": F.relu(maps).mean(dim=(2, 3)), "features": feats}
-
-    cam.CAMClassifier.forward = forward
-    _alphas("relu_maps")
+    _alphas("relu_maps", cam_logits="relu_mean")
 
 
 def smooth() -> None:
     """tiny_cam with smooth activations: through a ReLU the penalty's parameter gradient cannot
     move a gate (its second derivative is 0), only rescale the active paths."""
-    from torch import nn
-
-    from pgg_zoo.vision import backbones
-
-    for name, act in (("gelu", nn.GELU), ("softplus", lambda: nn.Softplus(beta=4.0))):
-        backbones._conv_bn = lambda cin, cout, act=act: [
-            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), act()]
-        _alphas(name, alphas=(0, 10))
+    for name in ("gelu", "softplus"):
+        _alphas(name, alphas=(0, 10), backbone=f"tiny_cam_{name}")
 
 
 def frozen() -> None:
@@ -177,7 +134,7 @@ def scale(runs: list[str]) -> None:
     provenance (sums over label slots that own part of their input)."""
     from safetensors.torch import load_file
 
-    from pgg_zoo.guidance import gradient_mass
+    from pgg_zoo.guidance import gradient_mass, region_split
 
     t = pgg_zoo.build("wsol", **V2)
     ds = t.dataset("val")
@@ -195,12 +152,10 @@ def scale(runs: list[str]) -> None:
         srt = lg.sort(1, descending=True).values
         x = syn.inputs.clone().requires_grad_(True)
         mass = gradient_mass(x, model(x)["logits"].gather(1, prov.labels), prov.valid)
-        inside = outside = 0.0
-        for slot in range(prov.labels.shape[1]):
-            sq, m = mass[:, slot], prov.masks[:, slot].float()
-            part = (m.mean((1, 2)) > 0) & (m.mean((1, 2)) < 1) & prov.valid[:, slot]
-            inside += float((sq * m)[part].sum())
-            outside += float((sq * (1 - m))[part].sum())
+        own = prov.masks.float()
+        area = own.flatten(2).mean(2)
+        split = region_split(mass, {"inside": own, "outside": 1 - own}, prov.valid)
+        inside, outside = (float(v) for v in split.per_slot((area > 0) & (area < 1))[1].sum(0))
         print(f"| {run} | {float(lg.std(1).mean()):.2f} | {float((srt[:, 0] - srt[:, 1]).mean()):.2f}"
               f" | {float(lg.softmax(1).max(1).values.mean()):.3f} | {inside:.2f} / {outside:.2f} |")
 
@@ -213,7 +168,7 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
     from safetensors.torch import load_file
 
     from pgg_zoo.vision.files import load_rgb, normalize_
-    from pgg_zoo_tasks.wsol.data.finegrained import SPEC_FG_V2, render_bird_image
+    from pgg_zoo_tasks.wsol.data.finegrained import render_bird_image
 
     t = pgg_zoo.build("wsol", **V2)
     models = {}
@@ -231,14 +186,15 @@ def pairs(runs: list[str], n_pairs: int = 60) -> None:
         f[a["y"]:a["y"] + a["side"], a["x"]:a["x"] + a["side"]] = True
         return f
 
+    spec_v2 = pgg_zoo.get_benchmark("wsol-finegrained-v2").design()
     rng = np.random.default_rng(0)
     deltas: dict[str, list[tuple[float, float]]] = {r: [] for r in runs}
     found = 0
     while found < n_pairs:
         la, lb = rng.choice(12, 2, replace=False)
         ia, ib = rng.integers(10000, 20000, 2)
-        img_a, _, att_a = render_bird_image(0, int(ia), int(la), SPEC_FG_V2)
-        img_b, _, att_b = render_bird_image(0, int(ib), int(lb), SPEC_FG_V2)
+        img_a, _, att_a = render_bird_image(0, int(ia), int(la), spec_v2)
+        img_b, _, att_b = render_bird_image(0, int(ib), int(lb), spec_v2)
         fa, fb = frame(att_a), frame(att_b)
         if (fa & fb).any():
             continue

@@ -1,6 +1,9 @@
-"""Val-only supplement to the decoy `anywhere` convnet study (docs/decoy.md): validation top-1
-and leakage of guidance with the true mask and with the random-mask control at every alpha
-of the selection grid, 3 seeds. Run after the test phase; it reads no test data."""
+"""Val-only supplement to the decoy `anywhere` convnet study (studies/log/decoy.md): validation
+top-1 and leakage of guidance with the true mask and with the random-mask control at every
+alpha of the selection grid, 3 seeds. Run after the test phase; it reads no test data.
+
+    python studies/probes/decoy_mask_alpha_val.py [OUT]   # default runs/decoy/mask_alpha_val
+"""
 from __future__ import annotations
 
 import json
