@@ -92,6 +92,8 @@ def _test(study: StudyFile, summary: Summary) -> list[str]:
 
 
 def _criteria(ev: Evaluation) -> list[str]:
+    if not ev.study.parsed_criteria:
+        return ["## Criteria", "", "None declared (not a pre-registered study).", ""]
     lines = ["## Criteria (pre-declared)", "", "| criterion | rule | measure | outcome | "
              "compared | as declared |", "|---|---|---|---|---|---|"]
     for name, crit in ev.study.parsed_criteria.items():
@@ -105,6 +107,9 @@ def _criteria(ev: Evaluation) -> list[str]:
 
 
 def _claims(ev: Evaluation) -> list[str]:
+    if not ev.rows:
+        return ["## Claims-table rows", "", "None: the study is not a row of the claims table.",
+                ""]
     lines = ["## Claims-table rows", "", "| claim | verdict | numbers | from |",
              "|---|---|---|---|"]
     for row in ev.rows:
