@@ -8,9 +8,9 @@ the background agrees with the class 95 % of the time (minority groups 5 %); val
 test are balanced over the four groups. A procedural "editor" repaints the background of a
 fixed subset of training images with the other family and writes the edited copies plus an
 ``edits.csv`` mapping, exactly as a generative editing pipeline (ALIA) would, so edit
-provenance (:mod:`.edits`) runs end to end without a diffusion model. Spec and rationale:
-docs/classification.md (fixed before any test-split number was produced; changing a number
-needs a new name). v2 edits every training image with an imperfect editor (its repainted
+provenance (:mod:`.edits`) runs end to end without a diffusion model. Spec: docs/classification.md;
+rationale: studies/log/classification.md (fixed before any test-split number was produced;
+changing a number needs a new name). v2 edits every training image with an imperfect editor (its repainted
 backgrounds have a style of their own, a cue that correlates with the class through which images
 were edited) and also writes edited copies of the val images (``edits/val_edits.csv``, never
 trained on) on which gradient leakage is measured::
@@ -83,7 +83,7 @@ SPEC_V1: dict[str, Any] = {
     "edit_noise_sigma": 2.0,
 }
 
-#: v2 (docs/classification.md, "waterbirds-shapes-v2"): same renderer; 120 train images per
+#: v2 (studies/log/classification.md, "waterbirds-shapes-v2"): same renderer; 120 train images per
 #: class; every train image edited to the other place by an imperfect editor whose repainted
 #: background has its own style (texture contrast ``edit_texture_amplitude`` instead of 25);
 #: every val image edited the same way into ``edits/val_edits.csv`` (held out, for leakage).
@@ -100,13 +100,13 @@ SPEC_V2: dict[str, Any] = {
     "edit_texture_amplitude": 12,
 }
 
-#: v3 (docs/classification.md, "waterbirds-shapes-v3"): v2 with objects about four times
+#: v3 (studies/log/classification.md, "waterbirds-shapes-v3"): v2 with objects about four times
 #: larger (side 24..36 of 48 px instead of 12..18): in Waterbirds the bird fills a large part of
 #: the image, while v2's object covered about 5 % of it, so every feature the classifier pools
 #: saw mostly background. Everything else, every random stream included, is v2's.
 SPEC_V3: dict[str, Any] = {**SPEC_V2, "name": "waterbirds-shapes-v3", "object_side_px": [24, 36]}
 
-#: v4 (docs/classification.md, "waterbirds-shapes-v4"): v2 with objects in between (side 18..27
+#: v4 (studies/log/classification.md, "waterbirds-shapes-v4"): v2 with objects in between (side 18..27
 #: of 48 px): v3's design check failed (edited data alone closed the gap at every share).
 SPEC_V4: dict[str, Any] = {**SPEC_V2, "name": "waterbirds-shapes-v4", "object_side_px": [18, 27]}
 

@@ -38,7 +38,7 @@ DEMO_VARIANTS: dict[str, dict[str, Any]] = {
                    "guidance_mask": "provenance"},
 }
 
-#: The study of docs/classification.md (5 paired seeds): the demo's variants and the paper's
+#: The study of studies/log/classification.md (5 paired seeds): the demo's variants and the paper's
 #: two controls, on the same data and seeds.
 STUDY_VARIANTS: dict[str, dict[str, Any]] = {
     **DEMO_VARIANTS,
@@ -96,7 +96,7 @@ class ClassificationTask(Task):
         # The embedded benchmark used when data_root is None.
         "benchmark": "waterbirds-shapes-v2",
         # The best positive alpha of the val study on waterbirds-shapes-v2 (alpha 0, no
-        # guidance, scored best there: docs/classification.md, "Results").
+        # guidance, scored best there: studies/log/classification.md, "Results").
         "alpha": 0.1,
         "hflip": False,
     }

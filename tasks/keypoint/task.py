@@ -71,7 +71,7 @@ class KeypointTask(Task):
         "num_classes": None,
         # The embedded benchmark used when neither skeletons nor data_root is given.
         "benchmark": "keypoint-sticks-v1",
-        # The best guided alpha on val (docs/keypoint.md); validation preferred no guidance.
+        # The best guided alpha on val (studies/log/keypoint.md); validation preferred no guidance.
         "alpha": 0.01,
     }
     run_defaults = {

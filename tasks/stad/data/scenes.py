@@ -1,6 +1,7 @@
 """``stad-scenes-v1`` / ``-v2``: an embedded STAD benchmark with a scene shortcut that paste
-provenance can act on (docs/stad.md, "stad-scenes-v1"; design and criterion fixed before any
-test number). v2 (:data:`SCENES_V2`) only has more training videos.
+provenance can act on (docs/benchmarks.md, "STAD: stad-scenes-v1"; its design and criterion,
+fixed before any test number: studies/log/benchmarks.md). v2 (:data:`SCENES_V2`) only has more
+training videos.
 
 Why a second benchmark. In ``stad-sprites-v1`` the class-correlated texture fills the whole
 frame, so the background *inside* an actor's box already carries the shortcut; the video paste
@@ -105,7 +106,7 @@ class ScenesSpec(BenchmarkSpec):
 #: The released ``stad-scenes-v1``.
 SCENES_V1 = ScenesSpec()
 #: ``stad-scenes-v2``: v1 with three times the training videos (120 per class before the val
-#: carve), so that the actions can be learned from the actors (docs/benchmarks.md).
+#: carve), so that the actions can be learned from the actors (studies/log/benchmarks.md).
 SCENES_V2 = ScenesSpec(name="stad-scenes-v2", n_train_per_class=120)
 
 

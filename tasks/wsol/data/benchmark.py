@@ -2,7 +2,7 @@
 
 Four shape classes on textured backgrounds. In the train split each class's object usually sits
 on "its own" texture family (a background shortcut); in the test split texture and class are
-independent. The specification below is fixed (see docs/benchmarks.md for why and for what the
+independent. The specification below is fixed (see studies/log/benchmarks.md for why and for what the
 benchmark cannot show); changing any number requires a new name (``wsol-shapes-v2``).
 
 The benchmark is written in CUB's layout and read back by
@@ -71,7 +71,7 @@ SPEC_V1: dict[str, Any] = {
 #: test split -- the model read texture only (the train-split learnability check had already
 #: shown 0 / 9 held-out images on another class's texture classified correctly), which leaves
 #: nothing to compare. The change was decided from that plain-CutMix number alone, before the
-#: guided v1 run had finished, and checked on held-out *train* images (docs/benchmarks.md).
+#: guided v1 run had finished, and checked on held-out *train* images (studies/log/benchmarks.md).
 SPEC_V2: dict[str, Any] = {**SPEC_V1, "name": "wsol-shapes-v2", "train_own_texture_p": 0.7}
 
 #: The default benchmark's design.

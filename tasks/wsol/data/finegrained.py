@@ -7,8 +7,8 @@ shares colours and body plan, two species differ only in which part carries whic
 head / blue wing vs blue head / red wing), and a CutMix patch of another bird usually holds
 parts that also excite the host's label -- the cross-source leakage CutMix provenance is about.
 Background, body colour, facing, size and position are independent of the species (no
-background shortcut). Design, specification and success criterion: docs/benchmarks.md and
-docs/wsol.md ("Fine-grained benchmark").
+background shortcut). Specification: docs/benchmarks.md; design and success criterion:
+studies/log/benchmarks.md and studies/log/wsol.md.
 
 Layout (read by :class:`pgg_zoo.vision.cub.CUBDataset`)::
 
