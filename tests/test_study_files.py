@@ -187,6 +187,8 @@ def test_paired_statistics_by_hand():
     ("every_seed_above", {"threshold": 1}, [1.5, 2, 1.01], True, "3 of 3"),
     ("mean_above_spread", {}, [1, 2, 3], True, "+2.00"),             # std 1 < mean 2
     ("mean_above_spread", {}, [-1, 1, 3], False, "+1.00"),           # std 2 > mean 1
+    ("mean_above_spread", {"k": 2}, [1, 2, 3], False, "+2.00"),      # 2 std = 2 is not below 2
+    ("mean_above_spread", {"k": 2}, [2, 2.5, 3], True, "+2.50"),     # 2 std = 1.0 < 2.5
     # diffs 1..5: SE 0.7071, 2 SE = 1.41 < mean 3; 5 SE = 3.54 > 3
     ("mean_above_k_se", {"k": 2}, [1, 2, 3, 4, 5], True, "1.41"),
     ("mean_above_k_se", {"k": 5}, [1, 2, 3, 4, 5], False, "3.54"),

@@ -11,7 +11,7 @@ rule                       holds when (d = the per-seed differences, n seeds)
 ``mean_below``             mean(d) < threshold (default 0)
 ``every_seed_above``       every d > threshold (default 0)
 ``every_seed_below``       every d < threshold (default 0): "lower on every seed"
-``mean_above_spread``      mean(d) > std(d): "above its seed spread"
+``mean_above_spread``      mean(d) > k * std(d) (default k 1): "above its seed spread"
 ``mean_above_k_se``        mean(d) > k * SE, SE = std(d) / sqrt(n) (default k 2)
 ``mean_plus_k_se_below``   mean(d) + k * SE < threshold: an effect that size is excluded
 ``share_of_gap_at_least``  mean(d) / mean(gap) >= share: the share of a gap recovered
@@ -164,9 +164,13 @@ class EverySeedBelow(Rule):
 
 @dataclass
 class MeanAboveSpread(Rule):
+    k: float = option(1.0, "float", low=0, strict=True, doc="multiples of the seed spread")
+
     def evaluate(self, m: Paired, measures: Mapping[str, Paired]) -> Outcome:
-        return Outcome(m.mean > m.std, _signed(m.mean),
-                       f"mean {_signed(m.mean)} > std {_plain(m.std)}")
+        bound = self.k * m.std
+        shown = "std" if self.k == 1 else f"{self.k:g} std"
+        return Outcome(m.mean > bound, _signed(m.mean),
+                       f"mean {_signed(m.mean)} > {shown} {_plain(bound)}")
 
 
 @dataclass
