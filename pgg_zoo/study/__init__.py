@@ -17,8 +17,14 @@ from .alpha import (ALPHA_GRID, alpha_for_test, alpha_study, alpha_variant_name,
 from .comparisons import ALPHAS, ablate, alpha_figure, alpha_sweep, compare_modes, demo
 from .runs import (epochs_to_reach, finished_metrics, read_curve, run_paired, run_variants,
                    variant_dir_name, write_json)
+from .schema import StudyFile, load_study
+from .summary import Summary, read_summary, write_summary
+from .runner import run_study
+from .report import study_report
 
 __all__ = ["demo", "ablate", "compare_modes", "alpha_study", "run_variants", "run_paired",
            "read_curve", "epochs_to_reach", "alpha_sweep", "alpha_figure", "selection_metric",
            "choose_alpha", "alpha_for_test", "alpha_variant_name", "variant_dir_name",
-           "write_json", "finished_metrics", "MODE_VARIANTS", "ALPHAS", "ALPHA_GRID"]
+           "write_json", "finished_metrics", "MODE_VARIANTS", "ALPHAS", "ALPHA_GRID",
+           "StudyFile", "load_study", "Summary", "read_summary", "write_summary", "run_study",
+           "study_report"]

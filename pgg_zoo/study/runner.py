@@ -125,7 +125,10 @@ def run_study(study: StudyFile, *, phase: str = "all", workers: int = 1,
         failed.extend(r for r in results if r.error)
         return [r for r in results if not r.error]
 
-    if phase in ("select", "all") and study.parsed_selection is not None:
+    if phase in ("select", "all") and study.parsed_selection is None:
+        log(f"{study.path}: no selection (the study fixes test.alpha "
+            f"{study.parsed_test.alpha:g})")
+    elif phase in ("select", "all"):
         _select(study, summary, run(selection_jobs(study, runs_dir, threads)), log)
         write_summary(study.summary_path, summary)
     if phase in ("test", "all") and not failed:
