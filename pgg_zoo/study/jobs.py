@@ -154,10 +154,17 @@ def _local(jobs: Sequence[Job], workers: int, done: Callable[[JobResult], None])
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(j.threads for j in jobs)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_spawned_worker, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_spawned_worker, initargs=(threads,))
+    try:
         for future in as_completed([pool.submit(run_job, job) for job in jobs]):
             done(future.result())
+    except BaseException:
+        # Ctrl-C (or a failing callback): start nothing more; the runs in flight end with the
+        # workers, and their folders are continued by the next `study run`
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _submitit(jobs: Sequence[Job], executor: str, workers: int, folder: str | Path | None,
