@@ -87,6 +87,9 @@ class WeightsSpec:
         missing_ok: model-key prefixes the checkpoint deliberately lacks (layers the task adds on
             top of an upstream trunk, e.g. VGG16-CAM's extra convolution); they keep their
             initialisation. Every other missing key is an error.
+        by_position: the checkpoint's keys are another naming of the target module's (a port of
+            the same network): after ``exclude``, its i-th tensor loads into the module's i-th
+            state-dict entry. Checked: the same count, and the same shape at every position.
     """
 
     url: str
@@ -100,6 +103,7 @@ class WeightsSpec:
     exclude: tuple[str, ...] = ()
     rename: tuple[tuple[str, str], ...] = ()
     missing_ok: tuple[str, ...] = ()
+    by_position: bool = False
 
     @property
     def filename(self) -> str:
@@ -399,6 +403,11 @@ class ModelCard:
                 p.append(f"weights.{key} must be a list of key prefixes (strings)")
         if w.missing_ok and w.submodule is None:
             p.append("weights.missing_ok needs weights.submodule: a whole-model card must provide every key")
+        if not isinstance(w.by_position, bool):
+            p.append("weights.by_position must be true or false")
+        elif w.by_position and (w.rename or w.missing_ok):
+            p.append("weights.by_position maps every key by its place: it cannot be combined with "
+                     "weights.rename or weights.missing_ok")
         return p
 
     # ------------------------------------------------------------------------------------

@@ -97,7 +97,8 @@ class _TimmFeatures(nn.Module):
 
 
 def timm_features(name: str, output_stride: int | None = 16, **_: Any) -> Features:
-    """Any timm convolutional network by name, as a feature extractor (no pretrained download).
+    """Any timm convolutional network by name, as a feature extractor (no pretrained download:
+    the task option ``pretrained`` loads a model card's weights into it, verified).
 
     ``output_stride`` 16 (dilated last stage) keeps CAMs usable, as WSOL ResNets do; networks
     that do not support it are built at their native stride.
