@@ -32,14 +32,24 @@ def backbone_cards(task: str, backbone: Any) -> list["ModelCard"]:
     """The upstream cards of ``task`` that initialize ``backbone`` (a submodule of the task
     model), sorted by name. Card files that do not parse are skipped here (``pgg-zoo cards``
     reports them)."""
-    from ..cards.store import scan_cards
+    from ..cards import CardError
+    from ..cards.store import card_files, read_card
 
     if not isinstance(backbone, str):
         return []
-    cards, _ = scan_cards()
-    return sorted((c for c in cards if c.task == task and c.backbone == backbone
-                   and c.origin == "upstream" and c.weights.submodule is not None),
-                  key=lambda c: c.name)
+    found = {}
+    for path in card_files():
+        try:
+            # every build asks: parse only the files that name the backbone at all
+            if backbone not in path.read_text("utf-8", errors="replace"):
+                continue
+            card = read_card(path)
+        except (OSError, CardError):
+            continue
+        if (card.task == task and card.backbone == backbone and card.origin == "upstream"
+                and card.weights.submodule is not None):
+            found.setdefault(card.name, card)
+    return [found[k] for k in sorted(found)]
 
 
 def default_card_name(task: str, backbone: Any) -> str | None:
