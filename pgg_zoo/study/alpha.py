@@ -69,7 +69,7 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     Writes ``alpha.md`` (both tables), ``metrics.json`` (every run's metrics, the choice) and
     ``alpha.png`` (validation metric and leakage against alpha) to ``out_dir``.
     """
-    from .stats import mean_std
+    from ..stats import mean_std
 
     out_dir = Path(out_dir)
     metric = metric or selection_metric(task_name)
@@ -158,7 +158,7 @@ def _alpha_val_figure(val: Mapping[float, Sequence[Mapping[str, float]]], metric
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .viz import save_figure
+    from ..viz import save_figure
 
     pos = sorted(a for a in val if a > 0)
     fig, ax = plt.subplots(figsize=(5.2, 3.4))

@@ -121,7 +121,7 @@ def alpha_figure(sweep: Mapping[float, Mapping[str, float] | Sequence[Mapping[st
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from .viz import save_figure
+    from ..viz import save_figure
 
     alphas = sorted(sweep)
     runs = {a: [sweep[a]] if isinstance(sweep[a], Mapping) else list(sweep[a]) for a in alphas}
