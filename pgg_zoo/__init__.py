@@ -34,6 +34,7 @@ from .registry import (
 )
 from .study import ablate, alpha_study, compare_modes, demo, run_paired, run_variants
 from .synthesizers import CutMix, NoMix, SynthesizedBatch
+from .classifier import label_logits, soft_targets
 from .config import ConfigError, RunConfig
 from .task import Task, TaskModel, build, register_task, seeded_generator
 
@@ -44,6 +45,7 @@ __all__ = [
     "build", "register_task", "Task", "TaskModel", "ConfigError", "RunConfig",
     "list_tasks", "list_synthesizers", "list_backbones", "list_metrics",
     "Provenance", "ProvenanceError", "ProvenanceGuidance", "SynthesizedBatch", "CutMix", "NoMix",
+    "label_logits", "soft_targets",
     "Registry", "RegistryError", "UnknownNameError", "DuplicateNameError", "failed_plugins",
     "TASKS", "SYNTHESIZERS", "BACKBONES", "METRICS", "GUIDANCE_MODES",
     "ENTRY_POINT_GROUP", "load_plugins", "seeded_generator", "__version__",

@@ -1,7 +1,6 @@
 import torch
 import torch.nn.functional as F
-from pgg_zoo import CutMix, ProvenanceGuidance
-from pgg_zoo.classifier import label_logits, soft_targets
+from pgg_zoo import CutMix, ProvenanceGuidance, label_logits, soft_targets
 
 
 def train(model, loader, optimizer, epochs=10, alpha=0.05, seed=0):

@@ -428,7 +428,8 @@ def download_weights(
         raise UnverifiedWeightsError(
             f"model card {card.name!r} has no verified sha256 for {w.url} (hash_verified: false), so "
             f"its bytes cannot be checked. Pass allow_unverified=True (pgg_zoo.build; `pgg-zoo "
-            f"download --allow-unverified`; a config file or recipe: allow_unverified: true) to "
+            f"train/download --allow-unverified`; a config file or recipe: allow_unverified: "
+            f"true) to "
             f"use them anyway, or add the file's sha256 to {card.source or 'the card'}."
         )
     url_problem = weights_url_problem(w.url, card.source)
