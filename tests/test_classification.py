@@ -380,7 +380,7 @@ def test_v1_still_builds_by_name(tmp_path):
     assert not (root / "edits" / bench.VAL_EDITS_FILE).exists()
     with pytest.raises(ValueError, match="unknown classification benchmark"):
         bench.ensure_benchmark(tmp_path / "x", name="waterbirds-shapes-v9")
-    with pytest.raises(pgg_zoo.ConfigError, match="unknown benchmark"):
+    with pytest.raises(pgg_zoo.ConfigError, match="unknown classification benchmark"):
         pgg_zoo.build("classification", benchmark="waterbirds-shapes-v9")
 
 
@@ -497,11 +497,11 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     chance = 100 * float(np.mean([1 - held[i]["edit_mask"].mean().item() for i in range(8)]))
     assert metrics["leakage_chance"] == pytest.approx(chance, rel=1e-4)
     assert metrics["leakage_slots"] == 8 and 0 <= metrics["leakage"] <= 100
-    # a CAM model also reports the share of its CAM mass outside the edit, on those of the
-    # same slots whose CAM is not all negative (an all-zero map has no mass to place)
-    areas = [100 * (1 - held[i]["edit_mask"].mean().item()) for i in range(8)]
-    assert 1 <= metrics["cam_leakage_slots"] <= 8 and 0 <= metrics["cam_leakage"] <= 100
-    assert min(areas) - 1e-3 <= metrics["cam_leakage_chance"] <= max(areas) + 1e-3
+    # a CAM model also reports the share of its CAM mass outside the edit, on the same slots
+    # (an all-negative CAM places no mass: it counts as a uniform map), so the chance level and
+    # the slot count above describe it too and are not reported again under its name
+    assert 0 <= metrics["cam_leakage"] <= 100
+    assert "cam_leakage_chance" not in metrics and "cam_leakage_slots" not in metrics
     record = json.loads((tmp_path / "run" / "leakage.jsonl").read_text().splitlines()[-1])
     assert record["data"] == "leakage_dataset" and record["split"] == "test"
     # the plain demo variant (no edited copies) is measured on the same held-out edits
@@ -511,22 +511,6 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     assert len(plain.build_dataset("train")) == 24
     got = plain.train()
     assert got["leakage_chance"] == pytest.approx(chance, rel=1e-4)
-
-
-def test_study_script_variant_names(repo_module):
-    """scripts/classification_study.py: the share and mask-study variants differ from their
-    base only in the swept option (what the study's paired differences rely on)."""
-    mod = repo_module("scripts/classification_study.py")
-    from pgg_zoo_tasks.classification.task import STUDY_VARIANTS
-
-    assert mod.variant_config("edited+pgg@0.1") == {**STUDY_VARIANTS["edited+pgg"], "edit_share": 0.1}
-    assert mod.variant_config("edited@0.3") == {**STUDY_VARIANTS["edited"], "edit_share": 0.3}
-    assert mod.variant_config("edited+pgg~-30") == {**STUDY_VARIANTS["edited+pgg"],
-                                                     "edit_mask_adjust": -30.0}
-    assert mod.variant_config("edited+no-mask")["guidance_mask"] == "none"
-    assert STUDY_VARIANTS["plain"]["edit_share"] == 0.0 and not STUDY_VARIANTS["plain"]["guidance"]
-    with pytest.raises(SystemExit):
-        mod.variant_config("plain~10")
 
 
 def test_v3_v4_differ_from_v2_only_in_object_size():

@@ -22,12 +22,15 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _imported_top_level_names() -> dict[str, str]:
-    """Top-level module -> one file importing it, over the installed code (pgg_zoo, tasks)."""
-    out: dict[str, str] = {}
+def _imports() -> list[tuple[str, str, bool]]:
+    """``(top-level module, file, at module level)`` of every import in the installed code
+    (pgg_zoo, tasks)."""
+    out = []
     for folder in ("pgg_zoo", "tasks"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            tree = ast.parse(path.read_text(), str(path))
+            top = {id(n) for n in tree.body}
+            for node in ast.walk(tree):
                 if isinstance(node, ast.Import):
                     mods = [a.name for a in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -35,22 +38,41 @@ def _imported_top_level_names() -> dict[str, str]:
                 else:
                     continue
                 for m in mods:
-                    out.setdefault(m.split(".")[0], str(path.relative_to(ROOT)))
+                    out.append((m.split(".")[0], str(path.relative_to(ROOT)), id(node) in top))
     return out
 
 
-def test_every_third_party_import_is_a_runtime_dependency():
+def _distributions(mod: str) -> set[str]:
+    return {_norm(d) for d in md.packages_distributions().get(mod, [mod])}
+
+
+def _optional() -> set[str]:
+    """Distributions of the optional extras a user installs for a feature (not ``test``)."""
+    extras = _project().get("optional-dependencies", {})
+    return {_norm(Requirement(r).name) for name, reqs in extras.items() if name != "test"
+            for r in reqs}
+
+
+def test_every_third_party_import_is_a_dependency():
+    """A run-time import is a dependency, or belongs to an optional extra and is imported
+    inside the function that needs it (so ``import pgg_zoo`` works without the extra)."""
     declared = {_norm(Requirement(r).name) for r in _project()["dependencies"]}
-    dists = md.packages_distributions()
+    optional = _optional()
     own = {"pgg_zoo", "pgg_zoo_tasks", "pgg_zoo_model_cards", "__future__"}
-    undeclared = []
-    for mod, where in sorted(_imported_top_level_names().items()):
+    undeclared, eager = [], []
+    for mod, where, module_level in _imports():
         if mod in own or mod in sys.stdlib_module_names:
             continue
-        candidates = {_norm(d) for d in dists.get(mod, [mod])}
-        if not candidates & declared:
-            undeclared.append(f"{mod} ({where}; distribution {sorted(candidates)})")
-    assert not undeclared, "imported at run time but not in [project].dependencies: " + ", ".join(undeclared)
+        dists = _distributions(mod)
+        if dists & declared:
+            continue
+        if dists & optional:
+            if module_level:
+                eager.append(f"{mod} ({where})")
+            continue
+        undeclared.append(f"{mod} ({where}; distribution {sorted(dists)})")
+    assert not undeclared, "imported at run time but not declared: " + ", ".join(undeclared)
+    assert not eager, "optional extras imported at module level: " + ", ".join(eager)
 
 
 def test_mmengine_is_pinned_to_the_tested_range():

@@ -210,3 +210,23 @@ def test_a_full_disk_during_training_is_one_line(toy, tmp_path, capsys, monkeypa
     assert err.startswith(f"pgg-zoo: error: {run / 'model.safetensors'}: No space left")
     saved = (run / "last_checkpoint").read_text().strip()
     assert (run / saved).is_file() and (run / "config.yaml").is_file()
+
+
+def test_train_takes_allow_unverified(monkeypatch):
+    """`pgg-zoo train --allow-unverified` reaches pgg_zoo.build (unverified upstream cards
+    through weights= or pretrained= need it)."""
+    from pgg_zoo.cli import run as cli_run
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_build(task, **kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(cli_run, "build", fake_build)
+    with pytest.raises(Stop):
+        main(["train", "decoy", "--allow-unverified", "--epochs", "1"])
+    assert seen["allow_unverified"] is True and seen["epochs"] == 1

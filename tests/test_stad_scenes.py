@@ -79,16 +79,16 @@ def test_scene_never_inside_the_actor_box(bench):
         assert np.nanstd(outside) > 5  # the scene texture is around it
 
 
-@pytest.mark.parametrize("name", ["stad-scenes-v1", "stad-scenes-v2"])
-def test_stad_task_splits(tmp_path, monkeypatch, name):
-    """The task builds the spec its benchmark name stands for, trains on train minus val and
-    evaluates val on the carved videos alone."""
-    from pgg_zoo_tasks.stad.data import scenes
+@pytest.mark.parametrize("zone", ["frame", "clip"])
+def test_stad_task_splits(tmp_path, monkeypatch, zone):
+    """The task builds the spec registered under its benchmark name, trains on train minus
+    val and evaluates val on the carved videos alone."""
+    import pgg_zoo
     from pgg_zoo_tasks.stad.task import STADTask
 
     monkeypatch.setenv("PGG_ZOO_HOME", str(tmp_path))
-    small = dataclasses.replace(SPEC, version=name)
-    monkeypatch.setitem(scenes.SCENES_SPECS, name, small)
+    name = f"stad-scenes-small-{zone}-test"
+    small = pgg_zoo.register_benchmark(SPEC.variant(name, zone=zone))
     # The data side only: a full build (backbone registry, plugin discovery) takes seconds.
     task = object.__new__(STADTask)
     task.options = {**STADTask.default_options(), "benchmark": name}
@@ -99,21 +99,27 @@ def test_stad_task_splits(tmp_path, monkeypatch, name):
     vv = {v for v, _ in val.samples}
     assert len(tv) == 12 and len(vv) == 3 and not tv & vv
     assert task.num_classes() == 3
+    assert train.root == tmp_path / "benchmarks" / name  # the registered spec: its bare name
     manifest = json.loads((train.root / "manifest.json").read_text())
     assert manifest["name"] == name and manifest["spec"]["n_train_per_class"] == 5
+    assert manifest["spec"]["zone"] == zone == small.zone
 
 
 def test_released_specs():
-    from pgg_zoo_tasks.stad.data import scenes
+    import pgg_zoo
+    from pgg_zoo.registry import DuplicateNameError
 
-    v1, v2 = scenes.SCENES_SPECS["stad-scenes-v1"], scenes.SCENES_SPECS["stad-scenes-v2"]
+    v1, v2 = pgg_zoo.get_benchmark("stad-scenes-v1"), pgg_zoo.get_benchmark("stad-scenes-v2")
     assert v1 == ScenesSpec() and v1.n_train_per_class == 40 and v1.zone == "frame"
     # v2 changes the number of training videos and nothing else
-    assert dataclasses.replace(v2, version=v1.version, n_train_per_class=40) == v1
+    assert dataclasses.replace(v2, name=v1.name, n_train_per_class=40) == v1
     assert v2.n_train_per_class == 120
     assert v1.folder_name() == "stad-scenes-v1" and v2.folder_name() == "stad-scenes-v2"
-    # a variant under a released name gets a folder of its own
+    # a variant under a released name gets a folder of its own, and cannot be registered
     assert ScenesSpec(zone="clip").folder_name().startswith("stad-scenes-v1-")
+    with pytest.raises(DuplicateNameError, match="stad-scenes-v1"):
+        pgg_zoo.register_benchmark(ScenesSpec(zone="clip"))
+    assert pgg_zoo.get_benchmark("stad-scenes-v1") == ScenesSpec()
 
 
 def test_clip_zone_is_the_union_of_the_frame_zones():

@@ -130,6 +130,6 @@ def test_run_paired_writes_the_demo_layout_and_resumes(bench_home, tmp_path, mon
         assert saved["variants"]["pgg"] == {**common, "guidance": True}
         assert saved["results"]["pgg"]["top1"] == pytest.approx(first[seed]["pgg"]["top1"])
     # A finished run folder is read, not retrained: nothing may be built a second time.
-    monkeypatch.setattr(pgg_zoo.study, "build", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(pgg_zoo.study.runs, "build", lambda *a, **k: pytest.fail("retrained"))
     again = run_paired("decoy", variants, tmp_path, [0, 1], common, log=lambda *_: None)
     assert again[1]["plain"]["top1"] == pytest.approx(first[1]["plain"]["top1"])

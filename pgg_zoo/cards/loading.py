@@ -1,7 +1,9 @@
 """Loading a card's weights into a model, strictly, and the build settings a card implies.
 
 Strict means: every model key gets a tensor of the right shape and every checkpoint key is
-used, except the prefixes the card itself lists in ``weights.exclude``. Anything else is an
+used, except the prefixes the card itself lists in ``weights.exclude``. A card whose checkpoint
+names its tensors otherwise (a port of the same network) says ``weights.by_position``: the
+tensors are then matched in order, with the same count and the same shape at every position. Anything else is an
 error that lists the missing keys, the unexpected keys and the shape mismatches, so that a
 wrong number of classes or a wrong backbone is caught instead of half-loading.
 
@@ -24,6 +26,7 @@ from torch import nn
 
 from ..weights_io import (MAX_LISTED, WeightsMismatchError, check_state_dict,  # noqa: F401
                           read_state_dict)
+from ..weights_io import _listing
 from .download import download_weights
 from .schema import ModelCard
 from .store import load_card
@@ -41,6 +44,32 @@ def apply_card_rules(state_dict: Mapping[str, torch.Tensor], card: ModelCard) ->
                 break
         out[k] = v
     return out
+
+
+def map_by_position(target: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str
+                    ) -> dict[str, torch.Tensor]:
+    """``state_dict`` renamed to ``target``'s keys by position (``weights.by_position``).
+
+    The i-th checkpoint tensor becomes the i-th entry of ``target.state_dict()``. Raises
+    :class:`WeightsMismatchError` unless both hold the same number of tensors and the shapes
+    agree at every position (a port of the same network lists its tensors in the same order;
+    a different network, or one with a layer more or less, fails here, not silently).
+    """
+    src = list(state_dict.items())
+    dst = list(target.state_dict().items())
+    if len(src) != len(dst):
+        raise WeightsMismatchError(
+            f"{what} is loaded by position but holds {len(src)} tensors and the model "
+            f"{len(dst)} (nothing was loaded)", [], [], [])
+    bad = [(f"#{i} {ks} -> {kd}", tuple(v.shape), tuple(m.shape))
+           for i, ((ks, v), (kd, m)) in enumerate(zip(src, dst)) if v.shape != m.shape]
+    if bad:
+        raise WeightsMismatchError(
+            f"{what} is loaded by position but the shapes differ at {len(bad)} position(s) "
+            f"(nothing was loaded): "
+            + _listing(f"{k}: checkpoint {list(a)} vs model {list(b)}" for k, a, b in bad),
+            [], [], bad)
+    return {kd: v for (_, v), (kd, _) in zip(src, dst)}
 
 
 def load_weights(
@@ -63,10 +92,12 @@ def load_weights(
     path = download_weights(card, cache_dir, progress, allow_unverified=allow_unverified, offline=offline)
     target = model.get_submodule(card.weights.submodule) if card.weights.submodule else model
     sd = apply_card_rules(read_state_dict(path, card.weights.format, card.weights.state_dict_key), card)
-    adapt = getattr(target, "adapt_card_state_dict", None) or getattr(model, "adapt_card_state_dict", None)
-    if callable(adapt):
-        sd = adapt(sd, card)
     where = f" into submodule {card.weights.submodule!r}" if card.weights.submodule else ""
+    if card.weights.by_position:
+        sd = map_by_position(target, sd, what=f"weights of model card {card.name!r} ({path}){where}")
+    adapt = getattr(target, "adapt_card_state_dict", None) or getattr(model, "adapt_card_state_dict", None)
+    if callable(adapt) and not card.weights.by_position:
+        sd = adapt(sd, card)
     try:
         check_state_dict(target, sd, what=f"weights of model card {card.name!r} ({path}){where}",
                          missing_ok=card.weights.missing_ok)

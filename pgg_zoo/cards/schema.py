@@ -4,7 +4,9 @@ A card says what a set of weights *is* (task, backbone, classes, input spec), ho
 (synthesizer, guidance settings, training data, the exact ``pgg-zoo`` recipe), how good it is
 (metrics keyed by data set and by protocol-named metric) and where its bytes are (URL, sha256,
 format). Parsing is strict: an unknown key is an error, because a typo in a card (``sha265``)
-must not silently turn verification off.
+must not silently turn verification off. Each field's type, choices and bounds are declared on
+it with :func:`pgg_zoo.config.checks.option`, the mechanism run options are declared with, and
+checked by the same code; the card's own rules (hashes, names, metric protocols) follow.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from ..config.checks import REQUIRED, option, option_problems
 
 from ..data.errors import utf8_problem
 from .urls import weights_url_problem
@@ -46,21 +50,21 @@ class InputSpec:
     size: tuple[int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    resize_size: int | None = None
-    interpolation: str | None = None
-    clip_len: int | None = None
-    frame_interval: int | None = None
-    sampling: str | None = None
-    slowfast_alpha: int | None = None
+    resize_size: int | None = option(None, "int", low=1, optional=True)
+    interpolation: str | None = option(None, "str", optional=True)
+    clip_len: int | None = option(None, "int", low=1, optional=True)
+    frame_interval: int | None = option(None, "int", low=1, optional=True)
+    sampling: str | None = option(None, "str", optional=True)
+    slowfast_alpha: int | None = option(None, "int", low=1, optional=True)
 
 
 @dataclass(frozen=True)
 class GuidanceSpec:
     """The provenance-guidance settings the weights were trained with (``alpha == 0``: off)."""
 
-    alpha: float
-    mode: str = "exact"
-    mask: str = "provenance"
+    alpha: float = option(REQUIRED, "float", low=0)
+    mode: str = option("exact", "str")
+    mask: str = option("provenance", "str")
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,23 @@ class WeightsSpec:
         missing_ok: model-key prefixes the checkpoint deliberately lacks (layers the task adds on
             top of an upstream trunk, e.g. VGG16-CAM's extra convolution); they keep their
             initialisation. Every other missing key is an error.
+        by_position: the checkpoint's keys are another naming of the target module's (a port of
+            the same network): after ``exclude``, its i-th tensor loads into the module's i-th
+            state-dict entry. Checked: the same count, and the same shape at every position.
     """
 
-    url: str
-    sha256: str | None
-    hash_verified: bool
-    format: str
+    url: str = option(REQUIRED, "str")
+    sha256: str | None = field()  # rules of its own (problems): a YAML number loses digits
+    hash_verified: bool = option(REQUIRED, "bool")
+    format: str = option(REQUIRED, "choice", choices=WEIGHT_FORMATS)
     sha256_prefix: str | None = None
-    size_bytes: int | None = None
-    state_dict_key: str | None = None
-    submodule: str | None = None
+    size_bytes: int | None = option(None, "int", low=1, optional=True)
+    state_dict_key: str | None = option(None, "str", optional=True)
+    submodule: str | None = option(None, "str", optional=True)
     exclude: tuple[str, ...] = ()
     rename: tuple[tuple[str, str], ...] = ()
     missing_ok: tuple[str, ...] = ()
+    by_position: bool = option(False, "bool")
 
     @property
     def filename(self) -> str:
@@ -120,25 +128,25 @@ class ModelCard:
     the upstream reported them, named with the upstream protocol).
     """
 
-    name: str
-    task: str
-    origin: str
-    modality: str
-    backbone: str
-    synthesizer: str | None
-    guidance: GuidanceSpec | None
-    training_data: tuple[str, ...]
-    metrics: Mapping[str, Mapping[str, float]]
-    input: InputSpec
-    num_classes: int
-    categories: tuple[str, ...] | None
-    num_params: int
-    file_size_mb: float | None
-    weights: WeightsSpec
-    license: str
-    recipe: str
-    citation: str
-    notes: str = ""
+    name: str = option(REQUIRED, "str")
+    task: str = option(REQUIRED, "str")
+    origin: str = option(REQUIRED, "choice", choices=ORIGINS)
+    modality: str = option(REQUIRED, "choice", choices=MODALITIES)
+    backbone: str = option(REQUIRED, "str")
+    synthesizer: str | None = option(REQUIRED, "str", optional=True)
+    guidance: GuidanceSpec | None = field()
+    training_data: tuple[str, ...] = field()
+    metrics: Mapping[str, Mapping[str, float]] = field()
+    input: InputSpec = field()
+    num_classes: int = option(REQUIRED, "int", low=1)
+    categories: tuple[str, ...] | None = field()
+    num_params: int = option(REQUIRED, "int", low=1)
+    file_size_mb: float | None = option(REQUIRED, "float", low=0, optional=True)
+    weights: WeightsSpec = field()
+    license: str = option(REQUIRED, "str")
+    recipe: str = option(REQUIRED, "str")
+    citation: str = option(REQUIRED, "str")
+    notes: str = option("", "str")
     build: Mapping[str, Any] = field(default_factory=dict)
     #: The YAML file the card was read from (not part of the schema; set by the loader).
     source: Path | None = field(default=None, compare=False)
@@ -285,43 +293,31 @@ class ModelCard:
         """Every violation of the schema's value rules (empty when the card is valid)."""
         p: list[str] = []
 
-        def typed(key: str, value: Any, types: Any, allow_none: bool = False) -> bool:
-            if value is None and allow_none:
-                return True
-            if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-                p.append(f"{key!r} must be {types}, got a bool")
-                return False
-            if not isinstance(value, types):
-                p.append(f"{key!r} must be {getattr(types, '__name__', types)}, got {value!r}")
-                return False
-            return True
+        # Types, choices and bounds: declared on the fields, checked by the one mechanism run
+        # options use too (pgg_zoo.config.checks); the rules below are the card's own.
+        p.extend(option_problems(self))
+        p.extend(option_problems(self.weights, "weights."))
+        p.extend(option_problems(self.input, "input."))
+        if self.guidance is not None:
+            p.extend(option_problems(self.guidance, "guidance."))
 
-        if typed("name", self.name, str) and not NAME_RE.match(self.name):
+        if isinstance(self.name, str) and not NAME_RE.match(self.name):
             p.append(f"name {self.name!r} must match {NAME_RE.pattern}")
         for key in ("task", "backbone", "license", "recipe", "citation"):
-            if typed(key, getattr(self, key), str) and not getattr(self, key).strip():
+            value = getattr(self, key)
+            if isinstance(value, str) and not value.strip():
                 p.append(f"{key!r} must not be empty")
-        typed("synthesizer", self.synthesizer, str, allow_none=True)
-        if self.origin not in ORIGINS:
-            p.append(f"origin must be one of {ORIGINS}, got {self.origin!r}")
-        if self.modality not in MODALITIES:
-            p.append(f"modality must be one of {MODALITIES}, got {self.modality!r}")
         if self.origin == "pgg_zoo" and isinstance(self.recipe, str) and not self.recipe.startswith("pgg-zoo "):
             p.append("a pgg_zoo card's recipe must be the exact 'pgg-zoo ...' command that produced it")
         if not self.training_data or not all(isinstance(t, str) and t for t in self.training_data):
             p.append("'training_data' must be a non-empty list of data set names")
-
-        if typed("num_classes", self.num_classes, int) and self.num_classes < 1:
-            p.append("num_classes must be >= 1")
         if self.categories is not None:
             if not all(isinstance(c, str) for c in self.categories):
                 p.append("categories must be strings")
             elif isinstance(self.num_classes, int) and len(self.categories) != self.num_classes:
                 p.append(f"{len(self.categories)} categories but num_classes={self.num_classes}")
-        if typed("num_params", self.num_params, int) and self.num_params < 1:
-            p.append("num_params must be >= 1")
-        typed("file_size_mb", self.file_size_mb, (int, float), allow_none=True)
-        typed("build", self.build, Mapping)
+        if not isinstance(self.build, Mapping):
+            p.append(f"'build' must be a mapping of task options, got {self.build!r}")
 
         for ds, vals in self.metrics.items():
             for m, v in vals.items():
@@ -330,12 +326,6 @@ class ModelCard:
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     p.append(f"metric {m!r} (data set {ds!r}) must be a number, got {v!r}")
 
-        if self.guidance is not None:
-            g = self.guidance
-            if isinstance(g.alpha, bool) or not isinstance(g.alpha, (int, float)) or g.alpha < 0:
-                p.append(f"guidance.alpha must be a number >= 0, got {g.alpha!r}")
-            typed("guidance.mode", g.mode, str)
-            typed("guidance.mask", g.mask, str)
         if self.origin == "pgg_zoo" and self.guidance is None:
             p.append("a pgg_zoo card must give its guidance settings (alpha: 0 for none)")
 
@@ -356,19 +346,12 @@ class ModelCard:
                     p.append(f"a video card needs input.{key}")
         if self.modality == "keypoint" and i.clip_len is None:
             p.append("a keypoint card needs input.clip_len (frames per sample)")
-        for key in ("clip_len", "frame_interval", "resize_size", "slowfast_alpha"):
-            v = getattr(i, key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                p.append(f"input.{key} must be a positive int, got {v!r}")
 
         w = self.weights
-        typed("weights.url", w.url, str)
         if self.source is not None:  # a card built in code is checked when its weights are read
             url_problem = weights_url_problem(w.url, self.source)
             if url_problem:
                 p.append(url_problem)
-        if w.format not in WEIGHT_FORMATS:
-            p.append(f"weights.format must be one of {WEIGHT_FORMATS}, got {w.format!r}")
         for key in ("sha256", "sha256_prefix"):
             v = getattr(w, key)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -379,9 +362,7 @@ class ModelCard:
         if w.sha256 is not None and not isinstance(w.sha256, (int, float)) and not (
                 isinstance(w.sha256, str) and SHA256_RE.match(w.sha256)):
             p.append(f"weights.sha256 must be 64 lowercase hex digits or null, got {w.sha256!r}")
-        if not isinstance(w.hash_verified, bool):
-            p.append("weights.hash_verified must be true or false")
-        elif w.hash_verified != (w.sha256 is not None):
+        if isinstance(w.hash_verified, bool) and w.hash_verified != (w.sha256 is not None):
             p.append("weights.hash_verified must be true exactly when weights.sha256 is given")
         if self.origin == "pgg_zoo" and w.sha256 is None:
             p.append("weights this project publishes must carry their full sha256")
@@ -390,15 +371,14 @@ class ModelCard:
                 p.append(f"weights.sha256_prefix must be 6..64 lowercase hex digits, got {w.sha256_prefix!r}")
             elif w.sha256 is not None and not w.sha256.startswith(w.sha256_prefix):
                 p.append("weights.sha256 does not start with weights.sha256_prefix")
-        if w.size_bytes is not None and (isinstance(w.size_bytes, bool) or not isinstance(w.size_bytes, int) or w.size_bytes < 1):
-            p.append(f"weights.size_bytes must be a positive int, got {w.size_bytes!r}")
-        typed("weights.state_dict_key", w.state_dict_key, str, allow_none=True)
-        typed("weights.submodule", w.submodule, str, allow_none=True)
         for key in ("exclude", "missing_ok"):
             if not all(isinstance(x, str) for x in getattr(w, key)):
                 p.append(f"weights.{key} must be a list of key prefixes (strings)")
         if w.missing_ok and w.submodule is None:
             p.append("weights.missing_ok needs weights.submodule: a whole-model card must provide every key")
+        if w.by_position is True and (w.rename or w.missing_ok):
+            p.append("weights.by_position maps every key by its place: it cannot be combined with "
+                     "weights.rename or weights.missing_ok")
         return p
 
     # ------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from typing import Sequence
 
 #: Modules contributing sub-commands, in help order.
 COMMAND_MODULES = ("pgg_zoo.cli.listing", "pgg_zoo.cli.run", "pgg_zoo.cli.data",
-                   "pgg_zoo.cli.recipes", "pgg_zoo.cli.cards", "pgg_zoo.cli.report")
+                   "pgg_zoo.cli.recipes", "pgg_zoo.cli.cards", "pgg_zoo.cli.report",
+                   "pgg_zoo.cli.study")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,6 +58,10 @@ def _add_task_flags(p: argparse.ArgumentParser, train: bool = True) -> None:
     p.add_argument("--data-root", dest="data_root",
                    help="dataset folder (default: the task's embedded benchmark)")
     p.add_argument("--work-dir", dest="work_dir")
+    if train:
+        p.add_argument("--allow-unverified", dest="allow_unverified", action="store_true",
+                       help="accept card weights (weights=, pretrained=) whose card records no "
+                            "verified sha256 (upstream files nobody here could hash)")
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--num-workers", dest="num_workers", type=int)
@@ -104,6 +108,7 @@ def _train(args: argparse.Namespace) -> int:
     from ..task import build_from_config
 
     overrides = _task_overrides(args)
+    allow = bool(getattr(args, "allow_unverified", False))
     if args.recipe:
         from ..recipes import get_recipe
 
@@ -112,14 +117,16 @@ def _train(args: argparse.Namespace) -> int:
             data = recipe.config.data or "its data set"
             raise ValueError(f"recipe {recipe.name!r} trains on {data}: give its folder with "
                              "--data-root PATH")
-        task = build_from_config(recipe.config, task=args.task, **overrides)
+        task = build_from_config(recipe.config, task=args.task, allow_unverified=allow,
+                                 **overrides)
     elif args.config:
-        task = build_from_config(args.config, task=args.task, **overrides)
+        task = build_from_config(args.config, task=args.task, allow_unverified=allow,
+                                 **overrides)
     elif args.task is None:
         raise ValueError("train needs a task name (see `pgg-zoo list`), --config FILE or "
                          "--recipe NAME")
     else:
-        task = build(args.task, **overrides)
+        task = build(args.task, allow_unverified=allow, **overrides)
     print(f"training {task!r}")
     metrics = task.train()
     _print_metrics(str(task.run.eval_split), metrics)

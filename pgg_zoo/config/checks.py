@@ -30,6 +30,10 @@ KIND_CHECKS: dict[str, Callable[[str, Any], Any]] = {}
 NULL_IS_DEFAULT = {"choice", "resume"}
 
 
+#: The ``default`` of an :func:`option` that has none (a required field).
+REQUIRED: Any = dataclasses.MISSING
+
+
 def option(default: Any, kind: str, *, low: float | None = None, strict: bool = False,
            high: float | None = None, choices: tuple[Any, ...] | None = None,
            optional: bool = False, doc: str = "") -> Any:
@@ -38,10 +42,13 @@ def option(default: Any, kind: str, *, low: float | None = None, strict: bool = 
 
     ``kind``: ``int``, ``float``, ``bool``, ``str``, ``choice`` (one of ``choices``),
     ``path`` (text or ``Path``, stored as text), or a name of :data:`KIND_CHECKS`.
-    ``optional``: ``None`` is a valid value.
+    ``optional``: ``None`` is a valid value. ``default``: :data:`REQUIRED` for a field that
+    must be given.
     """
     meta = dict(kind=kind, low=low, strict=strict, high=high, choices=choices,
                 optional=optional, doc=doc)
+    if default is REQUIRED:
+        return field(metadata=meta)
     if isinstance(default, (dict, list)):  # a mutable default: one fresh copy per instance
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -167,6 +174,31 @@ def checked_values(cls: type, values: Mapping[str, Any], *, kind: str,
         raise ConfigError(where(source) + unknown_options_message(unknown, list(fields), kind))
     return {k: check_option(fields[k], values[k], source=source)
             for k in fields if k in values}
+
+
+def option_problems(obj: Any, prefix: str = "") -> list[str]:
+    """Every option of the dataclass instance ``obj`` whose value breaks its declaration, as
+    ``option <prefix><name>: <what is wrong>`` (empty when all hold). Values are checked as
+    they are: a number written as text is a problem here (a file that holds the instance was
+    read as YAML, where numbers are numbers).
+    """
+    out = []
+    for name, f in option_fields(type(obj)).items():
+        raw = getattr(obj, name)
+        key = prefix + name
+        kind = f.metadata["kind"]
+        if raw is None and not f.metadata["optional"]:
+            out.append(f"option {key}: must not be null")
+            continue
+        if isinstance(raw, str) and kind in ("int", "float"):
+            want = "an integer" if kind == "int" else "a number"
+            out.append(f"option {key}: expected {want}, got {raw!r}")
+            continue
+        try:
+            check_option(f, raw, key=key)
+        except ConfigError as exc:
+            out.append(str(exc))
+    return out
 
 
 def option_docs(cls: type) -> dict[str, tuple[Any, str]]:

@@ -23,9 +23,11 @@ def measure_leakage(model: Any, loader: Any, seed: int) -> dict[str, float]:
 
     The batches are synthesized by the model's own synthesizer from a generator seeded with
     ``seed + LEAKAGE_SEED_OFFSET``; the model is measured in eval mode (as it is deployed) and
-    put back in its previous mode. Returns ``leakage`` (and ``cam_leakage`` for a model with
-    label maps), each with its chance level and slot count; ``{}`` when no synthesized label
-    owned less than its whole input (plain training, or data without provenance on this split).
+    put back in its previous mode. Returns ``leakage`` with its chance level and slot count
+    (``leakage_chance``, ``leakage_slots``), and ``cam_leakage`` for a model with label maps
+    (measured on the same slots, so the same chance level and count apply); ``{}`` when no
+    synthesized label owned less than its whole input (plain training, or data without
+    provenance on this split).
     """
     model = model.module if is_model_wrapper(model) else model
     gen = torch.Generator()
@@ -41,7 +43,10 @@ def measure_leakage(model: Any, loader: Any, seed: int) -> dict[str, float]:
                 meters.setdefault(name, LeakageMeter(name=name)).update(*parts)
     finally:
         model.train(was_training)
-    return {k: v for m in meters.values() for k, v in m.result().items()}
+    # Every meter counts the same slots (PGGModel.leakage): the chance level and the slot count
+    # are the gradient meter's, reported once, not again under each map's name.
+    return {k: v for m in meters.values() for k, v in m.result().items()
+            if m.name == "leakage" or k == m.name}
 
 
 class LeakageHook(Hook):

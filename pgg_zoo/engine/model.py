@@ -90,8 +90,9 @@ class PGGModel(BaseModel):
         """Leakage of one batch synthesized with ``generator``: ``{"leakage": ...}`` (see
         :func:`pgg_zoo.guidance.gradient_leakage`) and, for a task model with label maps
         (:class:`pgg_zoo.guidance.LocalizingModel`), ``{"cam_leakage": ...}``
-        (:func:`pgg_zoo.guidance.map_leakage`). The model is used as it is (the caller chooses
-        train or eval mode) and nothing is accumulated into the weights' gradients."""
+        (:func:`pgg_zoo.guidance.map_leakage`, on the gradient leakage's slots). The model is
+        used as it is (the caller chooses train or eval mode) and nothing is accumulated into
+        the weights' gradients."""
         synth = self.synthesizer(batch, generator)
         sbatch = {**batch, **synth.extras, "inputs": synth.inputs}
         prov = synth.provenance
@@ -102,6 +103,11 @@ class PGGModel(BaseModel):
             out = {"leakage": gradient_leakage(x, logits, prov)}
         if isinstance(self.task_model, LocalizingModel):
             with torch.no_grad():
-                out["cam_leakage"] = map_leakage(
+                share, _, counted = map_leakage(
                     self.task_model.label_maps(outputs, prov, sbatch), prov)
+            # The gradient leakage's slots, so that one chance level and one slot count describe
+            # both: a label whose map has no positive mass localizes nothing and counts as a
+            # uniform map (its share is the chance level).
+            _, chance, g_counted = out["leakage"]
+            out["cam_leakage"] = (torch.where(counted, share, chance), chance, g_counted)
         return out

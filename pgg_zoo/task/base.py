@@ -15,6 +15,7 @@ from ..provenance import Provenance
 from ..registry import SYNTHESIZERS
 from . import variants as _variants
 from .backbones import resolve_backbone
+from .pretrained import load_pretrained, resolve_pretrained
 
 
 @runtime_checkable
@@ -79,6 +80,9 @@ class Task:
         "guidance_reduction": "mean",
         # A model card to initialize from (pgg_zoo.build(weights=...)); recorded, not reloaded.
         "weights": None,
+        # The backbone's published weights (ImageNet, Kinetics): True, False or a card name
+        # (pgg_zoo.task.pretrained); False says in one line that the backbone starts random.
+        "pretrained": False,
     }
     #: This task's own task options and their defaults.
     defaults: ClassVar[dict[str, Any]] = {}
@@ -99,12 +103,14 @@ class Task:
         RunConfig.from_mapping(cls.run_defaults, source=f"{cls.__name__}.run_defaults")
 
     def __init__(self, options: Mapping[str, Any] | None = None,
-                 run: RunConfig | Mapping[str, Any] | None = None) -> None:
+                 run: RunConfig | Mapping[str, Any] | None = None, *,
+                 allow_unverified: bool = False) -> None:
         """Check ``options`` (task options over :meth:`default_options`) and ``run`` (run
         options over :meth:`default_run`, or a complete :class:`RunConfig`), then build.
 
         ``pgg_zoo.build(name, **options)`` sorts keyword arguments into the two; call this
-        directly with the two apart.
+        directly with the two apart. ``allow_unverified``: the ``pretrained`` card's weights
+        may lack a full sha256 (upstream files nobody here could hash).
 
         Raises:
             ConfigError: an unknown option or a bad value, naming the option.
@@ -128,11 +134,16 @@ class Task:
         #: ``recipe`` it came from): written to the run's config.yaml beside the options.
         self.build_info: dict[str, Any] = {}
         self.validate_config()
+        pretrained = resolve_pretrained(self.name, opts["backbone"], opts["pretrained"],
+                                        weights=opts["weights"])
         # Initialize the weights from the configured seed (runs reproduce from the seed alone)
         # without touching the caller's global random state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.run.seed)
             self.model: nn.Module = self.build_model()
+        if not opts["weights"]:  # a whole model card is loaded by build() and says what it is
+            load_pretrained(self.model, self.name, opts["backbone"], pretrained,
+                            allow_unverified=allow_unverified)
         self.synthesizer = self.build_synthesizer()
         self.guidance = self.build_guidance()
 

@@ -85,7 +85,10 @@ def build(task: str | type[Task], *, weights: str | None = None,
     base_run = run.to_dict() if isinstance(run, RunConfig) else dict(run or {})
     run_values = {**base_run, **run_overrides}
     if weights is None:
-        return cls(options, run_values)
+        built = cls(options, run_values, allow_unverified=allow_unverified)
+        if allow_unverified:  # the pretrained card's weights may be unverified
+            built.build_info["allow_unverified"] = True
+        return built
     from ..cards import CardError, load_card, load_weights, merge_card_overrides
 
     card = load_card(weights)
@@ -201,6 +204,7 @@ def load_run(run_dir: str | Path, *, checkpoint: str | None = None,
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: no trained weights in the run folder")
     options.pop("weights", None)
+    options.pop("pretrained", None)  # the trained weights replace them: nothing to fetch
     run.update({"launcher": "none", "resume": False, "work_dir": str(run_dir / "eval")})
     task = build(name, run=run, **overrides, **{k: v for k, v in options.items()
                                                    if k not in overrides})

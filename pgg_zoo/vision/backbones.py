@@ -6,7 +6,7 @@ plugins load in.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import timm
 import torch
@@ -30,8 +30,21 @@ class Features(nn.Module):
         return self.body(x)
 
 
-def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _conv_bn(cin: int, cout: int, act: Callable[[], nn.Module] = lambda: nn.ReLU(inplace=True),
+             norm: bool = True) -> list[nn.Module]:
+    if not norm:  # conv biases take BatchNorm's shift
+        return [nn.Conv2d(cin, cout, 3, padding=1), act()]
+    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), act()]
+
+
+def _tiny_cam_body(**block: Any) -> Features:
+    body = nn.Sequential(
+        *_conv_bn(3, 32, **block), nn.MaxPool2d(2),
+        *_conv_bn(32, 64, **block), nn.MaxPool2d(2),
+        *_conv_bn(64, 128, **block),
+        *_conv_bn(128, 128, **block),
+    )
+    return Features(body, 128)
 
 
 def tiny_cam(**_: Any) -> Features:
@@ -39,13 +52,24 @@ def tiny_cam(**_: Any) -> Features:
 
     At 64 x 64 input its CAM is 16 x 16, fine enough for boxes on the embedded benchmark.
     """
-    body = nn.Sequential(
-        *_conv_bn(3, 32), nn.MaxPool2d(2),
-        *_conv_bn(32, 64), nn.MaxPool2d(2),
-        *_conv_bn(64, 128),
-        *_conv_bn(128, 128),
-    )
-    return Features(body, 128)
+    return _tiny_cam_body()
+
+
+def tiny_cam_nobn(**_: Any) -> Features:
+    """``tiny_cam`` without BatchNorm (conv biases instead): train-mode BatchNorm couples the
+    inputs of a batch, which an input-gradient penalty then sees through."""
+    return _tiny_cam_body(act=nn.ReLU, norm=False)
+
+
+def tiny_cam_gelu(**_: Any) -> Features:
+    """``tiny_cam`` with GELU: through a ReLU the penalty's parameter gradient cannot move a
+    gate (its second derivative is 0); a smooth activation lets it."""
+    return _tiny_cam_body(act=nn.GELU)
+
+
+def tiny_cam_softplus(**_: Any) -> Features:
+    """``tiny_cam`` with Softplus (beta 4), a smooth ReLU (see :func:`tiny_cam_gelu`)."""
+    return _tiny_cam_body(act=lambda: nn.Softplus(beta=4.0))
 
 
 def vgg16_cam(**_: Any) -> Features:
@@ -73,7 +97,8 @@ class _TimmFeatures(nn.Module):
 
 
 def timm_features(name: str, output_stride: int | None = 16, **_: Any) -> Features:
-    """Any timm convolutional network by name, as a feature extractor (no pretrained download).
+    """Any timm convolutional network by name, as a feature extractor (no pretrained download:
+    the task option ``pretrained`` loads a model card's weights into it, verified).
 
     ``output_stride`` 16 (dilated last stage) keeps CAMs usable, as WSOL ResNets do; networks
     that do not support it are built at their native stride.
@@ -111,6 +136,9 @@ def _timm_named(name: str):
 #: The registered image backbones: name -> builder.
 IMAGE_BACKBONES: dict[str, Any] = {
     "tiny_cam": tiny_cam,
+    "tiny_cam_nobn": tiny_cam_nobn,
+    "tiny_cam_gelu": tiny_cam_gelu,
+    "tiny_cam_softplus": tiny_cam_softplus,
     "vgg16": vgg16_cam,
     "resnet18": _timm_named("resnet18"),
     "resnet50": _timm_named("resnet50"),

@@ -31,6 +31,31 @@ def soft_target_cross_entropy(logits: Tensor, provenance: Provenance) -> Tensor:
     return (nll * w).sum(1).mean()
 
 
+def soft_target_binary_cross_entropy(logits: Tensor, provenance: Provenance) -> Tensor:
+    """Binary cross-entropy against the synthesized targets (timm's BCE with CutMix): each
+    logit is a one-vs-rest detector whose target is the summed weight of its label's slots,
+    clipped to [0, 1]; no softmax makes one source's evidence negative evidence for another.
+
+    Args:
+        logits: ``(B, K)``.
+        provenance: labels ``(B, L)``, weights ``(B, L)``, valid ``(B, L)``.
+
+    Returns:
+        Scalar: the per-class losses summed, then the mean over the batch.
+    """
+    logits = logits.float()
+    target = torch.zeros_like(logits)
+    w = provenance.weights.float() * provenance.valid.float()
+    target.scatter_add_(1, provenance.labels, w)
+    return F.binary_cross_entropy_with_logits(logits, target.clamp(0, 1),
+                                              reduction="none").sum(1).mean()
+
+
+#: The classifier's task losses (``loss``) and how its logits pool the feature map (``logits``).
+LOSSES = {"ce": soft_target_cross_entropy, "bce": soft_target_binary_cross_entropy}
+LOGIT_POOLS = ("gap", "relu_mean")
+
+
 class CAMClassifier(nn.Module):
     """Image classifier whose class activation maps localize objects (Zhou et al., CVPR 2016).
 
@@ -40,23 +65,38 @@ class CAMClassifier(nn.Module):
         cam_method: the localization map :meth:`predict` returns: ``"cam"`` (the head's
             weights on the feature map) or ``"gradcam"`` (Grad-CAM; for this head it equals
             ``ReLU(CAM) / (h w)``, see :mod:`.localization`).
+        loss: the task loss on the synthesized targets: ``"ce"`` (softmax cross-entropy) or
+            ``"bce"`` (one-vs-rest binary cross-entropy), :data:`LOSSES`.
+        logit_pool: ``"gap"`` (the head on the globally averaged features, the CAM form) or
+            ``"relu_mean"`` (the mean of each class's ReLU'd map, CAM + bias: a label's
+            gradient then lives only where its own map is positive).
     """
 
-    def __init__(self, features: Features, num_classes: int, *, cam_method: str = "cam") -> None:
+    def __init__(self, features: Features, num_classes: int, *, cam_method: str = "cam",
+                 loss: str = "ce", logit_pool: str = "gap") -> None:
         super().__init__()
         from .localization import CAM_METHODS
 
-        if cam_method not in CAM_METHODS:
-            raise ValueError(f"cam_method must be one of {CAM_METHODS}, got {cam_method!r}")
+        for key, value, allowed in (("cam_method", cam_method, CAM_METHODS),
+                                    ("loss", loss, tuple(LOSSES)),
+                                    ("logit_pool", logit_pool, LOGIT_POOLS)):
+            if value not in allowed:
+                raise ValueError(f"{key} must be one of {tuple(allowed)}, got {value!r}")
         self.features = features
         self.fc = nn.Linear(features.out_channels, num_classes)
         self.num_classes = num_classes
         self.cam_method = cam_method
+        self.loss = loss
+        self.logit_pool = logit_pool
 
     def forward(self, inputs: Tensor, batch: Mapping[str, Any] | None = None) -> dict[str, Tensor]:
         """``{"logits": (B, K), "features": (B, C, h, w)}``."""
         feats = self.features(inputs)
-        logits = self.fc(feats.mean(dim=(2, 3)))
+        if self.logit_pool == "relu_mean":
+            maps = torch.einsum("kc,bchw->bkhw", self.fc.weight, feats)
+            logits = F.relu(maps + self.fc.bias[None, :, None, None]).mean(dim=(2, 3))
+        else:
+            logits = self.fc(feats.mean(dim=(2, 3)))
         return {"logits": logits, "features": feats}
 
     # -- TaskModel ---------------------------------------------------------------------
@@ -67,7 +107,7 @@ class CAMClassifier(nn.Module):
 
     def task_loss(self, outputs: Mapping[str, Tensor], provenance: Provenance,
                   batch: Mapping[str, Any]) -> Tensor:
-        return soft_target_cross_entropy(outputs["logits"], provenance)
+        return LOSSES[self.loss](outputs["logits"], provenance)
 
     def label_maps(self, outputs: Mapping[str, Tensor], provenance: Provenance,
                    batch: Mapping[str, Any]) -> Tensor:

@@ -14,16 +14,21 @@ def register() -> None:
     ``worst_group_acc[waterbirds]``, ...). ResizeMix is a core synthesizer (``resizemix``)."""
     from pathlib import Path
 
+    from pgg_zoo.benchmarks import register_benchmark
     from pgg_zoo.recipes import register_recipes
     from pgg_zoo.registry import SYNTHESIZERS
     from pgg_zoo.vision.backbones import register_image_backbones
 
     from . import task  # noqa: F401  (the @register_task decorator registers "classification")
+    from .benchmark import RELEASED
     from .metrics import register_metrics
     from .synthesizers import EditProvenance
 
     SYNTHESIZERS.add("edit_provenance", EditProvenance, modality="image")
     register_metrics()
     register_image_backbones("classification")
+    # the embedded benchmarks, by the public call a third party's benchmark uses
+    for spec in RELEASED:
+        register_benchmark(spec)
     # the paper's protocols on the real data sets, as shipped run configurations
     register_recipes(Path(__file__).parent / "recipes")

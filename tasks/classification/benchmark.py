@@ -8,9 +8,9 @@ the background agrees with the class 95 % of the time (minority groups 5 %); val
 test are balanced over the four groups. A procedural "editor" repaints the background of a
 fixed subset of training images with the other family and writes the edited copies plus an
 ``edits.csv`` mapping, exactly as a generative editing pipeline (ALIA) would, so edit
-provenance (:mod:`.edits`) runs end to end without a diffusion model. Spec and rationale:
-docs/classification.md (fixed before any test-split number was produced; changing a number
-needs a new name). v2 edits every training image with an imperfect editor (its repainted
+provenance (:mod:`.edits`) runs end to end without a diffusion model. Spec: docs/classification.md;
+rationale: studies/log/classification.md (fixed before any test-split number was produced;
+changing a number needs a new name). v2 edits every training image with an imperfect editor (its repainted
 backgrounds have a style of their own, a cue that correlates with the class through which images
 were edited) and also writes edited copies of the val images (``edits/val_edits.csv``, never
 trained on) on which gradient leakage is measured::
@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,10 +38,12 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image
 
+from pgg_zoo.benchmarks import ParamsSpec
 from pgg_zoo.data.generated import ensure_generated
 from pgg_zoo.vision.drawing import shape_mask, texture
 
-__all__ = ["SPEC", "SPEC_V1", "SPEC_V2", "SPEC_V3", "SPEC_V4", "SPECS", "BENCHMARK_NAME",
+__all__ = ["SPEC", "SPEC_V1", "SPEC_V2", "SPEC_V3", "SPEC_V4", "WaterbirdsShapesSpec", "RELEASED",
+           "BENCHMARK_NAME",
            "render_image", "edit_background", "write_benchmark", "ensure_benchmark",
            "default_root", "plan", "VAL_EDITS_FILE"]
 
@@ -80,7 +83,7 @@ SPEC_V1: dict[str, Any] = {
     "edit_noise_sigma": 2.0,
 }
 
-#: v2 (docs/classification.md, "waterbirds-shapes-v2"): same renderer; 120 train images per
+#: v2 (studies/log/classification.md, "waterbirds-shapes-v2"): same renderer; 120 train images per
 #: class; every train image edited to the other place by an imperfect editor whose repainted
 #: background has its own style (texture contrast ``edit_texture_amplitude`` instead of 25);
 #: every val image edited the same way into ``edits/val_edits.csv`` (held out, for leakage).
@@ -97,26 +100,49 @@ SPEC_V2: dict[str, Any] = {
     "edit_texture_amplitude": 12,
 }
 
-#: v3 (docs/classification.md, "waterbirds-shapes-v3"): v2 with objects about four times
+#: v3 (studies/log/classification.md, "waterbirds-shapes-v3"): v2 with objects about four times
 #: larger (side 24..36 of 48 px instead of 12..18): in Waterbirds the bird fills a large part of
 #: the image, while v2's object covered about 5 % of it, so every feature the classifier pools
 #: saw mostly background. Everything else, every random stream included, is v2's.
 SPEC_V3: dict[str, Any] = {**SPEC_V2, "name": "waterbirds-shapes-v3", "object_side_px": [24, 36]}
 
-#: v4 (docs/classification.md, "waterbirds-shapes-v4"): v2 with objects in between (side 18..27
+#: v4 (studies/log/classification.md, "waterbirds-shapes-v4"): v2 with objects in between (side 18..27
 #: of 48 px): v3's design check failed (edited data alone closed the gap at every share).
 SPEC_V4: dict[str, Any] = {**SPEC_V2, "name": "waterbirds-shapes-v4", "object_side_px": [18, 27]}
 
-SPECS: dict[str, dict[str, Any]] = {s["name"]: s for s in (SPEC_V1, SPEC_V2, SPEC_V3, SPEC_V4)}
 #: The default benchmark's specification.
-SPEC = SPECS[BENCHMARK_NAME]
+SPEC = SPEC_V2
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaterbirdsShapesSpec(ParamsSpec):
+    """A ``waterbirds-shapes`` benchmark: its ``params`` are a design table like
+    :data:`SPEC_V2` (``edit_rule`` ``"train, every image"`` edits every training image, and a
+    ``val_edit_rule`` also writes held-out edits of the val images; v1's rule edits a few)."""
+
+    task: str = "classification"
+    seed: int = 0
+
+    def ensure(self, root: str | PathLike[str] | None = None) -> Path:
+        """The benchmark folder (default :meth:`default_root`), generated on first use."""
+        return _ensure(Path(root) if root is not None else self.default_root(), self.seed,
+                       self.design())
+
+
+#: The released specs (registered by the classification plugin), by name.
+RELEASED = tuple(WaterbirdsShapesSpec(name=s["name"], params=s)
+                 for s in (SPEC_V1, SPEC_V2, SPEC_V3, SPEC_V4))
 
 
 def _spec(name: str | None) -> dict[str, Any]:
-    name = name or BENCHMARK_NAME
-    if name not in SPECS:
-        raise ValueError(f"unknown classification benchmark {name!r}; choose from {sorted(SPECS)}")
-    return SPECS[name]
+    """The design of the benchmark registered as ``name`` (default :data:`BENCHMARK_NAME`)."""
+    from pgg_zoo.benchmarks import get_benchmark
+    from pgg_zoo.registry import UnknownNameError
+
+    try:
+        return get_benchmark(name or BENCHMARK_NAME, task="classification").design()
+    except UnknownNameError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def default_root(name: str | None = None) -> Path:
@@ -191,14 +217,16 @@ def plan(spec: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     (whether the editor writes an edited copy of it: into edits.csv for train images, into
     val_edits.csv for val images)."""
     SPEC = spec or globals()["SPEC"]
-    v2 = SPEC["name"] != SPEC_V1["name"]
+    every = SPEC["edit_rule"] == "train, every image"  # v1: "train, j % 20 == 0"
+    val_edits = "val_edit_rule" in SPEC
     img_id = 0
     for y, cname in enumerate(SPEC["classes"]):
         j = 0
-        rows = [(0, (1 - y) if k % 20 == 1 else y, v2 or k % 20 == 0)
+        rows = [(0, (1 - y) if k % 20 == 1 else y, every or k % 20 == 0)
                 for k in range(SPEC["train_per_class"])]
         for split, n in ((1, SPEC["val_per_group"]), (2, SPEC["test_per_group"])):
-            rows += [(split, place, v2 and split == 1) for place in (0, 1) for _ in range(n)]
+            rows += [(split, place, val_edits and split == 1) for place in (0, 1)
+                     for _ in range(n)]
         for split, place, edit in rows:
             img_id += 1
             yield {"img_id": img_id, "rel": f"{y:03d}.{cname}/{cname}_{j:04d}.png", "y": y,
@@ -257,7 +285,10 @@ def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0,
     :func:`default_root`), generated when its manifest is missing or records another spec or
     seed (:func:`pgg_zoo.data.ensure_generated`; the manifest also records the content hash)."""
     spec = _spec(name)
-    root = Path(root) if root is not None else default_root(name)
+    return _ensure(Path(root) if root is not None else default_root(name), seed, spec)
+
+
+def _ensure(root: Path, seed: int, spec: dict[str, Any]) -> Path:
     return ensure_generated(root, spec["name"], spec, seed,
-                            lambda folder: write_benchmark(folder, seed, spec["name"]),
+                            lambda folder: _write_into(Path(folder), int(seed), spec),
                             record_content_hash=True)

@@ -10,11 +10,13 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from pgg_zoo import Task, register_task
+from pgg_zoo.benchmarks import benchmark_option
 from pgg_zoo.registry import BACKBONES
 from pgg_zoo.task import ConfigError
 from pgg_zoo.vision.backbones import build_backbone, tiny_cam, vgg16_cam
 from pgg_zoo.vision.cam import CAMClassifier
 
+from .benchmark import WaterbirdsShapesSpec
 from .metrics import ClassificationMetric
 
 __all__ = ["Classifier", "ClassificationTask", "DEMO_VARIANTS", "STUDY_VARIANTS"]
@@ -36,7 +38,7 @@ DEMO_VARIANTS: dict[str, dict[str, Any]] = {
                    "guidance_mask": "provenance"},
 }
 
-#: The study of docs/classification.md (5 paired seeds): the demo's variants and the paper's
+#: The study of studies/log/classification.md (5 paired seeds): the demo's variants and the paper's
 #: two controls, on the same data and seeds.
 STUDY_VARIANTS: dict[str, dict[str, Any]] = {
     **DEMO_VARIANTS,
@@ -94,7 +96,7 @@ class ClassificationTask(Task):
         # The embedded benchmark used when data_root is None.
         "benchmark": "waterbirds-shapes-v2",
         # The best positive alpha of the val study on waterbirds-shapes-v2 (alpha 0, no
-        # guidance, scored best there: docs/classification.md, "Results").
+        # guidance, scored best there: studies/log/classification.md, "Results").
         "alpha": 0.1,
         "hflip": False,
     }
@@ -129,10 +131,8 @@ class ClassificationTask(Task):
         share = c["edit_share"]
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             raise ConfigError(f"edit_share is a fraction in [0, 1], got {share!r}")
-        from .benchmark import SPECS
-
-        if self.run.data_root is None and c["benchmark"] not in SPECS:
-            raise ConfigError(f"unknown benchmark {c['benchmark']!r}; choose from {sorted(SPECS)}")
+        if self.run.data_root is None:
+            self._benchmark_spec()  # an unknown name is an error before anything is built
         if self.run.eval_split not in ("val", "test"):
             raise ConfigError(f"eval_split must be 'val' or 'test', got {self.run.eval_split!r}")
 
@@ -141,9 +141,12 @@ class ClassificationTask(Task):
         """The dataset folder; the embedded benchmark is generated on first use."""
         if self.run.data_root is not None:
             return Path(self.run.data_root)
-        from .benchmark import ensure_benchmark
+        return self._benchmark_spec().ensure()
 
-        return ensure_benchmark(name=self.options["benchmark"])
+    def _benchmark_spec(self) -> WaterbirdsShapesSpec:
+        """The spec registered under the ``benchmark`` option (for ``classification``)."""
+        return benchmark_option(  # type: ignore[return-value]
+            self.options["benchmark"], "classification", (WaterbirdsShapesSpec,))
 
     def edits_csv(self) -> Path | None:
         e = self.options["edits"]
@@ -164,9 +167,7 @@ class ClassificationTask(Task):
         root = self.data_root()
         extra: dict[str, Any] = {}
         if self.run.data_root is None:
-            from .benchmark import SPECS
-
-            extra["class_names"] = SPECS[self.options["benchmark"]]["classes"]
+            extra["class_names"] = list(self._benchmark_spec().params["classes"])
         return open_split(root, split, self.options["layout"],
                           image_size=int(self.options["image_size"]), **extra, **kw)
 

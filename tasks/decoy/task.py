@@ -13,12 +13,12 @@ from torch.utils.data import Dataset
 
 from pgg_zoo import Task, register_task
 from pgg_zoo.registry import BACKBONES
-from pgg_zoo.task import ConfigError
+from pgg_zoo.task import ConfigError, RunConfig
 
 from .data import VARIANTS, DecoyDigits, ensure_benchmark
 from .model import DigitClassifier
 
-__all__ = ["DecoyTask", "DecoyAccuracy", "DEMO_VARIANTS"]
+__all__ = ["DecoyTask", "DecoyAccuracy", "DEMO_VARIANTS", "SETTINGS"]
 
 #: The RRR comparison: the clean ceiling, plain training on decoyed data, guidance with the
 #: recorded provenance, and the paper's two controls (random mask, no mask).
@@ -28,6 +28,16 @@ DEMO_VARIANTS: dict[str, dict[str, Any]] = {
     "pgg": {"guidance": True, "guidance_mask": "provenance"},
     "random-mask": {"guidance": True, "guidance_mask": "random"},
     "no-mask": {"guidance": True, "guidance_mask": "none"},
+}
+
+
+#: Named settings (task option ``setting``): task options and run options filled in where the
+#: caller gave none. ``anywhere-convnet`` is the demo where the true provenance beats the
+#: random-mask control (docs/decoy.md, study v3): study v2's data and convnet, at the alpha
+#: chosen on val for that separation.
+SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "anywhere-convnet": ({"variant": "anywhere", "backbone": "convnet", "alpha": 1.0},
+                         {"epochs": 15}),
 }
 
 
@@ -56,6 +66,8 @@ class DecoyAccuracy(BaseMetric):
 class DecoyTask(Task):
     """RRR-style decoy digits (docs/decoy.md).
 
+    ``setting``: a named setting of :data:`SETTINGS` (``"anywhere-convnet"``: the demo where
+    true provenance beats the random-mask control), filling in what is not given.
     ``variant``: ``"corner"`` (RRR's swatch in a random corner) or ``"anywhere"`` (a swatch in
     the background at a position that changes per image). ``train_set``: ``"decoy"`` (the
     decoyed training digits, with the swatch as recorded provenance) or ``"clean"`` (the same
@@ -71,6 +83,8 @@ class DecoyTask(Task):
         "train_set": "decoy",
         # Chosen on the val split by `pgg-zoo alpha decoy` (docs/decoy.md, "Choosing alpha").
         "alpha": 1.0,
+        # A named setting (SETTINGS) filling in the options not given; None: these defaults.
+        "setting": None,
     }
     run_defaults = {
         "epochs": 30,
@@ -85,6 +99,23 @@ class DecoyTask(Task):
     # the default would add a no-mix run that is the same as plain
     ablation_variants = DEMO_VARIANTS
     native_val = True
+
+    def __init__(self, options: Mapping[str, Any] | None = None, run: Any = None,
+                 **kwargs: Any) -> None:
+        """As :class:`~pgg_zoo.Task`; a ``setting`` (:data:`SETTINGS`) first fills in the task
+        options and run options the caller did not give (a complete ``RunConfig`` is kept as
+        it is). The built task's options and run hold the values, as if given one by one."""
+        options = dict(options or {})
+        name = options.get("setting")
+        if name is not None:
+            if name not in SETTINGS:
+                raise ConfigError(f"option setting: must be one of {sorted(SETTINGS)} or null, "
+                                  f"got {name!r}")
+            task_opts, run_opts = SETTINGS[name]
+            options = {**task_opts, **options}
+            if not isinstance(run, RunConfig):
+                run = {**run_opts, **dict(run or {})}
+        super().__init__(options, run, **kwargs)
 
     def validate_config(self) -> None:
         c = self.options

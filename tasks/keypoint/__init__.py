@@ -10,10 +10,13 @@ conventions, video and person accuracy), ``benchmark`` (the embedded ``keypoint-
 
 def register() -> None:
     """Entry point of the ``pgg_zoo.plugins`` group: registers the ``keypoint`` task, the
-    ``batchmix`` synthesizer and the ``skp_tiny`` / ``skp_small`` backbones."""
+    ``batchmix`` synthesizer, the ``skp_tiny`` / ``skp_small`` backbones and the embedded
+    ``keypoint-sticks-v1`` benchmark."""
+    from pgg_zoo.benchmarks import register_benchmark
     from pgg_zoo.registry import BACKBONES, SYNTHESIZERS
 
     from . import task  # noqa: F401  (the @register_task decorator registers "keypoint")
+    from .benchmark import STICKS_V1
     from .batchmix import BatchMix
     from .model import skp_small, skp_tiny
 
@@ -22,3 +25,4 @@ def register() -> None:
     for name, fn in (("skp_tiny", skp_tiny), ("skp_small", skp_small)):
         if name not in BACKBONES:
             BACKBONES.add(name, fn, tasks=("keypoint",), modality="keypoint")
+    register_benchmark(STICKS_V1)

@@ -10,17 +10,19 @@ skeleton pickle plus UCF101-24-style ground-truth tubes. Design and rationale: d
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
+from pgg_zoo.benchmarks import ParamsSpec
 from pgg_zoo.data import benchmark_home, ensure_generated
 
 from .data import save_pickle
 
-__all__ = ["SPEC", "BENCHMARK_NAME", "COCO_JOINTS", "SKELETON_FILE", "TUBES_FILE", "pose",
+__all__ = ["SPEC", "SticksSpec", "STICKS_V1", "BENCHMARK_NAME", "COCO_JOINTS", "SKELETON_FILE", "TUBES_FILE", "pose",
            "render_video", "write_benchmark", "ensure_benchmark", "default_root"]
 
 BENCHMARK_NAME = "keypoint-sticks-v1"
@@ -149,8 +151,8 @@ def _act(p: dict[str, np.ndarray], cls: int, seg: np.ndarray, phase: np.ndarray,
         raise ValueError(f"unknown action class {cls}")
 
 
-def render_video(seed: int, split: str, index: int, label: int, coactor: int | None = None
-                 ) -> dict[str, Any]:
+def render_video(seed: int, split: str, index: int, label: int, coactor: int | None = None,
+                 spec: Mapping[str, Any] = SPEC) -> dict[str, Any]:
     """One video: keypoints ``(M, T, 17, 2)``, scores ``(M, T, 17)`` and the actors' tubes.
 
     Returns ``{"keypoint", "keypoint_score", "actors": [(class, tube (n, 5))]}`` where a tube
@@ -158,7 +160,6 @@ def render_video(seed: int, split: str, index: int, label: int, coactor: int | N
     """
     split_id = {"train": 0, "test": 1}[split]
     rng = np.random.default_rng([int(seed), split_id, int(index), int(label)])
-    spec = SPEC
     t, m = spec["frames"], spec["persons"]
     h_img, w_img = spec["img_shape"]
     lanes = rng.permutation(m)
@@ -204,8 +205,7 @@ def render_video(seed: int, split: str, index: int, label: int, coactor: int | N
             "keypoint_score": scores[order].astype(np.float32), "actors": actors}
 
 
-def _build(seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    spec = SPEC
+def _build(seed: int, spec: Mapping[str, Any] = SPEC) -> tuple[dict[str, Any], dict[str, Any]]:
     classes, k = spec["classes"], len(spec["classes"])
     h, w = spec["img_shape"]
     anns, splits = [], {"train": [], "test": []}
@@ -218,7 +218,7 @@ def _build(seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
                 if split == "test" and j % 2 == 1:
                     r = np.random.default_rng([seed, 7, c, j]).integers(0, k - 1)
                     co = int((c + 1 + r) % k)
-                v = render_video(seed, split, j, c, coactor=co)
+                v = render_video(seed, split, j, c, coactor=co, spec=spec)
                 name = f"{cname}/v_{cname}_{split}_{j:03d}"
                 anns.append({"frame_dir": name, "label": c, "img_shape": (h, w),
                              "original_shape": (h, w), "total_frames": spec["frames"],
@@ -235,17 +235,36 @@ def _build(seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"split": splits, "annotations": anns}, gt
 
 
-def write_benchmark(folder: str | PathLike[str], seed: int = 0) -> None:
+def write_benchmark(folder: str | PathLike[str], seed: int = 0,
+                    spec: Mapping[str, Any] = SPEC) -> None:
     """Write the benchmark's two pickles into ``folder`` (about a second);
     :func:`ensure_benchmark` calls it on a temporary folder renamed into place."""
-    skel, gt = _build(int(seed))
+    skel, gt = _build(int(seed), spec)
     save_pickle(skel, Path(folder) / SKELETON_FILE)
     save_pickle(gt, Path(folder) / TUBES_FILE)
 
 
-def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0) -> Path:
+def ensure_benchmark(root: str | PathLike[str] | None = None, seed: int = 0,
+                     spec: Mapping[str, Any] = SPEC) -> Path:
     """The benchmark folder (default :func:`default_root`), generated when its manifest is
     missing or records another spec or seed (:func:`pgg_zoo.data.ensure_generated`)."""
     root = Path(root) if root is not None else default_root()
-    return ensure_generated(root, BENCHMARK_NAME, SPEC, seed,
-                            lambda folder: write_benchmark(folder, seed))
+    return ensure_generated(root, spec["name"], spec, seed,
+                            lambda folder: write_benchmark(folder, seed, spec))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SticksSpec(ParamsSpec):
+    """A ``keypoint-sticks`` benchmark: its ``params`` are a design table like :data:`SPEC`."""
+
+    task: str = "keypoint"
+    seed: int = 0
+
+    def ensure(self, root: str | PathLike[str] | None = None) -> Path:
+        """The benchmark folder (default :meth:`default_root`), generated on first use."""
+        return ensure_benchmark(root if root is not None else self.default_root(), self.seed,
+                                self.design())
+
+
+#: The released spec (registered by the keypoint plugin).
+STICKS_V1 = SticksSpec(name=BENCHMARK_NAME, params=SPEC)

@@ -14,10 +14,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pgg_zoo import SYNTHESIZERS, Task, register_task
+from pgg_zoo.benchmarks import benchmark_option
 from pgg_zoo.data import holdout_indices
 from pgg_zoo.registry import BACKBONES
 from pgg_zoo.task import ConfigError
 
+from .benchmark import SticksSpec
 from .data import GTTubes, KeypointDataset, SkeletonAnnotations, load_gt_tubes, load_skeleton_pickle
 from .metrics import KeypointMetric
 
@@ -43,7 +45,8 @@ class KeypointTask(Task):
 
     Data: ``skeletons`` (a PoseC3D/pyskl pickle) and optionally ``annotations`` (UCF101-24 /
     JHMDB ground-truth tubes, for the person-wise metrics); with neither (and ``data_root``
-    None) the embedded ``keypoint-sticks-v1`` benchmark. ``data_root`` may name a folder holding
+    None) the embedded benchmark named by ``benchmark`` (a name registered for ``keypoint``;
+    default ``keypoint-sticks-v1``). ``data_root`` may name a folder holding
     ``sticks_2d.pkl`` / ``gt_tubes.pkl`` instead. Splits: ``"train"`` is the pickle's
     ``train_split`` minus a stratified ``val_fraction`` carved from it (fixed across run seeds),
     ``"val"`` that carved part, ``"test"`` the ``test_split``. The carve is the same for every
@@ -66,7 +69,9 @@ class KeypointTask(Task):
         "context": True,
         "loss": "bce",
         "num_classes": None,
-        # The best guided alpha on val (docs/keypoint.md); validation preferred no guidance.
+        # The embedded benchmark used when neither skeletons nor data_root is given.
+        "benchmark": "keypoint-sticks-v1",
+        # The best guided alpha on val (studies/log/keypoint.md); validation preferred no guidance.
         "alpha": 0.01,
     }
     run_defaults = {
@@ -90,15 +95,22 @@ class KeypointTask(Task):
             raise ConfigError(f"max_persons must be >= 1, got {c['max_persons']}")
         if c["loss"] not in ("bce", "ce"):
             raise ConfigError(f"loss must be 'bce' or 'ce', got {c['loss']!r}")
+        if c["skeletons"] is None and self.run.data_root is None:
+            self._benchmark_spec()  # an unknown name is an error before anything is built
+
+    def _benchmark_spec(self) -> SticksSpec:
+        """The spec registered under the ``benchmark`` option (for ``keypoint``)."""
+        return benchmark_option(self.options["benchmark"], "keypoint", (SticksSpec,))  # type: ignore[return-value]
 
     # -- data -----------------------------------------------------------------------------
     def _paths(self) -> tuple[Path, Path | None]:
         c = self.options
         if c["skeletons"] is not None:
             return Path(c["skeletons"]), None if c["annotations"] is None else Path(c["annotations"])
-        from .benchmark import SKELETON_FILE, TUBES_FILE, ensure_benchmark
+        from .benchmark import SKELETON_FILE, TUBES_FILE
 
-        root = ensure_benchmark() if self.run.data_root is None else Path(self.run.data_root)
+        root = self._benchmark_spec().ensure() if self.run.data_root is None \
+            else Path(self.run.data_root)
         tubes = root / TUBES_FILE if c["annotations"] is None else Path(c["annotations"])
         return root / SKELETON_FILE, tubes if tubes.is_file() else None
 

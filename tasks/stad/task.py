@@ -11,19 +11,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pgg_zoo import SYNTHESIZERS, Task, register_task
+from pgg_zoo.benchmarks import benchmark_option
 from pgg_zoo.task import ConfigError
 
-from .data import SPRITES_LINKING, TubeDataset, ensure_stad_benchmark, load_tube_annotations
-from .data.benchmark import ANNOTATION_FILE
-from .data.scenes import (SCENES_ANNOTATION_FILE, SCENES_LINKING, SCENES_SPECS,
-                          ensure_scenes_benchmark)
+from .data import SpritesSpec, TubeDataset, load_tube_annotations
+from .data.scenes import ScenesSpec
 from .evaluator import STADMetric
 from .models import ActionDetector
 
 SYNTHS = ("video_paste", "none")
-#: Embedded benchmarks (``benchmark`` option) and their frame size (a scene benchmark's is its
-#: spec's, read from ``SCENES_SPECS`` when the task is built).
-BENCHMARKS = {"stad-sprites-v1": 64, **{name: spec.size for name, spec in SCENES_SPECS.items()}}
 
 
 @register_task("stad")
@@ -31,10 +27,11 @@ class STADTask(Task):
     """Spatio-temporal action detection (AVA-style: actions of given person boxes).
 
     Data: a UCF101-24 / JHMDB-21 folder with its pickle (``data_root`` + ``annotations``),
-    or, when ``data_root`` is None, the embedded benchmark named by ``benchmark``:
-    ``stad-sprites-v1`` (default), ``stad-scenes-v1`` (a scene shortcut outside the actor
-    boxes, with its own validation videos; docs/stad.md) or ``stad-scenes-v2`` (the same with
-    three times the training videos). Evaluation
+    or, when ``data_root`` is None, the embedded benchmark named by ``benchmark`` (any name
+    registered for ``stad``, :func:`pgg_zoo.register_benchmark`): ``stad-sprites-v1``
+    (default), ``stad-scenes-v1`` (a scene shortcut outside the actor boxes, with its own
+    validation videos; docs/stad.md) or ``stad-scenes-v2`` (the same with three times the
+    training videos). Evaluation
     classifies the ground-truth person boxes of every annotated test key frame (the
     frame-mAP/video-mAP "given boxes" setting), so it measures action recognition of actors,
     not person detection.
@@ -48,7 +45,7 @@ class STADTask(Task):
         "clip_len": 8,
         "clip_stride": 1,
         "image_size": None,  # None: the embedded benchmark's frame size, else 64
-        # The embedded benchmark used when data_root is None (BENCHMARKS).
+        # The embedded benchmark used when data_root is None (a name registered for stad).
         "benchmark": "stad-sprites-v1",
         "train_key_frame_step": 4,
         "test_key_frame_step": 1,
@@ -82,9 +79,8 @@ class STADTask(Task):
         if self.run.data_root is not None and c["annotations"] is None:
             raise ConfigError("stad with data_root needs annotations=<pickle> (UCF101v2-GT.pkl, "
                               "JHMDB-GT.pkl)")
-        if self.run.data_root is None and c["benchmark"] not in BENCHMARKS:
-            raise ConfigError(f"unknown stad benchmark {c['benchmark']!r}; choose from "
-                              f"{sorted(BENCHMARKS)}")
+        if self.run.data_root is None:
+            self._benchmark_spec()  # an unknown name is an error before anything is built
         from .models.head import CONTEXTS
 
         if c["head_context"] not in CONTEXTS:
@@ -93,9 +89,16 @@ class STADTask(Task):
             raise ConfigError("slowfast_r50 needs clip_len divisible by 4 (alpha = 4)")
 
     # -- data -----------------------------------------------------------------------------
+    def _benchmark_spec(self) -> SpritesSpec | ScenesSpec | None:
+        """The embedded benchmark's spec, or None for data under ``data_root``."""
+        if self.run.data_root is not None:
+            return None
+        return benchmark_option(  # type: ignore[return-value]
+            self.options["benchmark"], "stad", (SpritesSpec, ScenesSpec))
+
     @property
     def _scenes(self) -> bool:
-        return self.run.data_root is None and self.options["benchmark"] in SCENES_SPECS
+        return isinstance(self._benchmark_spec(), ScenesSpec)
 
     @property
     def native_val(self) -> bool:  # type: ignore[override]
@@ -106,18 +109,14 @@ class STADTask(Task):
     def image_size(self) -> int:
         size = self.options["image_size"]
         if size is None:
-            if self._scenes:
-                return SCENES_SPECS[self.options["benchmark"]].size
-            return BENCHMARKS[self.options["benchmark"]] if self.run.data_root is None \
-                else 64
+            spec = self._benchmark_spec()
+            return 64 if spec is None else spec.size
         return int(size)
 
     def _source(self) -> tuple[Path, Any]:
-        if self._scenes:
-            spec = SCENES_SPECS[self.options["benchmark"]]
-            return ensure_scenes_benchmark(spec=spec), SCENES_ANNOTATION_FILE
-        if self.run.data_root is None:
-            return ensure_stad_benchmark(), ANNOTATION_FILE
+        spec = self._benchmark_spec()
+        if spec is not None:
+            return spec.ensure(), spec.annotation_file
         return Path(self.run.data_root), self.options["annotations"]
 
     def build_dataset(self, split: str) -> Dataset:
@@ -149,12 +148,9 @@ class STADTask(Task):
     def num_classes(self) -> int:
         if self.options["num_classes"] is not None:
             return int(self.options["num_classes"])
-        if self._scenes:
-            return len(SCENES_SPECS[self.options["benchmark"]].classes)
-        if self.run.data_root is None:
-            from .data import SpritesSpec
-
-            return len(SpritesSpec().classes)
+        spec = self._benchmark_spec()
+        if spec is not None:
+            return len(spec.classes)
         return self.build_dataset("train").num_classes
 
     def collate(self, items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -192,10 +188,8 @@ class STADTask(Task):
         ds = self.build_dataset("test")
         linking = self.options["linking"]
         if linking is None:
-            if self._scenes:
-                linking = SCENES_LINKING
-            else:
-                linking = SPRITES_LINKING if self.run.data_root is None else {}
+            spec = self._benchmark_spec()
+            linking = {} if spec is None else dict(spec.linking)
         # Every annotated video: the metric scores only those it saw, so the same metric
         # serves test, a carved val (training videos) and limit_test.
         return [STADMetric(ds.ann, ds.ann.videos("all"), protocol=self.options["protocol"],

@@ -9,10 +9,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pgg_zoo import Task, register_task
+from pgg_zoo.benchmarks import benchmark_option
 from pgg_zoo.task import ConfigError
 from pgg_zoo.vision.backbones import build_backbone
 from pgg_zoo.vision.cam import CAMClassifier
 
+from .data.benchmark import ShapesSpec
+from .data.finegrained import FinegrainedSpec
 from .evaluator import WSOLMetric
 
 #: Values of the WSOL config key ``data_format``.
@@ -38,6 +41,11 @@ class WSOLTask(Task):
     (``"input"``: S x S, wsolevaluation's 224 protocol at ``image_size=224``; ``"original"``:
     each image's own size). PxAP is reported when the split has masks (OpenImages, CUB
     segmentations); OpenImages ignore masks are honoured.
+
+    Model variants: ``loss`` ``"ce"`` (softmax cross-entropy on the mixed targets, default) or
+    ``"bce"`` (one-vs-rest binary cross-entropy); ``cam_logits`` ``"gap"`` (default) or
+    ``"relu_mean"`` (logits = mean of each class's ReLU'd map); any registered image backbone
+    (``tiny_cam``, ``tiny_cam_nobn``, ``tiny_cam_gelu``, ``tiny_cam_softplus``, ``vgg16``, ...).
     """
 
     defaults = {
@@ -46,11 +54,16 @@ class WSOLTask(Task):
         "num_classes": None,
         "output_stride": 16,
         "preset": "wsoleval",
-        # Embedded benchmark used when data_root is None (docs/benchmarks.md).
+        # Embedded benchmark used when data_root is None: a name registered for wsol
+        # (docs/benchmarks.md).
         "benchmark": "wsol-shapes-v2",
         "hflip": False,
         # localization map of predict(): "cam" | "gradcam"
         "cam_method": "cam",
+        # task loss on the synthesized targets: "ce" (softmax) | "bce" (one-vs-rest)
+        "loss": "ce",
+        # logits: "gap" (head on averaged features) | "relu_mean" (mean of ReLU'd class maps)
+        "cam_logits": "gap",
         # frame in which maps are scored: "input" (S x S) | "original" (image size)
         "eval_size": "input",
         # data: "cub" (CUB layout / embedded benchmark) | "wsoleval" (wsolevaluation metadata)
@@ -76,6 +89,7 @@ class WSOLTask(Task):
         return self.options["data_format"] == "wsoleval"
 
     def validate_config(self) -> None:
+        from pgg_zoo.vision.cam import LOGIT_POOLS, LOSSES
         from pgg_zoo.vision.localization import CAM_METHODS
 
         from .data.wsoleval import DATASETS
@@ -85,11 +99,14 @@ class WSOLTask(Task):
         if int(c["image_size"]) < 16:
             raise ConfigError(f"image_size must be >= 16, got {c['image_size']}")
         for key, allowed in (("cam_method", CAM_METHODS), ("eval_size", EVAL_SIZES),
-                             ("data_format", DATA_FORMATS)):
+                             ("data_format", DATA_FORMATS), ("loss", tuple(LOSSES)),
+                             ("cam_logits", LOGIT_POOLS)):
             if c[key] not in allowed:
                 raise ConfigError(f"{key} must be one of {list(allowed)}, got {c[key]!r}")
         if self.run.data_root is not None and not Path(self.run.data_root).is_dir():
             raise FileNotFoundError(f"data_root {self.run.data_root} is not a folder")
+        if self.run.data_root is None and c["data_format"] == "cub":
+            self._benchmark_spec()  # an unknown name is an error before anything is built
         if c["data_format"] == "wsoleval":
             if self.run.data_root is None or c["metadata_root"] is None:
                 raise ConfigError("data_format='wsoleval' needs data_root (the image root) and "
@@ -106,23 +123,12 @@ class WSOLTask(Task):
         """The dataset folder; the embedded benchmark is generated on first use."""
         if self.run.data_root is not None:
             return Path(self.run.data_root)
-        from .data import ensure_shapes_benchmark
-        from .data.finegrained import FINEGRAINED_SPECS, ensure_finegrained_benchmark
+        return self._benchmark_spec().ensure()
 
-        spec = self._benchmark_spec()
-        if spec["name"] in FINEGRAINED_SPECS:
-            return ensure_finegrained_benchmark(spec=spec)
-        return ensure_shapes_benchmark(spec=spec)
-
-    def _benchmark_spec(self) -> dict[str, Any]:
-        from .data import SPECS
-        from .data.finegrained import FINEGRAINED_SPECS
-
-        specs = {**SPECS, **FINEGRAINED_SPECS}
-        name = self.options["benchmark"]
-        if name not in specs:
-            raise ConfigError(f"unknown WSOL benchmark {name!r}; available: {sorted(specs)}")
-        return specs[name]
+    def _benchmark_spec(self) -> ShapesSpec | FinegrainedSpec:
+        """The spec registered under the ``benchmark`` option (for ``wsol``)."""
+        return benchmark_option(  # type: ignore[return-value]
+            self.options["benchmark"], "wsol", (ShapesSpec, FinegrainedSpec))
 
     def num_classes(self) -> int:
         if self.options["num_classes"] is not None:
@@ -132,12 +138,7 @@ class WSOLTask(Task):
 
             return DATASETS[self.options["dataset"]][0]
         if self.run.data_root is None:
-            from .data.finegrained import FINEGRAINED_SPECS, finegrained_classes
-
-            spec = self._benchmark_spec()
-            if spec["name"] in FINEGRAINED_SPECS:
-                return len(finegrained_classes(spec))
-            return len(spec["classes"])
+            return self._benchmark_spec().num_classes()
         from pgg_zoo.vision.cub import CUBDataset
 
         return CUBDataset(self.data_root(), split="train").num_classes
@@ -196,7 +197,8 @@ class WSOLTask(Task):
     # -- model and metrics -----------------------------------------------------------------
     def build_model(self) -> nn.Module:
         feats = build_backbone(self.options["backbone"], output_stride=self.options["output_stride"])
-        return CAMClassifier(feats, self.num_classes(), cam_method=self.options["cam_method"])
+        return CAMClassifier(feats, self.num_classes(), cam_method=self.options["cam_method"],
+                             loss=self.options["loss"], logit_pool=self.options["cam_logits"])
 
     def build_metrics(self) -> list[Any]:
         return [WSOLMetric(preset=self.options["preset"], eval_size=self.options["eval_size"])]

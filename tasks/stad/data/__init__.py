@@ -3,7 +3,8 @@
 Nothing here downloads or generates at import; :func:`ensure_stad_benchmark` generates on call.
 """
 from .ava import AVADataset, AVALabel, AVAPerson, parse_label_map, read_ava_csv, read_exclusions
-from .benchmark import (ANNOTATION_FILE, SPRITES_LINKING, SpritesSpec, ensure_stad_benchmark,
+from .benchmark import (ANNOTATION_FILE, SPRITES_LINKING, SPRITES_V1, SpritesSpec,
+                        ensure_stad_benchmark,
                         generate_stad_benchmark, load_actor_masks, stad_sprites_dataset)
 from .errors import DatasetFormatError, STADDataError, VideoDecodeError
 from .ucf24 import (JHMDBDataset, TubeAnnotations, TubeDataset, UCF24Dataset,
@@ -13,7 +14,8 @@ from .video import BadSampleWarning, SkipPolicy, probe_video, read_clip, write_v
 
 __all__ = [
     "ANNOTATION_FILE", "SPRITES_LINKING", "AVADataset", "AVALabel", "AVAPerson", "BadSampleWarning",
-    "DatasetFormatError", "JHMDBDataset", "STADDataError", "SkipPolicy", "SpritesSpec",
+    "DatasetFormatError", "JHMDBDataset", "STADDataError", "SkipPolicy", "SPRITES_V1",
+    "SpritesSpec",
     "TubeAnnotations", "TubeDataset", "UCF24Dataset", "VideoDecodeError", "clip_frame_numbers",
     "ensure_stad_benchmark", "generate_stad_benchmark", "load_actor_masks",
     "load_tube_annotations", "parse_label_map", "probe_video", "read_ava_csv",

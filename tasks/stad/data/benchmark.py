@@ -27,17 +27,17 @@ folder renamed into place under a file lock, so a crash never leaves a half benc
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Mapping, Optional
 
 import numpy as np
+
+from pgg_zoo.benchmarks import BenchmarkSpec
 
 from .ucf24 import TubeDataset, save_tube_annotations
 from .video import write_video
@@ -51,11 +51,12 @@ ANNOTATION_FILE = "STAD-Sprites-GT.pkl"
 SPRITES_LINKING = {"iou_threshold": 0.3, "min_length": 8}
 
 
-@dataclass(frozen=True)
-class SpritesSpec:
-    """Fixed design of the sprites benchmark (change ``version`` with any change here)."""
+@dataclass(frozen=True, kw_only=True)
+class SpritesSpec(BenchmarkSpec):
+    """Fixed design of the sprites benchmark (a change needs a new ``name``)."""
 
-    version: str = "stad-sprites-v1"
+    name: str = "stad-sprites-v1"
+    task: str = "stad"
     seed: int = 0
     classes: tuple[str, ...] = ("jump", "walk", "wave")
     textures: tuple[str, ...] = ("stripes", "checker", "blobs")  # textures[c] pairs class c
@@ -71,12 +72,23 @@ class SpritesSpec:
     min_tube_len: int = 10
     crf: int = 12
 
-    def folder_name(self) -> str:
-        """``version`` for the default spec, ``version-<hash>`` for any other."""
-        if self == SpritesSpec():
-            return self.version
-        h = hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
-        return f"{self.version}-{h.hexdigest()[:8]}"
+    #: The pickle of the benchmark's folder and the tube linking that suits its videos.
+    annotation_file: ClassVar[str] = ANNOTATION_FILE
+    linking: ClassVar[Mapping[str, Any]] = SPRITES_LINKING
+
+    def record(self) -> dict[str, Any]:
+        """The spec as written into SPEC.json and the pickle's ``pgg_meta`` (the name under
+        the key ``version``, as the released folders record it)."""
+        return {"version": self.name, **self.design()}
+
+    def ensure(self, root: Optional[str | os.PathLike] = None) -> Path:
+        """The benchmark folder, generated on first use (:func:`ensure_stad_benchmark`; ``root``
+        is the folder itself, default :meth:`default_root`)."""
+        return _ensure_folder(Path(root) if root is not None else self.default_root(), self)
+
+
+#: The released sprites benchmark.
+SPRITES_V1 = SpritesSpec()
 
 
 def default_home() -> Path:
@@ -250,7 +262,7 @@ def render_numbered_video(spec: SpritesSpec, number: int, cls_index: int,
 # ---------------------------------------------------------------------------------------
 # generation and cache
 # ---------------------------------------------------------------------------------------
-def generate_stad_benchmark(out_dir: str | os.PathLike, spec: SpritesSpec = SpritesSpec()
+def generate_stad_benchmark(out_dir: str | os.PathLike, spec: SpritesSpec = SPRITES_V1
                             ) -> Path:
     """Write the benchmark into ``out_dir`` (created; must not exist or be empty).
 
@@ -289,10 +301,10 @@ def generate_stad_benchmark(out_dir: str | os.PathLike, spec: SpritesSpec = Spri
         "train_videos": [splits["train"]],
         "test_videos": [splits["test"]],
         "resolution": resolution,
-        "pgg_meta": {"spec": dataclasses.asdict(spec), "videos": vmeta},
+        "pgg_meta": {"spec": spec.record(), "videos": vmeta},
     }
     save_tube_annotations(ann, out / ANNOTATION_FILE)
-    info = {"spec": dataclasses.asdict(spec), "num_videos": number,
+    info = {"spec": spec.record(), "num_videos": number,
             "generation_seconds": round(time.perf_counter() - t0, 2)}
     (out / "SPEC.json").write_text(json.dumps(info, indent=1, sort_keys=True))
     return out
@@ -303,12 +315,12 @@ def _complete(folder: Path, spec: SpritesSpec) -> bool:
         info = json.loads((folder / "SPEC.json").read_text())
     except (OSError, ValueError):
         return False
-    return info.get("spec") == json.loads(json.dumps(dataclasses.asdict(spec))) and \
+    return info.get("spec") == json.loads(json.dumps(spec.record())) and \
         (folder / ANNOTATION_FILE).is_file()
 
 
 def ensure_stad_benchmark(root: Optional[str | os.PathLike] = None,
-                          spec: SpritesSpec = SpritesSpec(), *, force: bool = False) -> Path:
+                          spec: SpritesSpec = SPRITES_V1, *, force: bool = False) -> Path:
     """Path of the generated benchmark, generating it on first use.
 
     Args:
@@ -319,23 +331,29 @@ def ensure_stad_benchmark(root: Optional[str | os.PathLike] = None,
     Returns:
         ``<root>/<spec.folder_name()>`` holding ``videos/``, ``masks/``, the pickle, SPEC.json.
     """
+    root = Path(root) if root is not None else default_home() / "benchmarks"
+    return _ensure_folder(root / spec.folder_name(), spec, force=force)
+
+
+def _ensure_folder(final: Path, spec: SpritesSpec, *, force: bool = False) -> Path:
+    """``final`` holding ``spec``'s benchmark, generated into a temporary sibling and renamed
+    into place under a lock beside it."""
     from filelock import FileLock
 
-    root = Path(root) if root is not None else default_home() / "benchmarks"
+    root = final.parent
     root.mkdir(parents=True, exist_ok=True)
-    final = root / spec.folder_name()
     if not force and _complete(final, spec):
         return final
-    with FileLock(str(root / f".{spec.folder_name()}.lock")):
+    with FileLock(str(root / f".{final.name}.lock")):
         if not force and _complete(final, spec):  # another process finished it meanwhile
             return final
-        tmp = root / f".{spec.folder_name()}.tmp-{os.getpid()}"
+        tmp = root / f".{final.name}.tmp-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
         try:
             generate_stad_benchmark(tmp, spec)
             if final.exists():
-                old = root / f".{spec.folder_name()}.old-{os.getpid()}"
+                old = root / f".{final.name}.old-{os.getpid()}"
                 os.replace(final, old)
                 shutil.rmtree(old, ignore_errors=True)
             os.replace(tmp, final)
@@ -346,7 +364,7 @@ def ensure_stad_benchmark(root: Optional[str | os.PathLike] = None,
 
 
 def stad_sprites_dataset(split: str = "train", root: Optional[str | os.PathLike] = None,
-                         spec: SpritesSpec = SpritesSpec(), **kwargs: Any) -> TubeDataset:
+                         spec: SpritesSpec = SPRITES_V1, **kwargs: Any) -> TubeDataset:
     """The benchmark as a :class:`~.ucf24.TubeDataset` (videos read back by the same reader).
 
     Defaults: ``clip_len=8``, ``size=64``, ``source="videos"``; ``kwargs`` override.

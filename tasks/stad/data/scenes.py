@@ -1,6 +1,7 @@
 """``stad-scenes-v1`` / ``-v2``: an embedded STAD benchmark with a scene shortcut that paste
-provenance can act on (docs/stad.md, "stad-scenes-v1"; design and criterion fixed before any
-test number). v2 (:data:`SCENES_V2`) only has more training videos.
+provenance can act on (docs/benchmarks.md, "STAD: stad-scenes-v1"; its design and criterion,
+fixed before any test number: studies/log/benchmarks.md). v2 (:data:`SCENES_V2`) only has more
+training videos.
 
 Why a second benchmark. In ``stad-sprites-v1`` the class-correlated texture fills the whole
 frame, so the background *inside* an actor's box already carries the shortcut; the video paste
@@ -35,14 +36,13 @@ alignment) plus ``manifest.json`` (:func:`pgg_zoo.data.ensure_generated`).
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Mapping, Optional
 
 import numpy as np
 
+from pgg_zoo.benchmarks import BenchmarkSpec
 from pgg_zoo.data import benchmark_home, ensure_generated, holdout_indices
 
 from .benchmark import SpritesSpec, _actor_track, _draw_actor, _texture
@@ -56,11 +56,12 @@ SCENES_ANNOTATION_FILE = "STAD-Scenes-GT.pkl"
 SCENES_LINKING = {"iou_threshold": 0.3, "min_length": 4}
 
 
-@dataclass(frozen=True)
-class ScenesSpec:
-    """Fixed design of the scenes benchmark (a change needs a new ``version``)."""
+@dataclass(frozen=True, kw_only=True)
+class ScenesSpec(BenchmarkSpec):
+    """Fixed design of the scenes benchmark (a change needs a new ``name``)."""
 
-    version: str = "stad-scenes-v1"
+    name: str = "stad-scenes-v1"
+    task: str = "stad"
     seed: int = 0
     classes: tuple[str, ...] = ("jump", "walk", "wave")
     #: scene ``c`` pairs class ``c``: (name, texture family, base RGB colour)
@@ -84,30 +85,29 @@ class ScenesSpec:
     #: those boxes over the clip, one static zone that holds the whole motion in every frame.
     zone: str = "frame"
 
+    #: The pickle of the benchmark's folder and the tube linking that suits its videos.
+    annotation_file: ClassVar[str] = SCENES_ANNOTATION_FILE
+    linking: ClassVar[Mapping[str, Any]] = SCENES_LINKING
+
     def __post_init__(self) -> None:
         if self.zone not in ("frame", "clip"):
             raise ValueError(f"ScenesSpec.zone must be 'frame' or 'clip', got {self.zone!r}")
 
-    def folder_name(self) -> str:
-        if self in RELEASED_SPECS:
-            return self.version
-        return f"{self.version}-{hashlib.sha1(json_spec(self).encode()).hexdigest()[:8]}"
+    def record(self) -> dict[str, Any]:
+        """The spec as the pickle's ``pgg_meta`` records it (the name under the key
+        ``version``, as the released folders record it)."""
+        return {"version": self.name, **self.design()}
+
+    def ensure(self, root: Optional[str | Path] = None) -> Path:
+        """The benchmark folder (default :meth:`default_root`), written on first use."""
+        return _ensure_folder(Path(root) if root is not None else self.default_root(), self)
 
 
+#: The released ``stad-scenes-v1``.
+SCENES_V1 = ScenesSpec()
 #: ``stad-scenes-v2``: v1 with three times the training videos (120 per class before the val
-#: carve), so that the actions can be learned from the actors (docs/benchmarks.md).
-SCENES_V2 = ScenesSpec(version="stad-scenes-v2", n_train_per_class=120)
-#: The released versions, as released (a folder named by the bare version holds one of them).
-RELEASED_SPECS = (ScenesSpec(), SCENES_V2)
-#: The spec the STAD task builds for each ``benchmark`` name (probe scripts may swap an entry
-#: for a variant; its folder then gets a hashed name of its own).
-SCENES_SPECS: dict[str, ScenesSpec] = {s.version: s for s in RELEASED_SPECS}
-
-
-def json_spec(spec: ScenesSpec) -> str:
-    import json
-
-    return json.dumps(dataclasses.asdict(spec), sort_keys=True)
+#: carve), so that the actions can be learned from the actors (studies/log/benchmarks.md).
+SCENES_V2 = ScenesSpec(name="stad-scenes-v2", n_train_per_class=120)
 
 
 def val_carve(spec: ScenesSpec) -> set[int]:
@@ -164,7 +164,7 @@ def render_scene_video(cls_index: int, scene: int, spec: ScenesSpec, rng: np.ran
             np.asarray(rows, dtype=np.float64), {"color": color.round(1).tolist()})
 
 
-def write_scenes_benchmark(out: Path, spec: ScenesSpec = ScenesSpec()) -> None:
+def write_scenes_benchmark(out: Path, spec: ScenesSpec = SCENES_V1) -> None:
     """Write the benchmark into the (empty) folder ``out`` (module docstring: layout)."""
     K = len(spec.classes)
     held = val_carve(spec)
@@ -202,18 +202,21 @@ def write_scenes_benchmark(out: Path, spec: ScenesSpec = ScenesSpec()) -> None:
         "train_videos": [split_lists["train"] + split_lists["val"]],
         "test_videos": [split_lists["test"]],
         "resolution": resolution,
-        "pgg_meta": {"spec": dataclasses.asdict(spec), "videos": vmeta,
+        "pgg_meta": {"spec": spec.record(), "videos": vmeta,
                      "val_videos": split_lists["val"]},
     }
     save_tube_annotations(ann, out / SCENES_ANNOTATION_FILE)
 
 
 def ensure_scenes_benchmark(root: Optional[str | Path] = None,
-                            spec: ScenesSpec = ScenesSpec()) -> Path:
-    """The benchmark folder, written on first use (``$PGG_ZOO_HOME/benchmarks/<name>`` by
-    default) through :func:`pgg_zoo.data.ensure_generated`."""
-    folder = Path(root) / spec.folder_name() if root is not None else \
-        benchmark_home() / spec.folder_name()
-    spec_dict = {k: v for k, v in dataclasses.asdict(spec).items() if k != "seed"}
-    return ensure_generated(folder, spec.version, spec_dict, spec.seed,
+                            spec: ScenesSpec = SCENES_V1) -> Path:
+    """The benchmark folder ``<root>/<spec.folder_name()>``, written on first use (``root``
+    default ``$PGG_ZOO_HOME/benchmarks``) through :func:`pgg_zoo.data.ensure_generated`."""
+    parent = Path(root) if root is not None else benchmark_home()
+    return _ensure_folder(parent / spec.folder_name(), spec)
+
+
+def _ensure_folder(folder: Path, spec: ScenesSpec) -> Path:
+    spec_dict = {k: v for k, v in spec.record().items() if k != "seed"}
+    return ensure_generated(folder, spec.name, spec_dict, spec.seed,
                             lambda out: write_scenes_benchmark(out, spec))

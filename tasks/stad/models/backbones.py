@@ -10,7 +10,8 @@ its slow and fast pathways *inside* the model, with differentiable ``index_selec
 input gradient of both pathways lands on the same raw clip and one mask serves both.
 
 No backbone downloads weights: pretrained weights come from model cards (a state dict loaded
-into the detector), never as a side effect of building.
+into the detector's ``backbone``), never as a side effect of building a backbone; the task
+option ``pretrained=True`` loads the card :data:`PRETRAINED_CARDS` names.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ __all__ = [
     "tiny3d",
     "BACKBONE_ALIASES",
     "BACKBONE_BUILDERS",
+    "PRETRAINED_CARDS",
     "register_backbones",
 ]
 
@@ -217,6 +219,12 @@ BACKBONE_BUILDERS: dict[str, Callable[..., VideoBackbone]] = {
     "tiny3d_local": tiny3d_local,
 }
 
+#: The model card ``pretrained=True`` loads into each backbone (Kinetics-400 trunks of
+#: pytorchvideo's model zoo); the AVA-finetuned SlowFast stays available by name
+#: (``pretrained="slowfast_r50_ava_v2.2"``).
+PRETRAINED_CARDS: dict[str, str] = {"slowfast_r50": "slowfast_r50_kinetics400",
+                                    "slow_r50": "slow_r50_kinetics400"}
+
 #: The short names pytorchvideo's hub uses (``torch.hub.load(..., "slowfast_r50")`` documents
 #: them as SlowFast / Slow), which users write: ``pgg_zoo.build("stad", backbone="slowfast")``.
 BACKBONE_ALIASES: dict[str, str] = {"slowfast": "slowfast_r50", "slow": "slow_r50"}
@@ -234,7 +242,8 @@ def register_backbones() -> None:
         if name in BACKBONES and BACKBONES.get(name) is fn:
             continue
         aliases = tuple(a for a, n in BACKBONE_ALIASES.items() if n == name)
-        BACKBONES.add(name, fn, tasks=("stad",), modality="video", aliases=aliases)
+        meta = {"pretrained": PRETRAINED_CARDS[name]} if name in PRETRAINED_CARDS else {}
+        BACKBONES.add(name, fn, tasks=("stad",), modality="video", aliases=aliases, **meta)
 
 
 def build_backbone(name: str | VideoBackbone, **kwargs: Any) -> VideoBackbone:

@@ -13,7 +13,9 @@ from .benchmark import (
     SPEC,
     SPEC_V1,
     SPEC_V2,
-    SPECS,
+    SHAPES_V1,
+    SHAPES_V2,
+    ShapesSpec,
     content_hash,
     default_benchmark_root,
     ensure_shapes_benchmark,
@@ -23,6 +25,7 @@ from .benchmark import (
 from .wsoleval import WSOLEvalDataset
 
 __all__ = [
-    "WSOLEvalDataset", "collate_wsol", "SPEC", "SPEC_V1", "SPEC_V2", "SPECS", "BENCHMARK_NAME", "write_shapes_benchmark",
+    "WSOLEvalDataset", "collate_wsol", "SPEC", "SPEC_V1", "SPEC_V2", "ShapesSpec", "SHAPES_V1", "SHAPES_V2",
+    "BENCHMARK_NAME", "write_shapes_benchmark",
     "ensure_shapes_benchmark", "default_benchmark_root", "content_hash", "read_shapes_attributes",
 ]

@@ -2,7 +2,7 @@
 
 Four shape classes on textured backgrounds. In the train split each class's object usually sits
 on "its own" texture family (a background shortcut); in the test split texture and class are
-independent. The specification below is fixed (see docs/benchmarks.md for why and for what the
+independent. The specification below is fixed (see studies/log/benchmarks.md for why and for what the
 benchmark cannot show); changing any number requires a new name (``wsol-shapes-v2``).
 
 The benchmark is written in CUB's layout and read back by
@@ -19,6 +19,7 @@ The benchmark is written in CUB's layout and read back by
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -26,12 +27,13 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 from PIL import Image
 
+from pgg_zoo.benchmarks import ParamsSpec
 from pgg_zoo.data.generated import (benchmark_home, content_hash, content_hash_update,
                                     ensure_generated, write_generated)
 from pgg_zoo.vision.drawing import shape_mask, texture
 
 __all__ = [
-    "SPEC", "BENCHMARK_NAME", "default_benchmark_root", "write_shapes_benchmark",
+    "SPEC", "SPEC_V1", "SPEC_V2", "ShapesSpec", "SHAPES_V1", "SHAPES_V2", "BENCHMARK_NAME", "default_benchmark_root", "write_shapes_benchmark",
     "ensure_shapes_benchmark", "render_shapes_image", "content_hash", "read_shapes_attributes",
     "shape_mask", "texture",
 ]
@@ -69,14 +71,34 @@ SPEC_V1: dict[str, Any] = {
 #: test split -- the model read texture only (the train-split learnability check had already
 #: shown 0 / 9 held-out images on another class's texture classified correctly), which leaves
 #: nothing to compare. The change was decided from that plain-CutMix number alone, before the
-#: guided v1 run had finished, and checked on held-out *train* images (docs/benchmarks.md).
+#: guided v1 run had finished, and checked on held-out *train* images (studies/log/benchmarks.md).
 SPEC_V2: dict[str, Any] = {**SPEC_V1, "name": "wsol-shapes-v2", "train_own_texture_p": 0.7}
 
-#: Specifications by name; the WSOL task's ``benchmark`` option picks one.
-SPECS: dict[str, dict[str, Any]] = {sp["name"]: sp for sp in (SPEC_V1, SPEC_V2)}
-#: The default benchmark.
+#: The default benchmark's design.
 SPEC = SPEC_V2
 BENCHMARK_NAME = SPEC["name"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShapesSpec(ParamsSpec):
+    """A ``wsol-shapes`` benchmark: its ``params`` are a design table like :data:`SPEC_V2`."""
+
+    task: str = "wsol"
+    seed: int = 0
+
+    def num_classes(self) -> int:
+        return len(self.params["classes"])
+
+    def ensure(self, root: str | PathLike[str] | None = None) -> Path:
+        """The benchmark folder (default :meth:`default_root`), generated on first use
+        (:func:`ensure_shapes_benchmark`)."""
+        return ensure_shapes_benchmark(root if root is not None else self.default_root(),
+                                       self.seed, spec=self.design())
+
+
+#: The released specs (registered by the WSOL plugin).
+SHAPES_V1 = ShapesSpec(name=SPEC_V1["name"], params=SPEC_V1)
+SHAPES_V2 = ShapesSpec(name=SPEC_V2["name"], params=SPEC_V2)
 
 _ATTR_FILE = "shapes_attributes.txt"
 

@@ -7,8 +7,8 @@ shares colours and body plan, two species differ only in which part carries whic
 head / blue wing vs blue head / red wing), and a CutMix patch of another bird usually holds
 parts that also excite the host's label -- the cross-source leakage CutMix provenance is about.
 Background, body colour, facing, size and position are independent of the species (no
-background shortcut). Design, specification and success criterion: docs/benchmarks.md and
-docs/wsol.md ("Fine-grained benchmark").
+background shortcut). Specification: docs/benchmarks.md; design and success criterion:
+studies/log/benchmarks.md and studies/log/wsol.md.
 
 Layout (read by :class:`pgg_zoo.vision.cub.CUBDataset`)::
 
@@ -22,6 +22,7 @@ Layout (read by :class:`pgg_zoo.vision.cub.CUBDataset`)::
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -29,10 +30,12 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 from PIL import Image
 
+from pgg_zoo.benchmarks import ParamsSpec
 from pgg_zoo.data.generated import benchmark_home, ensure_generated
 from pgg_zoo.vision.drawing import texture
 
-__all__ = ["SPEC_FG_V1", "SPEC_FG_V2", "FINEGRAINED_SPECS", "render_bird_image", "write_finegrained_benchmark",
+__all__ = ["SPEC_FG_V1", "SPEC_FG_V2", "FinegrainedSpec", "FINEGRAINED_V1", "FINEGRAINED_V2",
+           "render_bird_image", "write_finegrained_benchmark",
            "ensure_finegrained_benchmark", "finegrained_classes", "ATTRIBUTES_FILE"]
 
 ATTRIBUTES_FILE = "finegrained_attributes.txt"
@@ -95,9 +98,29 @@ SPEC_FG_V2: dict[str, Any] = {
                    "teal": [0, 120, 110], "violet": [130, 60, 250], "olive": [150, 150, 0]},
 }
 
-#: Fine-grained specifications by name (the WSOL task's ``benchmark`` option).
-FINEGRAINED_SPECS: dict[str, dict[str, Any]] = {
-    SPEC_FG_V1["name"]: SPEC_FG_V1, SPEC_FG_V2["name"]: SPEC_FG_V2}
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinegrainedSpec(ParamsSpec):
+    """A ``wsol-finegrained`` benchmark: its ``params`` are a design table like
+    :data:`SPEC_FG_V2`."""
+
+    task: str = "wsol"
+    seed: int = 0
+
+    def num_classes(self) -> int:
+        return len(finegrained_classes(self.params))
+
+    def ensure(self, root: str | PathLike[str] | None = None) -> Path:
+        """The benchmark folder (default :meth:`default_root`), generated on first use
+        (:func:`ensure_finegrained_benchmark`)."""
+        return ensure_finegrained_benchmark(root if root is not None else self.default_root(),
+                                            self.seed, spec=self.design())
+
+
+#: The released specs (registered by the WSOL plugin).
+FINEGRAINED_V1 = FinegrainedSpec(name=SPEC_FG_V1["name"], params=SPEC_FG_V1)
+FINEGRAINED_V2 = FinegrainedSpec(name=SPEC_FG_V2["name"], params=SPEC_FG_V2)
 
 
 def finegrained_classes(spec: Mapping[str, Any] = SPEC_FG_V1) -> list[tuple[str, str]]:

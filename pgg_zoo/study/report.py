@@ -1,0 +1,145 @@
+"""``pgg-zoo study report``: a study's tables (markdown) from its summary: the selection, the
+test runs per variant, the paired differences to the baseline per seed (mean ± std, SE), each
+criterion's outcome and the verdict of each claims-table row."""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+from ..stats import mean_std
+from .criteria import Paired
+from .evaluation import ORIGINS, Evaluation, evaluate
+from .schema import StudyFile
+from .summary import Summary
+
+__all__ = ["study_report"]
+
+
+def _cell(values: Sequence[float], signed: bool = False) -> str:
+    if not values:
+        return "-"
+    per_seed = ", ".join(f"{v:+.1f}" if signed else f"{v:.1f}" for v in values)
+    return f"{mean_std(values, signed=signed)} [{per_seed}]"
+
+
+def _values(runs: Mapping[int, Mapping[str, float]], metric: str) -> list[float]:
+    return [float(m[metric]) for _, m in sorted(runs.items()) if metric in m]
+
+
+def _selection(study: StudyFile, summary: Summary) -> list[str]:
+    sel = study.parsed_selection
+    metrics = [summary.selection_metric or (sel.metric if sel else "")] + [
+        m for m in study.report_metrics if m != (sel.metric if sel else None)]
+    seeds = ", ".join(str(s) for s in sel.seeds) if sel else "?"
+    lines = [f"## Selection ({summary.selection_split} split, metric `{metrics[0]}`, seeds "
+             f"{seeds})", ""]
+    if not summary.selection_runs:
+        lines += ["No per-seed selection numbers in the summary." + (
+            f" Validation chose alpha {summary.chosen_alpha:g}."
+            if summary.chosen_alpha is not None else ""), ""]
+        return lines
+    lines += ["| alpha | " + " | ".join(f"{summary.selection_split} {m}" for m in metrics) + " |",
+              "|---|" + "---|" * len(metrics)]
+    for alpha, runs in sorted(summary.selection_runs.items()):
+        mark = f"**{alpha:g}** (chosen)" if alpha == summary.chosen_alpha else f"{alpha:g}"
+        lines.append(f"| {mark} | " + " | ".join(_cell(_values(runs, m)) for m in metrics)
+                     + " |")
+    lines.append("")
+    if summary.chosen_alpha is not None:
+        line = f"Validation chose alpha {summary.chosen_alpha:g}"
+        if summary.selected_alpha not in (None, summary.chosen_alpha):
+            line += f"; the rule gives the guided test runs the best positive alpha, " \
+                    f"{summary.selected_alpha:g}"
+        recorded = study.parsed_test.alpha
+        if recorded is not None and summary.selected_alpha not in (None, recorded):
+            line += f". **The study file records test.alpha {recorded:g}**"
+        lines += [line + ".", ""]
+    else:
+        lines += ["The selection is incomplete (not every alpha ran on every seed).", ""]
+    return lines
+
+
+def _test(study: StudyFile, summary: Summary) -> list[str]:
+    metrics = study.report_metrics
+    alpha = summary.test_alpha if summary.test_alpha is not None else study.parsed_test.alpha
+    lines = [f"## Test ({summary.test_split} split, alpha {alpha:g})" if alpha is not None
+             else f"## Test ({summary.test_split} split)", "",
+             "| variant | seeds | " + " | ".join(metrics) + " |",
+             "|---|---|" + "---|" * len(metrics)]
+    for name in study.variants:
+        runs = summary.test_runs.get(name, {})
+        seeds = ", ".join(str(s) for s in sorted(runs)) or "-"
+        lines.append(f"| {name} | {seeds} | " + " | ".join(_cell(_values(runs, m))
+                                                           for m in metrics) + " |")
+    base = summary.test_runs.get(study.baseline, {})
+    lines += ["", f"Paired differences to `{study.baseline}` (same seed), mean ± std [per "
+                  "seed], SE = std / sqrt(seeds):", "",
+              f"| variant - {study.baseline} | " + " | ".join(metrics) + " |",
+              "|---|" + "---|" * len(metrics)]
+    for name in study.variants:
+        if name == study.baseline:
+            continue
+        runs = summary.test_runs.get(name, {})
+        cells = []
+        for m in metrics:
+            seeds = sorted(s for s in set(runs) & set(base) if m in runs[s] and m in base[s])
+            p = Paired(tuple(seeds), tuple(runs[s][m] for s in seeds),
+                       tuple(base[s][m] for s in seeds))
+            se = "" if p.n < 2 or math.isnan(p.se) else f" (SE {p.se:.2f})"
+            cells.append(_cell(p.diffs, signed=True) + se if p.n else "-")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def _criteria(ev: Evaluation) -> list[str]:
+    if not ev.study.parsed_criteria:
+        return ["## Criteria", "", "None declared (not a pre-registered study).", ""]
+    lines = ["## Criteria (pre-declared)", "", "| criterion | rule | measure | outcome | "
+             "compared | as declared |", "|---|---|---|---|---|---|"]
+    for name, crit in ev.study.parsed_criteria.items():
+        m = ev.study.parsed_measures[crit.params.measure]
+        measure = f"{m.a} - {m.b}, {m.metric}"
+        out = ev.outcomes[name]
+        outcome = "no numbers" if out is None else ("**met**" if out.held else "not met")
+        lines.append(f"| {name} | `{crit.rule}` | {measure} | {outcome} | "
+                     f"{out.text if out else '-'} | {crit.params.says} |")
+    return lines + [""]
+
+
+def _claims(ev: Evaluation) -> list[str]:
+    if not ev.rows:
+        return ["## Claims-table rows", "", "None: the study is not a row of the claims table.",
+                ""]
+    lines = ["## Claims-table rows", "", "| claim | verdict | numbers | from |",
+             "|---|---|---|---|"]
+    for row in ev.rows:
+        lines.append(f"| {row.claim} | {row.verdict} | {row.numbers} | {ORIGINS[row.origin]} |")
+        if row.origin != "recorded" and row.recorded_verdict \
+                and row.recorded_verdict != row.verdict:
+            lines.append(f"| | *recorded:* {row.recorded_verdict} | | the record's verdict |")
+    return lines + [""]
+
+
+def study_report(study: StudyFile, summary: Summary | None) -> str:
+    """The markdown report of ``study`` on ``summary`` (None: only the recorded rows)."""
+    head = [f"# {study.name}: {study.title}".rstrip(": "), ""]
+    about = f"Task `{study.task}`"
+    if study.benchmark:
+        about += f", benchmark `{study.benchmark}`"
+    if study.design:
+        about += f"; design and criteria: {study.design}"
+    head += [about + ".", ""]
+    if summary is None:
+        head += [f"No summary ({study.summary_path}): `pgg-zoo study run {study.path}` "
+                 "writes it. Rows below are as recorded.", ""]
+        return "\n".join(head + _claims(evaluate(study, None)))
+    source = f"Summary: {study.summary_path} ({summary.source})"
+    head += [source + (f". {summary.note}" if summary.note else "") + ".", ""]
+    ev = evaluate(study, summary)
+    body: list[str] = []
+    if summary.has_selection:
+        body += _selection(study, summary)
+    if summary.test_runs:
+        body += _test(study, summary)
+    body += _criteria(ev) + _claims(ev)
+    return "\n".join(head + body)
