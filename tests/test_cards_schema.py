@@ -184,8 +184,9 @@ def _upstream_model(name: str):
 
 
 def _ported_names(card, sd):
-    """The reference's tensors under the names of the file a by_position card reads: the real
-    file's keys when its package is installed, else the reference's own (same order)."""
+    """The reference's tensors under the names of the file a by_position card reads (the real
+    file's keys); skipped when the package that ships the file is not installed (the test
+    extra installs lite0's, so its card is always checked)."""
     import importlib.metadata as md
 
     import torch
@@ -194,7 +195,7 @@ def _ported_names(card, sd):
     try:
         path = md.distribution(dist).locate_file(rel)
     except md.PackageNotFoundError:
-        return sd
+        pytest.skip(f"{dist} is not installed: the names the card's rules apply to are its file's")
     keys = list(torch.load(path, map_location="meta", weights_only=True))
     assert len(keys) == len(sd), f"{card.name}: the file holds {len(keys)} tensors, the reference {len(sd)}"
     return dict(zip(keys, sd.values()))
