@@ -8,11 +8,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .atomic import write_text_atomic
 from .report import (IGNORED_KEYS, Run, differing_keys, check_reference, config_value,
                      collect_runs, format_stats, group_by_variant, metric_columns,
                      metric_values, nonfinite_warnings, paired_differences,
@@ -191,7 +191,4 @@ def write_page(paths: Iterable[str | Path | Run], out: str | Path, *,
     page = render_page(runs, title=title or "pgg-zoo report", paired_to=paired_to)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_text_atomic(out, page)

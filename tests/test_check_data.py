@@ -18,7 +18,7 @@ from PIL import Image
 from pgg_zoo.cli.main import main
 from pgg_zoo.data.check import check_data, summarize_dataset
 from test_keypoint_data import pyskl_annotation, write_pyskl
-from test_stad_data import H, N, W, frames_ramp, make_ann
+from test_stad_data import frames_ramp, make_ann
 from test_wsol_data import _lines, _png, make_cub, make_openimages, make_wsoleval_boxes
 
 

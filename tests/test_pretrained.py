@@ -25,7 +25,7 @@ from torch import nn
 
 import pgg_zoo
 from pgg_zoo.cards import (CardError, DownloadError, OfflineError, WeightsMismatchError,
-                           download_weights, load_card, load_weights)
+                           download_weights, load_card)
 from pgg_zoo.cards.loading import map_by_position
 from pgg_zoo.config import ConfigError
 from pgg_zoo.task.pretrained import default_card_name, resolve_pretrained

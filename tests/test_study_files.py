@@ -16,7 +16,7 @@ import yaml
 from pgg_zoo.cli.main import main as cli
 from pgg_zoo.config import ConfigError
 from pgg_zoo.study.claims import BEGIN, END, claims_table, study_paths, table_differences
-from pgg_zoo.study.criteria import RULES, Criterion, Measure, Paired, paired_values, render
+from pgg_zoo.study.criteria import RULES, Measure, Paired, paired_values, render
 from pgg_zoo.study.evaluation import evaluate
 from pgg_zoo.study.schema import load_study, parse_study
 from pgg_zoo.study.summary import Summary, read_summary, write_summary

@@ -18,7 +18,6 @@ submodule named by ``weights.submodule``); it is called after the card's own ``r
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import torch

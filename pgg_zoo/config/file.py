@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..atomic import write_text_atomic
 from .checks import ConfigError, unknown_options_message
 from .checks import where as _where
 from .run import RunConfig
@@ -157,10 +158,7 @@ def write_config_file(path: str | Path, task: str, task_options: Mapping[str, An
     header = ("# pgg-zoo run configuration (written by `pgg-zoo train`).\n"
               "# Recreate the run: pgg-zoo train --config THIS_FILE --work-dir NEW_FOLDER\n"
               "# Evaluate it again: pgg-zoo eval RUN_FOLDER\n")
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(header + yaml.safe_dump(payload, sort_keys=False, width=100), "utf-8")
-    tmp.replace(p)
-    return p
+    return write_text_atomic(p, header + yaml.safe_dump(payload, sort_keys=False, width=100))
 
 
 def plain_value(value: Any) -> Any:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .checks import (KIND_CHECKS, ConfigError, check_number, check_option, checked_values,
-                     option, option_docs, option_fields)
+from .checks import (KIND_CHECKS, ConfigError, check_number, checked_values,
+                     option, option_docs)
 
 
 #: Accepted values of the run options that are a choice among names.

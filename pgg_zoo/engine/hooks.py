@@ -16,6 +16,7 @@ from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from tqdm.auto import tqdm
 
+from ..atomic import write_text_atomic
 from .distributed import is_main_process, rank_and_world
 
 
@@ -109,10 +110,7 @@ class MetricsRecorderHook(Hook):
             return
         record = {"epoch": runner.epoch, "iter": runner.iter, "split": split,
                   "metrics": self.last}
-        path = Path(runner.work_dir) / "metrics.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2))
-        os.replace(tmp, path)
+        write_text_atomic(Path(runner.work_dir) / "metrics.json", json.dumps(record, indent=2))
         with open(Path(runner.work_dir) / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -132,12 +130,6 @@ class TrainedItersHook(Hook):
     def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
                          outputs: Any = None) -> None:
         self.iters += 1
-
-
-def _atomic_write_text(path: str | Path, text: str) -> None:
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class AtomicCheckpointHook(CheckpointHook):
@@ -179,8 +171,8 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         os.replace(final + ".tmp", final)
         # Relative to the folder: a copied or moved run folder resumes from its own files.
-        _atomic_write_text(os.path.join(runner.work_dir, "last_checkpoint"),
-                           os.path.relpath(final, runner.work_dir))
+        write_text_atomic(os.path.join(runner.work_dir, "last_checkpoint"),
+                          os.path.relpath(final, runner.work_dir))
         for old in drop:
             path = os.path.join(self.out_dir, self.filename_tmpl.format(old))
             if os.path.isfile(path):

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from ..atomic import write_text_atomic
 from ..config import (CONFIG_FILE, PLACE_OPTIONS, RUN_FILE, RunConfig, read_config_file,
                       write_config_file)
 from ..config.file import plain_value
@@ -275,8 +276,6 @@ def claimed_run_folder(task: EngineTask) -> Iterator[tuple[Path, bool]]:
     if owner:
         try:
             lock.acquire()
-        except RunFolderError:
-            raise
         except OSError as exc:
             _remove_if_empty(work_dir, created)
             raise RunFolderError(f"work dir {work_dir}: cannot write to it ({exc.strerror}); "
@@ -319,9 +318,7 @@ def _write_run_file(task: EngineTask, work_dir: Path) -> None:
     """``run.json``: what the folder's run trains (task, data, task options, run options)."""
     payload = {"task": task.name, "data": task_data_identity(task),
                "task_options": task.options, "run": task.run.to_dict()}
-    tmp = work_dir / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str), "utf-8")
-    os.replace(tmp, work_dir / RUN_FILE)
+    write_text_atomic(work_dir / RUN_FILE, json.dumps(payload, indent=2, default=str))
 
 
 def _write_config_file(task: EngineTask, work_dir: Path) -> None:

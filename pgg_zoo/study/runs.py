@@ -3,11 +3,11 @@ resumable (a folder that holds a finished run is read, not retrained)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..atomic import write_text_atomic
 from ..task import Task, build
 
 __all__ = ["variant_dir_name", "run_variants", "run_paired", "read_curve", "epochs_to_reach",
@@ -129,10 +129,7 @@ def write_json(path: str | Path, payload: Any) -> Path:
     """Write JSON through a temporary name and rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(payload, indent=2, default=float))
 
 
 def seeded_common(seed: int, epochs: int | None, common: Mapping[str, Any]) -> dict[str, Any]:
