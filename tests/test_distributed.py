@@ -189,7 +189,7 @@ def test_on_error_config_is_applied_by_the_engine_loader(tmp_path):
         from pgg_zoo.engine.runner import _loader
 
         task = pgg_zoo.build("toy_blobs", on_error="skip", limit_train=8)
-        loader = _loader(task, "train", train=True)
+        loader = _loader(task, task.dataset("train"), train=True)
         assert isinstance(loader.dataset, SafeDataset) and loader.dataset.on_error == "skip"
         with pytest.raises(ValueError, match="on_error"):
             pgg_zoo.build("toy_blobs", on_error="ignore").train(work_dir=str(tmp_path))

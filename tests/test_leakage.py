@@ -1,5 +1,4 @@
 """Gradient leakage: analytic values, the engine's logging, and the validation carve."""
-import json
 
 import pytest
 
@@ -185,11 +184,12 @@ def test_decoy_leakage_sample_covers_every_class_the_same_for_paired_runs(bench_
     plain = pgg_zoo.build("decoy", guidance=False, seed=0)
     labels = dataset_labels(plain.dataset("test"))
     assert sorted(set(labels[:256])) == [0, 1, 2, 3, 4]  # what the old prefix measured
-    loader, declared = _leakage_loader(plain, "test")
+    loader, declared = _leakage_loader(plain, "test", plain.dataset("test"))
     assert not declared and len(loader.dataset) == 256
     seen = [int(y) for b in loader for y in b["data_samples"]["labels"]]
     counts = [seen.count(c) for c in range(10)]
     total = len(labels)
     assert all(abs(counts[c] - 256 * labels.count(c) / total) < 1 for c in range(10))
-    other, _ = _leakage_loader(pgg_zoo.build("decoy", guidance_mask="random", seed=4), "test")
+    random_mask = pgg_zoo.build("decoy", guidance_mask="random", seed=4)
+    other, _ = _leakage_loader(random_mask, "test", random_mask.dataset("test"))
     assert list(other.dataset.dataset.indices) == list(loader.dataset.dataset.indices)

@@ -6,12 +6,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.runner import Runner
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..data import dataset_labels, stratified_sample
 from ..data.policy import apply_on_error
@@ -35,8 +35,9 @@ OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
 
 
-def _loader(task: "Task", split: str, train: bool) -> DataLoader:
-    """The split's loader: ``on_error`` policy, rank shard, per-epoch order from the seed.
+def _loader(task: "Task", ds: Dataset, train: bool) -> DataLoader:
+    """The loader of a split's dataset ``ds`` (``task.dataset(split)``): ``limit_train`` /
+    ``limit_test``, ``on_error`` policy, rank shard, per-epoch order from the seed.
 
     The sampler is mmengine's ``DefaultSampler`` (one permutation per epoch from
     ``seed + epoch``, split across ranks by stride, padded to equal length), made resumable
@@ -44,7 +45,6 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     one process with batch ``world_size * b``.
     """
     rc = task.run
-    ds = task.dataset(split)
     limit = rc.limit_train if train else rc.limit_test
     if limit is not None and limit < len(ds):
         ds = Subset(ds, limited_indices(len(ds), limit, spread=train))
@@ -67,11 +67,12 @@ def _loader(task: "Task", split: str, train: bool) -> DataLoader:
     )
 
 
-def _leakage_loader(task: "Task", split: str) -> tuple[DataLoader | None, bool]:
+def _leakage_loader(task: "Task", split: str,
+                    eval_ds: Dataset) -> tuple[DataLoader | None, bool]:
     """The held-out items gradient leakage is measured on, in a fixed order: a
     ``leakage_items`` class-stratified sample (:func:`~pgg_zoo.data.stratified_sample`, fixed
-    seed) of ``task.leakage_dataset(split)``, or of the evaluation split itself when the task
-    declares none; None when ``leakage_items`` is 0. The sample depends on the data alone, so
+    seed) of ``task.leakage_dataset(split)``, or of the evaluation split itself (``eval_ds``,
+    already built for the evaluation loader) when the task declares none; None when ``leakage_items`` is 0. The sample depends on the data alone, so
     paired runs, and every seed of a study, are measured on the same items. Also returns
     whether the items are the task's declared leakage data."""
     rc = task.run
@@ -80,7 +81,7 @@ def _leakage_loader(task: "Task", split: str) -> tuple[DataLoader | None, bool]:
     ds = task.leakage_dataset(split)
     declared = ds is not None
     if ds is None:
-        ds = task.dataset(split)
+        ds = eval_ds
     labels = dataset_labels(ds)
     keep = stratified_sample(labels if labels is not None else len(ds), rc.leakage_items)
     sample = apply_on_error(Subset(ds, keep), rc.on_error)
@@ -198,7 +199,8 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
         # Converts BN layers of task.model in place (PGGModel holds the same module).
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     recorder = MetricsRecorderHook(split)
-    leakage_loader, declared = _leakage_loader(task, split)
+    eval_ds = task.dataset(split)
+    leakage_loader, declared = _leakage_loader(task, split, eval_ds)
     interval, by_epoch = parse_checkpoint_interval(rc.checkpoint_interval, rc.epochs)
     kwargs: dict[str, Any] = dict(
         model=model,
@@ -225,11 +227,11 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
     if train:
         epochs = rc.epochs
         kwargs.update(
-            train_dataloader=_loader(task, "train", train=True),
+            train_dataloader=_loader(task, task.dataset("train"), train=True),
             # mmengine evaluates every val_interval epochs and always after the last one
             train_cfg=dict(type=PGGEpochBasedTrainLoop, max_epochs=epochs,
                            val_interval=rc.eval_interval or epochs),
-            val_dataloader=_loader(task, split, train=False),
+            val_dataloader=_loader(task, eval_ds, train=False),
             val_cfg=dict(),
             val_evaluator=Evaluator(task.build_metrics()),
             optim_wrapper=_optim_wrapper(rc),
@@ -238,7 +240,7 @@ def build_runner(task: "Task", *, train: bool = True, checkpoint: str | None = N
         )
     else:
         kwargs.update(
-            test_dataloader=_loader(task, split, train=False),
+            test_dataloader=_loader(task, eval_ds, train=False),
             test_cfg=dict(),
             test_evaluator=Evaluator(task.build_metrics()),
             load_from=checkpoint,
