@@ -264,7 +264,7 @@ def test_stad_ucf24_malformed(tmp_path, capsys):
 
 
 # ================================================================================================
-# STAD: AVA CSV (a reader of the Python API; the stad task trains on tube pickles)
+# STAD: AVA CSV through the reader (any CSV; the task-level check is in test_stad_ava.py)
 # ================================================================================================
 def test_ava_layout_counts_and_errors(tmp_path):
     from pgg_zoo_tasks.stad.data import AVADataset, DatasetFormatError

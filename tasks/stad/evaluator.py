@@ -1,4 +1,5 @@
-"""mmengine metric for STAD: frame-mAP and video-mAP of per-box action scores."""
+"""mmengine metrics for STAD: frame-mAP and video-mAP of per-box action scores (tube data),
+AVA's key-frame frame-mAP (AVA data)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,7 +9,8 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 
 from .data import TubeAnnotations
-from .metrics import frame_map, link_video, tubes_for_video_map, video_map
+from .metrics import (AVA_METRIC, ava_frame_map, frame_map, link_video, tubes_for_video_map,
+                      video_map)
 
 
 class STADMetric(BaseMetric):
@@ -73,3 +75,44 @@ class STADMetric(BaseMetric):
             out[f"video_map@{th}[{p}]"] = 100 * float(video_map(tubes, self.annotations,
                                                                 iou_threshold=thr, **kw))
         return out
+
+
+class AVAMetric(BaseMetric):
+    """AVA's key-frame ``frame_map@0.5[ava]`` (:func:`~.metrics.ava_frame_map`: the AVA
+    challenge kit's protocol) of per-box action scores, as a percentage.
+
+    Every evaluated key frame contributes one detection per (person box, class) with the
+    class probability as score; boxes arrive normalized to [0, 1] (the task's ``collate``
+    scales them so), as the AVA CSVs hold them. Only the key frames seen are scored, so the
+    same metric serves the evaluation CSV and a val carved from the training CSV.
+
+    Args:
+        dataset: the :class:`~.data.AVADataset` whose annotations are the ground truth.
+    """
+
+    default_prefix = ""
+
+    def __init__(self, dataset: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.annotations = dataset.annotations
+        self.class_ids = list(dataset.class_ids)
+        self._col = {a: i for i, a in enumerate(self.class_ids)}
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict[str, Any]]) -> None:
+        meta = data_batch["data_samples"]
+        for i, pred in enumerate(data_samples):
+            boxes = np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4) * meta["scale"][i]
+            self.results.append({
+                "key": (meta["video"][i], int(meta["timestamp"][i])),
+                "boxes": boxes,
+                "scores": np.asarray(pred["scores"], dtype=np.float64).reshape(len(boxes), -1),
+            })
+
+    def compute_metrics(self, results: list[dict[str, Any]]) -> dict[str, float]:
+        detections = [(r["key"], c, float(sc[c]), box) for r in results
+                      for box, sc in zip(r["boxes"], r["scores"]) for c in range(len(sc))]
+        seen = {r["key"] for r in results}
+        gt = {k: [(p.box, [self._col[a] for a in p.actions]) for p in persons]
+              for k, persons in self.annotations.items() if k in seen}
+        res = ava_frame_map(detections, gt, num_classes=len(self.class_ids))
+        return {AVA_METRIC: 100 * float(res)}

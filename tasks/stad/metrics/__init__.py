@@ -1,7 +1,8 @@
 """STAD metrics: frame-mAP, video-mAP, tube IoU, tube linking and named protocols.
 
 Metric names carry the protocol: ``frame_map@0.5[act]``, ``video_map@0.2[act]``,
-``video_map@0.5:0.95[voc]``. :func:`register_metrics` adds them to
+``video_map@0.5:0.95[voc]``; AVA's key-frame mAP is ``frame_map@0.5[ava]`` (:mod:`.ava`).
+:func:`register_metrics` adds them to
 ``pgg_zoo.registry.METRICS`` (not called at import). All values are fractions in [0, 1].
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .act_order import act_descending_order, act_nms3dt, numpy_quicksort_argsort
+from .ava import AVA_CAPACITY, AVA_PROTOCOL, ava_frame_map
 from .ap import ap_trapezoid, ap_voc, average_precision, pr_curve
 from .frame_map import MAPResult, class_ap, frame_map, match_detections, score_order
 from .iou import box_area, box_iou, paired_box_iou, tube_iou
@@ -18,6 +20,8 @@ from .presets import (PROTOCOLS, THRESHOLDS_050_095, THRESHOLDS_050_095_ACT, Pro
 from .video_map import tube_nms, video_map
 
 FRAME_THRESHOLDS = ("0.5",)
+#: AVA's key-frame mAP (:func:`ava_frame_map`; the AVA challenge kit's protocol).
+AVA_METRIC = "frame_map@0.5[ava]"
 VIDEO_THRESHOLDS = ("0.2", "0.5", "0.5:0.95")
 
 
@@ -77,12 +81,14 @@ def register_metrics(replace: bool = False) -> list[str]:
         proto = n[n.index("[") + 1:-1]
         METRICS.add(n, make_metric(n), replace=replace, task="stad", kind=kind, protocol=proto,
                     threshold=n[n.index("@") + 1:n.index("[")], higher_is_better=True)
-    return names
+    METRICS.add(AVA_METRIC, ava_frame_map, replace=replace, task="stad", kind="frame_map",
+                protocol="ava", threshold="0.5", higher_is_better=True)
+    return names + [AVA_METRIC]
 
 
 __all__ = [
-    "MAPResult", "Protocol", "PROTOCOLS", "THRESHOLDS_050_095", "THRESHOLDS_050_095_ACT",
-    "act_descending_order", "act_nms3dt", "ap_trapezoid", "ap_voc", "average_precision",
+    "AVA_CAPACITY", "AVA_METRIC", "AVA_PROTOCOL", "MAPResult", "Protocol", "PROTOCOLS", "THRESHOLDS_050_095", "THRESHOLDS_050_095_ACT",
+    "act_descending_order", "act_nms3dt", "ap_trapezoid", "ap_voc", "ava_frame_map", "average_precision",
     "box_area", "box_iou", "class_ap", "frame_map", "get_protocol", "link_frame_detections",
     "link_video", "make_metric", "match_detections", "metric_names", "numpy_quicksort_argsort",
     "paired_box_iou", "parse_thresholds", "pr_curve", "register_metrics", "score_order",
