@@ -68,6 +68,12 @@ def test_decoy_corner_file_reproduces_the_demo_and_resumes(bench_home, tmp_path)
     assert {p: p.stat().st_mtime_ns for p in runs_dir.rglob("metrics.json")} == stamps
     assert again.test_runs == summary.test_runs
     assert read_summary(study.summary_path).test_runs == summary.test_runs
+    # the summary says how many torch threads its runs trained with; CPU results depend on
+    # it, so continuing with another count is refused before anything runs
+    assert read_summary(study.summary_path).threads == 1
+    with pytest.raises(ValueError, match=r"1 torch thread\(s\) per run; continue with --threads 1"):
+        run_study(study, runs_dir=runs_dir, threads=2, log=lambda *_: None)
+    assert len(jobs(runs_dir)) == 14
 
 
 def test_two_workers_train_two_runs_at_once(bench_home, tmp_path):

@@ -133,7 +133,8 @@ def study_report(study: StudyFile, summary: Summary | None) -> str:
         head += [f"No summary ({study.summary_path}): `pgg-zoo study run {study.path}` "
                  "writes it. Rows below are as recorded.", ""]
         return "\n".join(head + _claims(evaluate(study, None)))
-    source = f"Summary: {study.summary_path} ({summary.source})"
+    source = f"Summary: {study.summary_path} ({summary.source}"
+    source += f", {summary.threads} torch thread(s) per run)" if summary.threads else ")"
     head += [source + (f". {summary.note}" if summary.note else "") + ".", ""]
     ev = evaluate(study, summary)
     body: list[str] = []

@@ -86,14 +86,20 @@ def _recorder(runs_dir: Path, log: Callable[[str], Any]) -> Callable[[JobResult]
     return record
 
 
-def _start_summary(study: StudyFile, log: Callable[[str], Any]) -> Summary:
+def _start_summary(study: StudyFile, threads: int, log: Callable[[str], Any]) -> Summary:
     old = read_summary(study.summary_path)
     if old is not None and old.from_runs:
+        if old.threads is not None and old.threads != threads:
+            # CPU results depend on the thread count: runs of two counts would mix unnoticed
+            raise ValueError(f"{study.summary_path}: its runs trained with {old.threads} torch "
+                             f"thread(s) per run; continue with --threads {old.threads}, or "
+                             "remove the summary and the run folders to start over")
+        old.threads = threads
         return old
     if old is not None:
         log(f"{study.summary_path}: replacing the transcribed summary ({old.source}) by the "
             "numbers of these runs")
-    return Summary(study=study.name, source=RUN_SOURCE)
+    return Summary(study=study.name, source=RUN_SOURCE, threads=threads)
 
 
 def run_study(study: StudyFile, *, phase: str = "all", workers: int = 1,
@@ -108,13 +114,14 @@ def run_study(study: StudyFile, *, phase: str = "all", workers: int = 1,
 
     Raises:
         ValueError: the test phase without a test alpha (neither recorded in the file nor
-            chosen by a selection run).
+            chosen by a selection run); ``threads`` other than the count the summary's runs
+            trained with.
         StudyRunError: some runs failed; the summary holds the others.
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(study)
-    summary = _start_summary(study, log)
+    summary = _start_summary(study, threads, log)
     record = _recorder(runs_dir, log)
     failed: list[JobResult] = []
 

@@ -4,6 +4,7 @@ Layout::
 
     {"study": "<name>",
      "source": "pgg-zoo study run" | "transcribed from docs/results.md (commit <hash>)",
+     "threads": 1,
      "note": "<optional: what a reader must know, e.g. values rounded as printed>",
      "selection": {"metric": "top1", "split": "val", "chosen_alpha": 1.0, "test_alpha": 1.0,
                    "runs": {"<alpha>": {"<seed>": {"<metric>": value, ...}, ...}, ...}},
@@ -14,7 +15,10 @@ Numbers are the runs' metrics as the engine wrote them (percent); a transcribed 
 the per-seed values a research record printed (rounded as printed), and says so in
 ``source``. ``selection.chosen_alpha`` is validation's choice, ``selection.test_alpha`` the
 alpha the selection rule gives the guided test runs (the best positive one when validation
-chose 0), ``test.alpha`` the alpha the test runs used (the study file's record). Timings are left out: they are not reproducible, the summary is.
+chose 0), ``test.alpha`` the alpha the test runs used (the study file's record). ``threads``
+is the torch thread count every run trained with (``pgg-zoo study run --threads``; absent in
+a transcribed summary): CPU results depend on it, so a re-run reproduces the per-seed numbers
+only with the same count. Timings are left out: they are not reproducible, the summary is.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ class Summary:
     study: str
     source: str = RUN_SOURCE
     note: str = ""
+    threads: int | None = None
     test_alpha: float | None = None
     test_split: str = "test"
     test_runs: Runs = field(default_factory=dict)
@@ -69,6 +74,8 @@ class Summary:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"study": self.study, "source": self.source}
+        if self.threads is not None:
+            out["threads"] = self.threads
         if self.note:
             out["note"] = self.note
         if self.has_selection:
@@ -135,8 +142,13 @@ def read_summary(path: str | Path) -> Summary | None:
     for key in ("study", "source"):
         if not isinstance(raw.get(key), str):
             raise r.fail(key, f"expected text, got {raw.get(key)!r}")
+    threads = raw.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise r.fail("threads", f"expected a positive integer, got {threads!r}")
     test = r.mapping(raw.get("test", {}), "test")
     summary = Summary(study=raw["study"], source=raw["source"], note=str(raw.get("note", "")),
+                      threads=threads,
                       test_alpha=r.number(test.get("alpha"), "test.alpha", optional=True),
                       test_split=str(test.get("split", "test")),
                       test_runs={v: r.seed_runs(runs, f"test.runs.{v}") for v, runs in
