@@ -96,11 +96,14 @@ def test_the_slurm_path_through_submitits_local_executor(bench_home, tmp_path):
     pytest.importorskip("submitit")
     path = write(tmp_path / "studies", two_variant_study("submitit-local", [0]))
     runs_dir = tmp_path / "runs"
-    assert cli(["study", "run", str(path), "--executor", "submitit-local", "--workers", "2",
+    assert cli(["study", "run", str(path), "--executor", "submitit-local", "--workers", "1",
                 "--runs-dir", str(runs_dir), "--executor-option", "timeout_min=20"]) == 0
     done = jobs(runs_dir)
     assert sorted(j["name"] for j in done) == ["pgg", "plain"]
     assert not any(j["error"] for j in done) and all(j["pid"] != os.getpid() for j in done)
+    # --workers 1: one job at a time (submitit's local executor alone would start both)
+    first, second = sorted(done, key=lambda j: j["started"])
+    assert first["pid"] != second["pid"] and second["started"] >= first["ended"]
     assert any((runs_dir / "submitit").iterdir())  # submitit's own job files
     summary = read_summary(path.parent / "summary.json")
     assert set(summary.test_runs) == {"plain", "pgg"}

@@ -123,7 +123,7 @@ def execute(jobs: Sequence[Job], *, executor: str = "local", workers: int = 1,
 
     ``executor``: ``local`` (``workers`` > 1: a spawn-context process pool; 1: this process),
     ``slurm`` (submitit ``AutoExecutor``, one job array, ``slurm_array_parallelism=workers``)
-    or ``submitit-local`` (submitit's local executor, every job at once). ``folder`` holds
+    or ``submitit-local`` (submitit's local executor, ``workers`` jobs at a time). ``folder`` holds
     submitit's job files; ``executor_options`` go to ``update_parameters`` (``timeout_min``,
     ``slurm_partition``, ...).
     """
@@ -182,17 +182,35 @@ def _submitit(jobs: Sequence[Job], executor: str, workers: int, folder: str | Pa
               "slurm_array_parallelism": max(1, workers), "name": "pgg-zoo-study"}
     params.update(options)
     ex.update_parameters(**params)
-    submitted = ex.map_array(run_job, list(jobs))
-    of = {sub.job_id: job for sub, job in zip(submitted, jobs)}
-    for sub in submitit.helpers.as_completed(submitted):
+
+    def collect(sub: Any, job: Job) -> None:
         try:
             done(sub.result())
         except Exception as exc:  # noqa: BLE001 - the job died outside run_job (killed, timeout)
-            job = of[sub.job_id]
             now = time.time()
             done(JobResult(job.phase, job.name, job.seed, job.alpha, str(job.work_dir), {},
                            now, now, 0, False,
                            f"submitit job {sub.job_id} failed (logs in {folder}): {exc}"))
+
+    if cluster == "local":
+        # submitit's local executor starts whatever it is given at once (it has no array
+        # parallelism): keep at most `workers` jobs in flight, submitting one as one ends
+        pending, running = list(jobs), []
+        while pending or running:
+            while pending and len(running) < max(1, workers):
+                job = pending.pop(0)
+                running.append((ex.submit(run_job, job), job))
+            finished = [(sub, job) for sub, job in running if sub.done()]
+            if not finished:
+                time.sleep(0.2)
+            for sub, job in finished:
+                running.remove((sub, job))
+                collect(sub, job)
+        return
+    submitted = ex.map_array(run_job, list(jobs))
+    of = {sub.job_id: job for sub, job in zip(submitted, jobs)}
+    for sub in submitit.helpers.as_completed(submitted):
+        collect(sub, of[sub.job_id])
 
 
 def describe(results: Iterable[JobResult]) -> list[str]:
