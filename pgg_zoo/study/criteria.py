@@ -18,12 +18,27 @@ rule                       holds when (d = the per-seed differences, n seeds)
 ``mean_within``            abs(mean(d)) <= bound (or_spread: <= max(bound, std(d)))
 =========================  ============================================================
 
+A measure of ``kind: reach`` reads the study's learning curves instead (:mod:`.reach`): per
+seed, ``E_a`` = the first evaluated epoch at which variant a reaches variant b's final value,
+``E_b`` = the first at which b reaches it itself, r = E_a / E_b (``inf`` where a never
+reaches it). Its rules:
+
+================================  =====================================================
+rule                              holds when
+================================  =====================================================
+``median_reach_ratio_at_most``    median(r) <= ratio (every_seed: and a reaches on every seed)
+``median_reach_ratio_at_least``   median(r) >= ratio
+``reached_before_on_at_least``    E_a < epoch (default: the last evaluated) on >= k seeds
+                                  (``of: b``: E_b, b reaching its own final value early)
+``never_reached_on_at_least``     a never reaches the level on >= k seeds
+================================  =====================================================
+
 std is the sample standard deviation (``ddof=1``). Every rule is evaluated on the numbers of a
 study's summary, never typed by hand. Verdict and numbers texts hold placeholders
 (:func:`render`): ``{measure}`` (``+0.44 ± 0.75``), ``{measure:field}`` with field one of
 :data:`MEASURE_FIELDS`, ``{criterion}`` (the value the rule compares), ``{criterion:held}``
 (``met`` / ``not met``), ``{alpha}`` (the test alpha) and ``{chosen_alpha}`` (validation's
-choice).
+choice); a reach measure's fields are :data:`~pgg_zoo.study.reach.REACH_FIELDS`.
 """
 from __future__ import annotations
 
@@ -31,13 +46,17 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..config.checks import option
+from .reach import REACH_FIELDS, Reach
 from .sections import fail, section
 
 __all__ = ["Paired", "Measure", "Criterion", "Outcome", "RULES", "MEASURE_FIELDS", "render",
-           "template_names", "paired_values"]
+           "template_names", "paired_values", "MEASURE_KINDS"]
+
+#: What a measure compares: per-seed paired differences of final metrics, or learning curves.
+MEASURE_KINDS = ("difference", "reach")
 
 
 @dataclass(frozen=True)
@@ -115,8 +134,10 @@ class Rule:
 
     measure: str = option("", "str", doc="the measure it is evaluated on")
     says: str = option("", "str", doc="the criterion in words, as pre-declared")
+    #: the kind of measure (:data:`MEASURE_KINDS`) the rule reads
+    kind: ClassVar[str] = "difference"
 
-    def evaluate(self, m: Paired, measures: Mapping[str, Paired]) -> Outcome:
+    def evaluate(self, m: Any, measures: Mapping[str, Any]) -> Outcome:
         raise NotImplementedError
 
     def needs(self) -> tuple[str, ...]:
@@ -222,6 +243,63 @@ class MeanWithin(Rule):
                        f"|mean| {_plain(abs(m.mean))} <= {_plain(limit)}")
 
 
+def _ratio_text(x: float) -> str:
+    return "never" if math.isinf(x) else _plain(x)
+
+
+@dataclass
+class MedianReachRatioAtMost(Rule):
+    ratio: float = option(0.5, "float", low=0, strict=True, doc="the largest median E_a / E_b")
+    every_seed: bool = option(False, "bool", doc="a must also reach the level on every seed")
+    kind: ClassVar[str] = "reach"
+
+    def evaluate(self, m: Reach, measures: Mapping[str, Any]) -> Outcome:
+        med = m.median_ratio
+        held = med <= self.ratio and (not self.every_seed or m.reached == m.n)
+        text = f"median E_a/E_b {_ratio_text(med)} <= {self.ratio:g}"
+        if self.every_seed:
+            text += f", reached on {m.reached} of {m.n} seeds (all needed)"
+        return Outcome(held, _ratio_text(med), text)
+
+
+@dataclass
+class MedianReachRatioAtLeast(Rule):
+    ratio: float = option(0.9, "float", low=0, strict=True, doc="the smallest median E_a / E_b")
+    kind: ClassVar[str] = "reach"
+
+    def evaluate(self, m: Reach, measures: Mapping[str, Any]) -> Outcome:
+        med = m.median_ratio
+        return Outcome(med >= self.ratio, _ratio_text(med),
+                       f"median E_a/E_b {_ratio_text(med)} >= {self.ratio:g}")
+
+
+@dataclass
+class ReachedBeforeOnAtLeast(Rule):
+    k: int = option(1, "int", low=1, doc="seeds needed")
+    epoch: int | None = option(None, "int", low=1, optional=True,
+                               doc="reached before this epoch (default: the last evaluated)")
+    of: str = option("a", "choice", choices=("a", "b"),
+                     doc="a: E_a (a reaching b's final value); b: E_b (b reaching its own)")
+    kind: ClassVar[str] = "reach"
+
+    def evaluate(self, m: Reach, measures: Mapping[str, Any]) -> Outcome:
+        count = m.count_before(self.epoch, self.of)
+        before = f"epoch {self.epoch}" if self.epoch is not None else "the last epoch"
+        return Outcome(count >= self.k, f"{count} of {m.n}",
+                       f"E_{self.of} before {before} on {count} of {m.n} seeds >= {self.k}")
+
+
+@dataclass
+class NeverReachedOnAtLeast(Rule):
+    k: int = option(1, "int", low=1, doc="seeds needed")
+    kind: ClassVar[str] = "reach"
+
+    def evaluate(self, m: Reach, measures: Mapping[str, Any]) -> Outcome:
+        never = m.n - m.reached
+        return Outcome(never >= self.k, f"{never} of {m.n}",
+                       f"never reached on {never} of {m.n} seeds >= {self.k}")
+
+
 #: The rules a criterion may use, by name.
 RULES: dict[str, type[Rule]] = {
     "mean_above": MeanAbove, "mean_below": MeanBelow,
@@ -229,6 +307,10 @@ RULES: dict[str, type[Rule]] = {
     "mean_above_spread": MeanAboveSpread, "mean_above_k_se": MeanAboveKSE,
     "mean_plus_k_se_below": MeanPlusKSEBelow, "share_of_gap_at_least": ShareOfGapAtLeast,
     "mean_within": MeanWithin,
+    "median_reach_ratio_at_most": MedianReachRatioAtMost,
+    "median_reach_ratio_at_least": MedianReachRatioAtLeast,
+    "reached_before_on_at_least": ReachedBeforeOnAtLeast,
+    "never_reached_on_at_least": NeverReachedOnAtLeast,
 }
 _REQUIRED_PARAMS = {"mean_plus_k_se_below": ("threshold",), "share_of_gap_at_least": ("gap",)}
 
@@ -240,17 +322,22 @@ class _MeasureSpec:
     metric: str = option("", "str", doc="the metric")
     seeds: list | None = option(None, "study_seeds", optional=True,
                                 doc="only these seeds (default: every seed both ran)")
+    kind: str = option("difference", "choice", choices=MEASURE_KINDS,
+                       doc="difference: a - b of the test runs' final metric; reach: epochs "
+                           "for a's curve to reach b's final value (the curves runs)")
 
 
 @dataclass(frozen=True)
 class Measure:
-    """The paired difference ``a - b`` of ``metric``, per seed."""
+    """The paired difference ``a - b`` of ``metric``, per seed (``kind`` difference), or the
+    epochs a's learning curve takes to reach b's final value (``kind`` reach)."""
 
     name: str
     a: str
     b: str
     metric: str
     seeds: tuple[int, ...] | None = None
+    kind: str = "difference"
 
     @classmethod
     def parse(cls, name: str, raw: Any, variants: Mapping[str, Any],
@@ -263,7 +350,7 @@ class Measure:
                            f"{getattr(spec, role)!r} is not one of the variants "
                            f"({', '.join(variants)})")
         return cls(name, spec.a, spec.b, spec.metric,
-                   tuple(spec.seeds) if spec.seeds is not None else None)
+                   tuple(spec.seeds) if spec.seeds is not None else None, spec.kind)
 
 
 @dataclass(frozen=True)
@@ -291,11 +378,16 @@ class Criterion:
             if measure is not None and measure not in measures:
                 raise fail(source, f"{path}.{key}", f"{measure!r} is not one of the measures "
                                                     f"({', '.join(measures) or 'none'})")
+            if measure is not None and measures[measure].kind != params.kind:
+                raise fail(source, f"{path}.{key}",
+                           f"rule {rule} reads a measure of kind {params.kind}; {measure!r} "
+                           f"is of kind {measures[measure].kind}")
         return cls(name, rule, params)
 
-    def evaluate(self, measures: Mapping[str, Paired]) -> Outcome | None:
-        """The outcome on ``measures`` (computed :class:`Paired` by name); None when a measure
-        it needs is missing (no summary holds it)."""
+    def evaluate(self, measures: Mapping[str, Paired | Reach | None]) -> Outcome | None:
+        """The outcome on ``measures`` (computed :class:`Paired` or
+        :class:`~pgg_zoo.study.reach.Reach` by name); None when a measure it needs is missing
+        (no summary holds it)."""
         if any(measures.get(name) is None or measures[name].n == 0
                for name in self.params.needs()):
             return None
@@ -322,13 +414,20 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w-]*)(?::(\w+))?\}")
 GLOBAL_NAMES = ("alpha", "chosen_alpha")
 
 
-def template_names(text: str, measures: Sequence[str], criteria: Sequence[str] = ()
-                   ) -> list[str]:
-    """The measure and criterion names ``text`` uses.
+def _fields(kind: str) -> Mapping[str, Callable[[Any], str]]:
+    return REACH_FIELDS if kind == "reach" else MEASURE_FIELDS
+
+
+def template_names(text: str, measures: Sequence[str] | Mapping[str, str],
+                   criteria: Sequence[str] = ()) -> list[str]:
+    """The measure and criterion names ``text`` uses; ``measures`` names the measures (a
+    mapping: name -> kind, default difference).
 
     Raises:
         ValueError: an unknown name, or a field the name does not have, naming it.
     """
+    kinds = dict(measures) if isinstance(measures, Mapping) else dict.fromkeys(measures,
+                                                                                 "difference")
     used = []
     for match in _PLACEHOLDER.finditer(text):
         name, field = match.group(1), match.group(2)
@@ -340,10 +439,11 @@ def template_names(text: str, measures: Sequence[str], criteria: Sequence[str] =
             if field not in (None, "held"):
                 raise ValueError(f"placeholder {{{name}:{field}}}: a criterion has only "
                                  f"{{{name}}} and {{{name}:held}}")
-        elif name in measures:
-            if field is not None and field not in MEASURE_FIELDS:
+        elif name in kinds:
+            fields = _fields(kinds[name])
+            if field is not None and field not in fields:
                 raise ValueError(f"placeholder {{{name}:{field}}}: unknown field; known: "
-                                 f"{', '.join(MEASURE_FIELDS)}")
+                                 f"{', '.join(fields)}")
         else:
             known = sorted([*measures, *criteria, *GLOBAL_NAMES])
             raise ValueError(f"placeholder {{{name}}} is not a measure or criterion "
@@ -352,7 +452,7 @@ def template_names(text: str, measures: Sequence[str], criteria: Sequence[str] =
     return used
 
 
-def render(text: str, measures: Mapping[str, Paired | None],
+def render(text: str, measures: Mapping[str, Paired | Reach | None],
            outcomes: Mapping[str, Outcome | None], alphas: Mapping[str, float | None]
            ) -> str | None:
     """``text`` with its placeholders filled; None when one needs a missing number."""
@@ -377,6 +477,8 @@ def render(text: str, measures: Mapping[str, Paired | None],
         if paired is None:
             missing = True
             return ""
+        if isinstance(paired, Reach):
+            return REACH_FIELDS[field or "median"](paired)
         return MEASURE_FIELDS[field or "mean_std"](paired)
 
     out = _PLACEHOLDER.sub(fill, text)

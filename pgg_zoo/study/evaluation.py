@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .criteria import Outcome, Paired, paired_values, render, template_names
+from .criteria import Measure, Outcome, Paired, paired_values, render, template_names
+from .reach import Reach, reach_values
 from .schema import ClaimRow, StudyFile
 from .summary import Summary
 
-__all__ = ["Evaluation", "RowResult", "evaluate", "ORIGINS"]
+__all__ = ["Evaluation", "RowResult", "evaluate", "measure_values", "ORIGINS"]
 
 #: Where a claims-table row comes from: a summary written by a run, a summary transcribed
 #: from the research record, or the study file's ``recorded`` block.
@@ -33,7 +34,7 @@ class RowResult:
 class Evaluation:
     study: StudyFile
     summary: Summary | None
-    measures: dict[str, Paired | None] = field(default_factory=dict)
+    measures: dict[str, Paired | Reach | None] = field(default_factory=dict)
     outcomes: dict[str, Outcome | None] = field(default_factory=dict)
     rows: list[RowResult] = field(default_factory=list)
 
@@ -48,11 +49,22 @@ class Evaluation:
 def evaluate(study: StudyFile, summary: Summary | None) -> Evaluation:
     """Measures, criteria and claim rows of ``study`` on ``summary`` (None: no summary)."""
     ev = Evaluation(study, summary)
-    runs = summary.test_runs if summary is not None else {}
-    ev.measures = {name: paired_values(m, runs) for name, m in study.parsed_measures.items()}
+    ev.measures = {name: measure_values(m, summary)
+                   for name, m in study.parsed_measures.items()}
     ev.outcomes = {name: c.evaluate(ev.measures) for name, c in study.parsed_criteria.items()}
     ev.rows = [_row(ev, row) for row in study.parsed_claims]
     return ev
+
+
+def measure_values(measure: Measure, summary: Summary | None) -> Paired | Reach | None:
+    """``measure`` on ``summary``: paired differences of the test runs, or (kind reach) the
+    epochs to reach on the learning curves; None when the summary holds no numbers for it."""
+    if summary is None:
+        return None
+    if measure.kind == "reach":
+        return reach_values(measure.a, measure.b, measure.metric, summary.curve_runs,
+                            measure.seeds)
+    return paired_values(measure, summary.test_runs)
 
 
 def _row(ev: Evaluation, row: ClaimRow) -> RowResult:
@@ -70,7 +82,7 @@ def _regenerated(ev: Evaluation, row: ClaimRow) -> tuple[str, str] | None:
     (or the row declares no computed verdict)."""
     if not row.verdict:
         return None
-    measures, criteria = list(ev.study.parsed_measures), list(ev.study.parsed_criteria)
+    measures, criteria = ev.study.measure_kinds, list(ev.study.parsed_criteria)
     needed = {c for v in row.verdict for c in v.when}
     for text in [row.numbers, *(v.text for v in row.verdict)]:
         needed.update(n for n in template_names(text, measures, criteria) if n in criteria)

@@ -34,8 +34,8 @@ class StudyRunError(RuntimeError):
 class Job:
     """One training run of a study: ``pgg_zoo.build(task, **options)`` then ``train()``.
 
-    ``phase`` is ``select`` (``name`` is the alpha's run name) or ``test`` (``name`` is the
-    variant); ``options`` holds every task and run option, ``seed`` and ``work_dir`` included.
+    ``phase`` is ``select`` (``name`` is the alpha's run name), ``test`` or ``curves``
+    (``name`` is the variant); ``options`` holds every task and run option, ``seed`` and ``work_dir`` included.
     """
 
     phase: str

@@ -1,6 +1,7 @@
 """``pgg-zoo study report``: a study's tables (markdown) from its summary: the selection, the
-test runs per variant, the paired differences to the baseline per seed (mean ± std, SE), each
-criterion's outcome and the verdict of each claims-table row."""
+test runs per variant, the paired differences to the baseline per seed (mean ± std, SE), the
+learning curves and epochs to reach (studies with a ``curves`` section), each criterion's
+outcome and the verdict of each claims-table row."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ from typing import Mapping, Sequence
 from ..stats import mean_std
 from .criteria import Paired
 from .evaluation import ORIGINS, Evaluation, evaluate
+from .reach import REACH_FIELDS, Reach
 from .schema import StudyFile
 from .summary import Summary
 
@@ -91,6 +93,62 @@ def _test(study: StudyFile, summary: Summary) -> list[str]:
     return lines + [""]
 
 
+def _curves(ev: Evaluation) -> list[str]:
+    study, summary = ev.study, ev.summary
+    lines = [f"## Learning curves ({summary.curve_split} split, evaluated every "
+             f"{summary.curve_every} epoch(s), alpha {summary.curve_alpha:g})", ""]
+    metrics = sorted({m.metric for m in study.parsed_measures.values() if m.kind == "reach"})
+    for metric in metrics:
+        lines += [f"`{metric}` per evaluated epoch:", "", "| variant | seed | epochs | values |",
+                  "|---|---|---|---|"]
+        for name, runs in summary.curve_runs.items():
+            for seed, curve in sorted(runs.items()):
+                lines.append(f"| {name} | {seed} | {', '.join(str(e) for e, _ in curve)} | "
+                             + ", ".join(f"{m[metric]:.2f}" if metric in m else "-"
+                                         for _, m in curve) + " |")
+        lines.append("")
+    for name, measure in study.parsed_measures.items():
+        reach = ev.measures.get(name)
+        if measure.kind != "reach" or not isinstance(reach, Reach):
+            continue
+        lines += [f"`{name}`: the first evaluated epoch at which each run reaches "
+                  f"`{measure.b}`'s final {measure.metric} (E_a: `{measure.a}`, E_b: "
+                  f"`{measure.b}` itself); median E_a / E_b {REACH_FIELDS['median'](reach)}, "
+                  f"`{measure.a}` reaches it on {REACH_FIELDS['reached'](reach)} seeds.", "",
+                  "| seed | level | E_a | E_b | E_a / E_b |", "|---|---|---|---|---|"]
+        for i, seed in enumerate(reach.seeds):
+            ea = "never" if reach.a[i] is None else str(reach.a[i])
+            ratio = REACH_FIELDS["ratios"](Reach((seed,), (reach.target[i],), (reach.a[i],),
+                                                 (reach.b[i],), (reach.last[i],)))[1:-1]
+            lines.append(f"| {seed} | {reach.target[i]:.2f} | {ea} | {reach.b[i]} | {ratio} |")
+        lines.append("")
+    return lines + _curve_ends(study, summary)
+
+
+def _curve_ends(study: StudyFile, summary: Summary) -> list[str]:
+    """Whether each curve run ended where its test run did: the evaluations along the way do
+    not touch training (the loaders and synthesis draw from their own seeded generators), so
+    they should; a difference says the curve runs are not the runs the test table holds."""
+    same, differ = 0, []
+    for name, runs in summary.curve_runs.items():
+        for seed, curve in runs.items():
+            test = summary.test_runs.get(name, {}).get(seed)
+            if not curve or test is None:
+                continue
+            final = curve[-1][1]
+            shared = [m for m in final if m in test]
+            off = [m for m in shared if abs(final[m] - test[m]) > 1e-9]
+            if off:
+                shown = ", ".join(f"{m} {final[m]:.2f} against {test[m]:.2f}" for m in off)
+                differ.append(f"{name} s{seed} ({shown})")
+            elif shared:
+                same += 1
+    if not same and not differ:
+        return []
+    line = f"Curve runs ending at their test run's values: {same} of {same + len(differ)}"
+    return [line + (": differ: " + "; ".join(differ) if differ else "") + ".", ""]
+
+
 def _criteria(ev: Evaluation) -> list[str]:
     if not ev.study.parsed_criteria:
         return ["## Criteria", "", "None declared (not a pre-registered study).", ""]
@@ -98,7 +156,8 @@ def _criteria(ev: Evaluation) -> list[str]:
              "compared | as declared |", "|---|---|---|---|---|---|"]
     for name, crit in ev.study.parsed_criteria.items():
         m = ev.study.parsed_measures[crit.params.measure]
-        measure = f"{m.a} - {m.b}, {m.metric}"
+        measure = f"{m.a} - {m.b}, {m.metric}" if m.kind == "difference" else \
+            f"{m.a} reaching {m.b}'s final {m.metric}"
         out = ev.outcomes[name]
         outcome = "no numbers" if out is None else ("**met**" if out.held else "not met")
         lines.append(f"| {name} | `{crit.rule}` | {measure} | {outcome} | "
@@ -142,5 +201,7 @@ def study_report(study: StudyFile, summary: Summary | None) -> str:
         body += _selection(study, summary)
     if summary.test_runs:
         body += _test(study, summary)
+    if summary.curve_runs:
+        body += _curves(ev)
     body += _criteria(ev) + _claims(ev)
     return "\n".join(head + body)

@@ -3,10 +3,13 @@
 Phases: ``select`` trains the guided variant at every alpha of the grid (alpha 0: the same
 run without guidance) on the selection seeds, evaluated on the validation split, and chooses
 alpha (:func:`~pgg_zoo.study.alpha.choose_alpha`; the test alpha is the best positive one
-when validation chose 0); ``test`` trains every variant on its test seeds at the test alpha.
-Run folders: ``<runs_dir>/select/s<seed>/<alpha run>`` and ``<runs_dir>/test/s<seed>/<variant>``
-(the layout of :func:`~pgg_zoo.study.run_paired`). After each phase the summary beside the
-study file is rewritten from every finished run of the phase.
+when validation chose 0); ``test`` trains every variant on its test seeds at the test alpha;
+``curves`` (only for a study file with a ``curves`` section) trains the listed variants again,
+the same runs evaluated on the test split every ``curves.every`` epochs, for the learning-curve
+measures. Run folders: ``<runs_dir>/select/s<seed>/<alpha run>``,
+``<runs_dir>/test/s<seed>/<variant>`` (the layout of :func:`~pgg_zoo.study.run_paired`) and
+``<runs_dir>/curves/s<seed>/<variant>``. After each phase the summary beside the study file is
+rewritten from every finished run of the phase.
 """
 from __future__ import annotations
 
@@ -17,13 +20,14 @@ from typing import Any, Callable
 from ..task.variants import unguided
 from .alpha import alpha_for_test, alpha_variant_name, choose_alpha
 from .jobs import Job, JobResult, StudyRunError, describe, execute
-from .runs import variant_dir_name
+from .runs import read_curve, variant_dir_name
 from .schema import StudyFile
 from .summary import RUN_SOURCE, Summary, read_summary, write_summary
 
-__all__ = ["run_study", "selection_jobs", "test_jobs", "PHASES", "default_runs_dir"]
+__all__ = ["run_study", "selection_jobs", "test_jobs", "curve_jobs", "PHASES",
+           "default_runs_dir"]
 
-PHASES = ("select", "test", "all")
+PHASES = ("select", "test", "curves", "all")
 
 
 def default_runs_dir(study: StudyFile) -> Path:
@@ -60,6 +64,23 @@ def test_jobs(study: StudyFile, alpha: float, runs_dir: Path, threads: int = 1) 
                        "seed": seed,
                        "work_dir": str(runs_dir / "test" / f"s{seed}" / variant_dir_name(name))}
             jobs.append(Job("test", name, seed, study.task, options, None, threads))
+    return jobs
+
+
+def curve_jobs(study: StudyFile, alpha: float, runs_dir: Path, threads: int = 1) -> list[Job]:
+    """One job per (variant of ``curves``, its curve seed): the test run's options, evaluated
+    on the test split every ``curves.every`` epochs."""
+    curves, test = study.parsed_curves, study.parsed_test
+    if curves is None:
+        return []
+    jobs = []
+    for name in curves.variants:
+        for seed in study.curve_seeds_of(name):
+            options = {**study.options, "alpha": alpha, **study.variants[name],
+                       **curves.options, "eval_split": test.split,
+                       "eval_interval": curves.every, "seed": seed,
+                       "work_dir": str(runs_dir / "curves" / f"s{seed}" / variant_dir_name(name))}
+            jobs.append(Job("curves", name, seed, study.task, options, None, threads))
     return jobs
 
 
@@ -120,6 +141,8 @@ def run_study(study: StudyFile, *, phase: str = "all", workers: int = 1,
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase!r}; choose from {', '.join(PHASES)}")
+    if phase == "curves" and study.parsed_curves is None:
+        raise ValueError(f"{study.path}: --phase curves: the study file has no curves section")
     runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir(study)
     summary = _start_summary(study, threads, log)
     record = _recorder(runs_dir, log)
@@ -145,6 +168,18 @@ def run_study(study: StudyFile, *, phase: str = "all", workers: int = 1,
         summary.test_runs = {}
         for res in sorted(results, key=lambda r: (list(study.variants).index(r.name), r.seed)):
             summary.test_runs.setdefault(res.name, {})[res.seed] = res.metrics
+        write_summary(study.summary_path, summary)
+    if phase in ("curves", "all") and study.parsed_curves is not None and not failed:
+        alpha = _alpha_for_test(study, summary, log)
+        results = run(curve_jobs(study, alpha, runs_dir, threads))
+        split = study.parsed_test.split
+        summary.curve_every, summary.curve_split = study.parsed_curves.every, split
+        summary.curve_alpha = alpha
+        summary.curve_runs = {}
+        order = list(study.parsed_curves.variants)
+        for res in sorted(results, key=lambda r: (order.index(r.name), r.seed)):
+            curve = read_curve(Path(res.work_dir) / "metrics.jsonl", split=split)
+            summary.curve_runs.setdefault(res.name, {})[res.seed] = curve
         write_summary(study.summary_path, summary)
     log(f"summary: {study.summary_path}")
     if failed:

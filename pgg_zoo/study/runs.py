@@ -108,14 +108,20 @@ def run_paired(
     return out
 
 
-def read_curve(path: str | Path) -> list[tuple[int, dict[str, float]]]:
-    """``[(epoch, metrics), ...]`` from a JSON-lines file of ``{"epoch", "metrics"}`` records
-    (a run's ``metrics.jsonl``, written every ``eval_interval`` epochs)."""
-    out = []
+def read_curve(path: str | Path, split: str | None = None) -> list[tuple[int, dict[str, float]]]:
+    """``[(epoch, metrics), ...]``, epochs ascending, from a JSON-lines file of
+    ``{"epoch", "split", "metrics"}`` records (a run's ``metrics.jsonl``, written every
+    ``eval_interval`` epochs); ``split``: only the evaluations on that split. An epoch
+    evaluated twice (a run resumed from a checkpoint of that epoch) keeps its last record."""
+    by_epoch: dict[int, dict[str, float]] = {}
     for line in Path(path).read_text().splitlines():
+        if not line.strip():
+            continue
         rec = json.loads(line)
-        out.append((int(rec["epoch"]), rec["metrics"]))
-    return out
+        if split is not None and rec.get("split", split) != split:
+            continue
+        by_epoch[int(rec["epoch"])] = dict(rec["metrics"])
+    return sorted(by_epoch.items())
 
 
 def epochs_to_reach(curve: Sequence[tuple[int, Mapping[str, float]]], metric: str,

@@ -25,7 +25,8 @@ from ..config.checks import KIND_CHECKS, ConfigError, check_number, option, wher
 from .criteria import Criterion, Measure, template_names
 from .sections import fail, section
 
-__all__ = ["StudyFile", "Selection", "TestPhase", "ClaimRow", "Verdict", "load_study",
+__all__ = ["StudyFile", "Selection", "TestPhase", "CurvesPhase", "ClaimRow", "Verdict",
+           "load_study",
            "parse_study", "check_task_options", "STUDY_FILE", "SUMMARY_FILE"]
 
 #: The file name of a study inside its folder (``studies/<name>/study.yaml``).
@@ -113,6 +114,21 @@ class TestPhase:
 
 
 @dataclass
+class CurvesPhase:
+    """Learning curves: variants trained again on their test seeds at the test alpha, evaluated
+    on the test split every ``every`` epochs (the ``eval_interval`` run option), for measures
+    of kind ``reach`` (epochs to reach a level)."""
+
+    variants: list = option([], "study_list", doc="the variants that get a learning curve")
+    every: int = option(1, "int", low=1, doc="evaluate every N epochs")
+    seeds: list | None = option(None, "study_seeds", optional=True,
+                                doc="the seeds (default: each variant's test seeds)")
+    options: dict = option({}, "study_mapping",
+                           doc="option overrides of the curve runs only (not of training: "
+                               "e.g. leakage_items 0 to skip the leakage sample)")
+
+
+@dataclass
 class Verdict:
     """One entry of a claim row's verdict list: its text when every named criterion has the
     given outcome (no ``when``: always)."""
@@ -156,6 +172,8 @@ class StudyFile:
     selection: dict | None = option(None, "study_mapping", optional=True,
                                     doc="how alpha is chosen (absent: the test alpha is fixed)")
     test: dict = option({}, "study_mapping", doc="seeds and alpha of the test runs")
+    curves: dict | None = option(None, "study_mapping", optional=True,
+                                 doc="variants retrained with a learning curve (absent: none)")
     metrics: list = option([], "study_list", doc="metrics of the report's tables (default: "
                                                  "those the measures use)")
     measures: dict = option({}, "study_mapping", doc="name -> {a, b, metric[, seeds]}")
@@ -166,6 +184,7 @@ class StudyFile:
     path: Path | None = None
     parsed_selection: Selection | None = None
     parsed_test: TestPhase | None = None
+    parsed_curves: CurvesPhase | None = None
     parsed_measures: dict[str, Measure] = dataclasses.field(default_factory=dict)
     parsed_criteria: dict[str, Criterion] = dataclasses.field(default_factory=dict)
     parsed_claims: list[ClaimRow] = dataclasses.field(default_factory=list)
@@ -183,6 +202,18 @@ class StudyFile:
         """The test seeds of ``variant``."""
         assert self.parsed_test is not None
         return list(self.parsed_test.seeds_by_variant.get(variant, self.parsed_test.seeds))
+
+    def curve_seeds_of(self, variant: str) -> list[int]:
+        """The seeds of ``variant``'s learning curves (none when it has no curves)."""
+        curves = self.parsed_curves
+        if curves is None or variant not in curves.variants:
+            return []
+        return list(curves.seeds) if curves.seeds is not None else self.seeds_of(variant)
+
+    @property
+    def measure_kinds(self) -> dict[str, str]:
+        """Measure name -> its kind (``difference`` or ``reach``)."""
+        return {name: m.kind for name, m in self.parsed_measures.items()}
 
     @property
     def report_metrics(self) -> list[str]:
@@ -202,9 +233,10 @@ class StudyFile:
 
 _REQUIRED = {"StudyFile": ("name", "task", "variants", "baseline", "guided", "test"),
              "Selection": ("alphas", "seeds", "metric"), "TestPhase": ("seeds",),
+             "CurvesPhase": ("variants",),
              "Verdict": ("text",), "ClaimRow": ("claim",)}
-_HELD_OUT = ("path", "parsed_selection", "parsed_test", "parsed_measures", "parsed_criteria",
-             "parsed_claims")
+_HELD_OUT = ("path", "parsed_selection", "parsed_test", "parsed_curves", "parsed_measures",
+             "parsed_criteria", "parsed_claims")
 
 
 def _section(cls: type, raw: Any, path: str, source: Path | str | None) -> Any:
@@ -252,9 +284,18 @@ def parse_study(raw: Any, source: Path | str | None = None) -> StudyFile:
     for i, metric in enumerate(study.metrics):
         if not isinstance(metric, str):
             raise fail(source, f"metrics[{i}]", f"expected a metric name, got {metric!r}")
+    if study.curves is not None:
+        study.parsed_curves = _curves(study, study.curves, source)
     study.parsed_measures = {
         name: Measure.parse(name, spec, study.variants, source)
         for name, spec in study.measures.items()}
+    for name, measure in study.parsed_measures.items():
+        curved = study.parsed_curves.variants if study.parsed_curves is not None else []
+        for role in ("a", "b"):
+            if measure.kind == "reach" and getattr(measure, role) not in curved:
+                raise fail(source, f"measures.{name}.{role}",
+                           f"a reach measure reads learning curves; {getattr(measure, role)!r} "
+                           f"is not one of curves.variants ({', '.join(curved) or 'none'})")
     study.parsed_criteria = {
         name: Criterion.parse(name, spec, study.parsed_measures, source)
         for name, spec in study.criteria.items()}
@@ -263,6 +304,23 @@ def parse_study(raw: Any, source: Path | str | None = None) -> StudyFile:
         raise fail(source, f"criteria.{both[0]}", "a measure has that name too; name them apart")
     study.parsed_claims = [_claim_row(study, i, row, source) for i, row in enumerate(study.claims)]
     return study
+
+
+def _curves(study: StudyFile, raw: Any, source: Path | str | None) -> CurvesPhase:
+    curves = _section(CurvesPhase, raw, "curves", source)
+    for i, name in enumerate(curves.variants):
+        if name not in study.variants:
+            raise fail(source, f"curves.variants[{i}]", f"{name!r} is not one of the variants "
+                                                         f"({', '.join(study.variants)})")
+    if len(set(curves.variants)) != len(curves.variants):
+        raise fail(source, "curves.variants", "a variant is listed twice")
+    for key in ("eval_interval", "eval_split", "seed", "work_dir", "epochs"):
+        if key in curves.options:
+            # these make the curve runs other runs than the test runs they stand beside
+            raise fail(source, f"curves.options.{key}", "set by the curves phase (every, the "
+                                                        "test split and seeds, the variant's "
+                                                        "recipe); not an override")
+    return curves
 
 
 def _with_source(check: Any, key: str, raw: Any, source: Path | str | None) -> Any:
@@ -307,7 +365,7 @@ def _claim_row(study: StudyFile, i: int, raw: Any, source: Path | str | None) ->
 
 def _check_template(study: StudyFile, text: str, key: str, source: Path | str | None) -> None:
     try:
-        template_names(text, list(study.parsed_measures), list(study.parsed_criteria))
+        template_names(text, study.measure_kinds, list(study.parsed_criteria))
     except ValueError as exc:
         raise fail(source, key, str(exc)) from None
 

@@ -9,14 +9,18 @@ Layout::
      "selection": {"metric": "top1", "split": "val", "chosen_alpha": 1.0, "test_alpha": 1.0,
                    "runs": {"<alpha>": {"<seed>": {"<metric>": value, ...}, ...}, ...}},
      "test": {"alpha": 1.0, "split": "test",
-              "runs": {"<variant>": {"<seed>": {"<metric>": value, ...}, ...}, ...}}}
+              "runs": {"<variant>": {"<seed>": {"<metric>": value, ...}, ...}, ...}},
+     "curves": {"every": 2, "split": "test", "alpha": 1.0,
+                "runs": {"<variant>": {"<seed>": {"epochs": [2, 4, ...],
+                                                  "<metric>": [value, ...], ...}, ...}, ...}}}
 
 Numbers are the runs' metrics as the engine wrote them (percent); a transcribed summary holds
 the per-seed values a research record printed (rounded as printed), and says so in
 ``source``. ``selection.chosen_alpha`` is validation's choice, ``selection.test_alpha`` the
 alpha the selection rule gives the guided test runs (the best positive one when validation
-chose 0), ``test.alpha`` the alpha the test runs used (the study file's record). ``threads``
-is the torch thread count every run trained with (``pgg-zoo study run --threads``; absent in
+chose 0), ``test.alpha`` the alpha the test runs used (the study file's record). ``curves``
+(only for a study file with a ``curves`` section) holds each curve run's evaluations, one
+value per evaluated epoch and metric. ``threads`` is the torch thread count every run trained with (``pgg-zoo study run --threads``; absent in
 a transcribed summary): CPU results depend on it, so a re-run reproduces the per-seed numbers
 only with the same count. Timings are left out: they are not reproducible, the summary is.
 """
@@ -30,7 +34,7 @@ from typing import Any, Mapping
 
 from ..config.checks import ConfigError
 
-__all__ = ["Summary", "read_summary", "write_summary", "RUN_SOURCE", "alpha_key"]
+__all__ = ["Summary", "read_summary", "write_summary", "RUN_SOURCE", "alpha_key", "CurveRuns"]
 
 #: ``source`` of a summary written by ``pgg-zoo study run``.
 RUN_SOURCE = "pgg-zoo study run"
@@ -38,6 +42,8 @@ RUN_SOURCE = "pgg-zoo study run"
 UNREPRODUCIBLE = ("train_minutes",)
 
 Runs = dict[str, dict[int, dict[str, float]]]
+#: variant -> seed -> [(epoch, metrics), ...], epochs ascending
+CurveRuns = dict[str, dict[int, list[tuple[int, dict[str, float]]]]]
 
 
 def alpha_key(alpha: float) -> str:
@@ -62,6 +68,10 @@ class Summary:
     chosen_alpha: float | None = None
     selected_alpha: float | None = None
     selection_runs: dict[float, dict[int, dict[str, float]]] = field(default_factory=dict)
+    curve_every: int | None = None
+    curve_split: str = "test"
+    curve_alpha: float | None = None
+    curve_runs: CurveRuns = field(default_factory=dict)
 
     @property
     def from_runs(self) -> bool:
@@ -87,7 +97,21 @@ class Summary:
                          for a, r in sorted(self.selection_runs.items())}}
         out["test"] = {"alpha": self.test_alpha, "split": self.test_split,
                        "runs": {v: _seeds_out(r) for v, r in self.test_runs.items()}}
+        if self.curve_runs:
+            out["curves"] = {"every": self.curve_every, "split": self.curve_split,
+                             "alpha": self.curve_alpha,
+                             "runs": {v: {str(s): _curve_out(c) for s, c in sorted(r.items())}
+                                      for v, r in self.curve_runs.items()}}
         return out
+
+
+def _curve_out(curve: list[tuple[int, dict[str, float]]]) -> dict[str, list]:
+    """Columns: ``epochs`` and one list per metric (the metrics every point reports)."""
+    metrics = [m for m in curve[0][1] if m not in UNREPRODUCIBLE
+               and all(m in point for _, point in curve)] if curve else []
+    out: dict[str, list] = {"epochs": [e for e, _ in curve]}
+    out.update({m: [point[m] for _, point in curve] for m in metrics})
+    return out
 
 
 def _seeds_out(runs: Mapping[int, Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -122,6 +146,25 @@ class _Reader:
             values = self.mapping(metrics, f"{key}.{seed}")
             out[int(seed)] = {m: self.number(v, f"{key}.{seed}.{m}") for m, v in values.items()}
         return out
+
+    def curve(self, raw: Any, key: str) -> list[tuple[int, dict[str, float]]]:
+        columns = self.mapping(raw, key)
+        epochs = columns.get("epochs")
+        if not isinstance(epochs, list) or not epochs or any(
+                isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in epochs):
+            raise self.fail(f"{key}.epochs", f"expected a list of epochs, got {epochs!r}")
+        if sorted(set(epochs)) != epochs:
+            raise self.fail(f"{key}.epochs", f"expected ascending distinct epochs, got {epochs!r}")
+        points: list[tuple[int, dict[str, float]]] = [(e, {}) for e in epochs]
+        for metric, values in columns.items():
+            if metric == "epochs":
+                continue
+            if not isinstance(values, list) or len(values) != len(epochs):
+                raise self.fail(f"{key}.{metric}", f"expected {len(epochs)} values (one per "
+                                                   f"epoch), got {values!r}")
+            for i, v in enumerate(values):
+                points[i][1][metric] = self.number(v, f"{key}.{metric}[{i}]")
+        return points
 
 
 def read_summary(path: str | Path) -> Summary | None:
@@ -168,6 +211,22 @@ def read_summary(path: str | Path) -> Summary | None:
             except ValueError:
                 raise r.fail(f"selection.runs.{a}", "expected an alpha as the key") from None
             summary.selection_runs[alpha] = r.seed_runs(seeds, f"selection.runs.{a}")
+    if "curves" in raw:
+        curves = r.mapping(raw["curves"], "curves")
+        every = curves.get("every")
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)
+                                  or every < 1):
+            raise r.fail("curves.every", f"expected a positive integer, got {every!r}")
+        summary.curve_every = every
+        summary.curve_split = str(curves.get("split", "test"))
+        summary.curve_alpha = r.number(curves.get("alpha"), "curves.alpha", optional=True)
+        for v, seeds in r.mapping(curves.get("runs", {}), "curves.runs").items():
+            out = summary.curve_runs.setdefault(v, {})
+            for seed, columns in r.mapping(seeds, f"curves.runs.{v}").items():
+                if not str(seed).isdigit():
+                    raise r.fail(f"curves.runs.{v}.{seed}", "expected a seed (an integer) as "
+                                                            "the key")
+                out[int(seed)] = r.curve(columns, f"curves.runs.{v}.{seed}")
     return summary
 
 
