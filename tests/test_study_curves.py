@@ -216,6 +216,17 @@ def test_curves_phase_end_to_end(bench_home, tmp_path):
     assert "## Learning curves (test split, evaluated every 1 epoch(s), alpha 1)" in report
     assert "Curve runs ending at their test run's values: 2 of 2." in report
 
+    # the figure: one line per (variant, seed) with the curve's values, and plain's final
+    # level (the one pgg has to reach) as a horizontal line
+    from pgg_zoo.study.curves_figure import draw_curves
+
+    ax = draw_curves(study, read_summary(study.summary_path)).axes[0]
+    drawn = [(list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines]
+    for v in ("plain", "pgg"):
+        assert ([e for e, _ in curves[v]], [y for _, y in curves[v]]) in drawn
+    assert ([0, 1], [level, level]) in drawn
+    assert len(drawn) == 3
+
     n = len((runs_dir / "jobs.jsonl").read_text().splitlines())
     assert n == 5  # 3 test runs + 2 curve runs
     again = run_study(study, runs_dir=runs_dir, log=lambda *_: None)

@@ -34,7 +34,14 @@ def _report(args: argparse.Namespace) -> int:
     parts = []
     for path in args.files:
         study = load_study(path)
-        parts.append(study_report(study, read_summary(study.summary_path)))
+        summary = read_summary(study.summary_path)
+        parts.append(study_report(study, summary))
+        if args.figures and summary is not None:
+            from ..study.curves_figure import curves_figure
+
+            figure = curves_figure(study, summary, Path(args.figures) / f"{study.name}_curves.png")
+            if figure is not None:
+                parts.append(f"Learning curves: {figure}")
     sys.stdout.write("\n\n".join(parts) + "\n")
     return 0
 
@@ -105,6 +112,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r = study_sub.add_parser("report", help="a study's paired table, criteria and verdicts "
                                             "(markdown) from its summary")
     r.add_argument("files", nargs="+", metavar="FILE", help="study files or their folders")
+    r.add_argument("--figures", metavar="DIR",
+                   help="also draw each study's learning curves to DIR/<name>_curves.png")
     r.set_defaults(func=_report)
 
     r = study_sub.add_parser("claims", help="regenerate the claims table (markdown) from the "
