@@ -120,7 +120,7 @@ def alpha_study(task_name: str, out_dir: str | Path = "work_dirs/alpha",
     if chosen > 0 and test["no guidance"]:
         diff = {c: [g.get(c, float("nan")) - b.get(c, float("nan"))
                     for g, b in zip(test[f"alpha={chosen:g}"], test["no guidance"])] for c in cols}
-        lines.append(f"| paired difference | " + " | ".join(
+        lines.append("| paired difference | " + " | ".join(
             mean_std(diff[c]) + " [" + ", ".join(f"{d:+.1f}" for d in diff[c]) + "]"
             for c in cols) + " |")
     table = "\n".join(lines)
