@@ -153,6 +153,9 @@ def register_benchmark(spec: S) -> S:
     if not isinstance(spec, BenchmarkSpec):
         raise RegistryError(f"register_benchmark takes a BenchmarkSpec, got "
                             f"{type(spec).__name__}")
+    # the released names first: a spec registered before the plugins load must not take a
+    # name a built-in plugin releases (within a plugin's own loading this returns at once)
+    load_plugins()
     for key in _IDENTITY:
         value = getattr(spec, key)
         if not isinstance(value, str) or not value:

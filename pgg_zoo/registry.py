@@ -227,6 +227,13 @@ def failed_plugins() -> dict[str, str]:
     return dict(_failed_plugins)
 
 
+def _is_builtin(ep: Any) -> bool:
+    """Whether entry point ``ep`` belongs to the pgg-zoo distribution itself."""
+    dist = getattr(ep, "dist", None)
+    name = getattr(dist, "name", None) or ""
+    return name.lower().replace("_", "-") == "pgg-zoo"
+
+
 def load_plugins(reload: bool = False) -> list[str]:
     """Load every entry point of the group ``pgg_zoo.plugins`` once; return their names.
 
@@ -244,7 +251,10 @@ def load_plugins(reload: bool = False) -> list[str]:
         _plugins_state["loading"] = True
         try:
             names = list(_plugins_state["names"])
-            eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+            # pgg-zoo's own plugins first: the names they release are taken before a third
+            # party's plugin could register one of them
+            eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP),
+                         key=lambda e: (not _is_builtin(e), e.name))
             seen: set[str] = _plugins_state["values"]
             for ep in eps:
                 if ep.value in seen:  # the same dist visible twice on sys.path

@@ -4,6 +4,8 @@ the built-in plugins use."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -20,6 +22,7 @@ RELEASED = {
     "waterbirds-shapes-v3": "classification", "waterbirds-shapes-v4": "classification",
     "stad-sprites-v1": "stad", "stad-scenes-v1": "stad", "stad-scenes-v2": "stad",
     "keypoint-sticks-v1": "keypoint",
+    "decoy-digits-corner-v1": "decoy", "decoy-digits-anywhere-v1": "decoy",
 }
 
 
@@ -120,3 +123,39 @@ def test_a_third_party_spec_for_its_own_task():
     assert pgg_zoo.benchmark_names("my_task") == ["mine-registry-test-v1"]
     with pytest.raises(DuplicateNameError):
         pgg_zoo.register_benchmark(spec.variant("mine-registry-test-v1", k=2))
+
+
+def test_a_spec_registered_before_the_plugins_load_cannot_take_a_released_name():
+    """In a fresh interpreter (no plugin loaded yet), a third party's spec under a released
+    name is refused, and the released design is the one the name gives."""
+    code = """
+import pgg_zoo
+from pgg_zoo.benchmarks import ParamsSpec
+from pgg_zoo.registry import DuplicateNameError
+for name, task in (("wsol-shapes-v2", "wsol"), ("decoy-digits-corner-v1", "decoy")):
+    try:
+        pgg_zoo.register_benchmark(ParamsSpec(name=name, task=task, params={"x": 1}))
+    except DuplicateNameError:
+        pass
+    else:
+        raise SystemExit(f"{name}: taken")
+    assert "x" not in pgg_zoo.get_benchmark(name).design(), name
+assert not pgg_zoo.registry.failed_plugins(), pgg_zoo.registry.failed_plugins()
+print("refused")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "refused"
+
+
+def test_the_decoy_spec_writes_the_folder_the_task_reads(tmp_path):
+    from pgg_zoo_tasks.decoy.data import RELEASED, SPEC
+
+    spec = pgg_zoo.get_benchmark("decoy-digits-anywhere-v1", task="decoy")
+    assert spec is RELEASED["anywhere"] and spec.design() == {"name": spec.name, **SPEC,
+                                                              "variant": "anywhere"}
+    root = spec.ensure(tmp_path / "anywhere")
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["name"] == "decoy-digits-anywhere-v1"
+    assert manifest["spec"]["variant"] == "anywhere" and manifest["spec"]["swatch"] == 4

@@ -14,7 +14,8 @@ Modules: ``data`` (the benchmark writer and its ImageFolder + decoys.csv reader)
 
 def register() -> None:
     """Entry point of the ``pgg_zoo.plugins`` group: registers the ``decoy`` task, its ``mlp``
-    backbone and the ``top1[decoy]`` metric."""
+    and ``convnet`` backbones, the ``top1[decoy]`` metric and the released benchmarks
+    ``decoy-digits-corner-v1`` / ``decoy-digits-anywhere-v1``."""
     from pgg_zoo.registry import BACKBONES, METRICS
 
     from . import task  # noqa: F401  (the @register_task decorator registers "decoy")
@@ -27,3 +28,9 @@ def register() -> None:
         BACKBONES.add("mlp", mlp, tasks=("decoy",))
     if "convnet" not in BACKBONES:
         BACKBONES.add("convnet", convnet, tasks=("decoy",))
+    from pgg_zoo.benchmarks import register_benchmark
+
+    from .data import RELEASED
+
+    for spec in RELEASED.values():
+        register_benchmark(spec)

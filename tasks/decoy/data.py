@@ -21,6 +21,8 @@ provenance mask is 1 outside the swatch (the label owns the digit and its backgr
 from __future__ import annotations
 
 import csv
+import dataclasses
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from pgg_zoo.benchmarks import ParamsSpec
 from pgg_zoo.data import benchmark_home, ensure_generated
 from pgg_zoo.data.errors import utf8_text
 
 __all__ = ["SPEC", "VARIANTS", "SPLITS", "benchmark_root", "write_benchmark", "DecoyDigits",
-           "DecoyFormatError"]
+           "DecoyFormatError", "DigitsSpec", "RELEASED", "benchmark_name"]
 
 VARIANTS = ("corner", "anywhere")
 #: Classes of the data: the class folders are the digits 0..9.
@@ -53,11 +56,16 @@ class DecoyFormatError(ValueError):
     """A malformed decoys.csv or image folder; the message names the file (and line)."""
 
 
-def benchmark_root(variant: str) -> Path:
-    """``$PGG_ZOO_HOME/benchmarks/decoy-digits-<variant>-v1``."""
+def benchmark_name(variant: str) -> str:
+    """The released name of a variant's benchmark: ``decoy-digits-<variant>-v1``."""
     if variant not in VARIANTS:
         raise ValueError(f"decoy variant must be one of {VARIANTS}, got {variant!r}")
-    return benchmark_home() / f"decoy-digits-{variant}-v1"
+    return f"decoy-digits-{variant}-v1"
+
+
+def benchmark_root(variant: str) -> Path:
+    """``$PGG_ZOO_HOME/benchmarks/decoy-digits-<variant>-v1``."""
+    return benchmark_home() / benchmark_name(variant)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +136,32 @@ def _save(path: Path, img: np.ndarray) -> None:
 
 def ensure_benchmark(variant: str, root: str | PathLike[str] | None = None, seed: int = 0) -> Path:
     """The variant's folder (default :func:`benchmark_root`), written on first use (~3 s)."""
-    root = Path(root) if root is not None else benchmark_root(variant)
-    return ensure_generated(root, f"decoy-digits-{variant}-v1", {**SPEC, "variant": variant},
-                            seed, lambda folder: write_benchmark(folder, variant, seed))
+    benchmark_name(variant)  # checks the variant
+    spec = RELEASED[variant] if seed == 0 else dataclasses.replace(RELEASED[variant], seed=seed)
+    return spec.ensure(root if root is not None else benchmark_root(variant))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigitsSpec(ParamsSpec):
+    """A decoy-digits benchmark: its ``params`` are :data:`SPEC` plus the ``variant``."""
+
+    task: str = "decoy"
+    seed: int = 0
+
+    def ensure(self, root: str | PathLike[str] | None = None) -> Path:
+        """The benchmark folder (default :meth:`default_root`), written on first use."""
+        root = Path(root) if root is not None else self.default_root()
+        params = dict(self.design())
+        params.pop("name")
+        return ensure_generated(root, self.name, params, self.seed,
+                                lambda folder: write_benchmark(folder, params["variant"],
+                                                               self.seed))
+
+
+#: The released specs, by variant (registered by the decoy plugin under their names, so no
+#: other design can take them).
+RELEASED = {v: DigitsSpec(name=benchmark_name(v), params={**SPEC, "variant": v})
+            for v in VARIANTS}
 
 
 def read_decoys(path: Path) -> dict[str, tuple[int, int, int, int]]:
