@@ -1,11 +1,15 @@
 """The research record uses the library as any user would (studies/README.md): no code under
-studies/ or benchmarks/ assigns to the library's attributes or items, patches it, or redefines
-a registered name; and the tests import no research code (only study files are read).
+studies/ or benchmarks/ (nor the examples under docs/) assigns to the library's attributes or
+items, patches it, or redefines a registered name; and the tests import no research code (only
+study files are read).
 
 Checked on the source with ``ast`` (as test_plugin_isolation does for imports), so a patch
 inside a function counts too. A name is the library's when an import binds it (``import
 pgg_zoo``, ``from pgg_zoo.vision import cam``, ``from pgg_zoo_tasks.stad.data import scenes``)
-or when it is set to an attribute or item of such a name (``hook = hooks.SomeHook``).
+or when it is set to an attribute or item of such a name (``hook = hooks.SomeHook``, also by
+tuple assignment), or to a library module imported by name (``importlib.import_module``,
+``sys.modules[...]``); ``vars(x)`` / ``getattr(x, ...)`` of a library name is the library's too.
+``object.__setattr__`` (the way around a frozen spec) is flagged wherever it is used.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ("pgg_zoo", "pgg_zoo_tasks")
 RESEARCH = ("studies", "benchmarks")
+#: Non-library code a user reads or runs: held to the same rule as the research record.
+EXAMPLES = ("docs",)
 #: Calls that change an object in place (dict / registry mutators and patch helpers).
 MUTATORS = {"setattr", "delattr"}
 METHOD_MUTATORS = {"update", "setdefault", "pop", "popitem", "clear", "__setitem__",
@@ -28,11 +34,33 @@ def _is_library(module: str) -> bool:
     return module.split(".")[0] in LIBRARY
 
 
+def _library_string(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) \
+        and _is_library(node.value)
+
+
 def _root(node: ast.AST) -> str | None:
-    """The name an attribute / item chain starts from (``a`` of ``a.b[c].d``), or None."""
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
+    """The name an attribute / item chain starts from (``a`` of ``a.b[c].d``; through
+    ``vars(a)`` and ``getattr(a, ...)``), ``"sys.modules[lib]"`` for a library module taken
+    from ``sys.modules``, or None."""
+    while True:
+        if isinstance(node, ast.Subscript) and _dotted(node.value) == "sys.modules" \
+                and _library_string(node.slice):
+            return "sys.modules[lib]"
+        if isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        elif isinstance(node, ast.Call) and _dotted(node.func) in ("vars", "getattr") \
+                and node.args:
+            node = node.args[0]
+        else:
+            break
     return node.id if isinstance(node, ast.Name) else None
+
+
+def _imports_library(node: ast.AST) -> bool:
+    """``importlib.import_module("pgg_zoo...")`` / ``__import__("pgg_zoo...")``."""
+    return isinstance(node, ast.Call) and _dotted(node.func).split(".")[-1] in (
+        "import_module", "__import__") and bool(node.args) and _library_string(node.args[0])
 
 
 def _library_names(tree: ast.AST) -> set[str]:
@@ -43,18 +71,30 @@ def _library_names(tree: ast.AST) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level \
                 and _is_library(node.module):
             names |= {a.asname or a.name for a in node.names}
-    # aliases of library objects: ``x = lib.attr`` / ``x = lib[key]`` (not call results)
+    names.add("sys.modules[lib]")
+    # aliases of library objects: ``x = lib.attr`` / ``x = lib[key]`` (not call results, but
+    # library modules imported by name), element by element for ``a, b = lib.A, lib.B``
     changed = True
     while changed:
         changed = False
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.Name, ast.Attribute,
-                                                                        ast.Subscript)) \
-                    and _root(node.value) in names:
-                for t in node.targets:
-                    if isinstance(t, ast.Name) and t.id not in names:
-                        names.add(t.id)
-                        changed = True
+            if not isinstance(node, ast.Assign):
+                continue
+            pairs = []
+            for t in node.targets:
+                if isinstance(t, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    pairs += list(zip(t.elts, node.value.elts))
+                else:
+                    pairs.append((t, node.value))
+            for t, value in pairs:
+                aliased = _imports_library(value) or (
+                    isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Call))
+                    and not (isinstance(value, ast.Call)
+                             and _dotted(value.func) not in ("vars", "getattr"))
+                    and _root(value) in names)
+                if aliased and isinstance(t, ast.Name) and t.id not in names:
+                    names.add(t.id)
+                    changed = True
     return names
 
 
@@ -83,8 +123,15 @@ def library_patches(path: Path) -> list[str]:
         targets: list[ast.AST] = []
         if isinstance(node, ast.Assign):
             targets = list(node.targets)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        elif isinstance(node, (ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension)):
             targets = [node.target]
+        elif isinstance(node, ast.AugAssign):
+            targets = [node.target]
+            if isinstance(node.target, ast.Name) and node.target.id in lib:
+                # ``SPECS |= {...}`` changes the library's dict in place
+                flag(node, f"changes {node.target.id} in place")
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            targets = [node.optional_vars]
         elif isinstance(node, ast.Delete):
             targets = list(node.targets)
         for t in targets:
@@ -100,7 +147,9 @@ def library_patches(path: Path) -> list[str]:
                 _root(first) in lib or (isinstance(first, ast.Constant)
                                         and isinstance(first.value, str)
                                         and _is_library(first.value)))
-            if name in MUTATORS and names_library:
+            if name in ("object.__setattr__", "object.__delattr__"):
+                flag(node, f"{name}(...) gets around a frozen object")
+            elif name in MUTATORS and names_library:
                 flag(node, f"{name}({ast.unparse(first)}, ...)")
             elif isinstance(fn, ast.Attribute) and fn.attr in METHOD_MUTATORS \
                     and _root(fn.value) in lib:
@@ -120,7 +169,7 @@ def library_patches(path: Path) -> list[str]:
 
 
 def _research_files() -> list[Path]:
-    return sorted(p for d in RESEARCH for p in (ROOT / d).rglob("*.py"))
+    return sorted(p for d in RESEARCH + EXAMPLES for p in (ROOT / d).rglob("*.py"))
 
 
 def test_research_code_never_patches_the_library():
@@ -158,6 +207,30 @@ def test_the_scan_sees_patches(tmp_path):
     assert lines == [7, 8, 9, 10, 12, 13, 14, 16]
 
 
+def test_the_scan_sees_patches_by_other_routes(tmp_path):
+    src = tmp_path / "probe.py"
+    src.write_text(
+        "import importlib, sys\n"
+        "from pgg_zoo.vision import cam\n"
+        "from pgg_zoo.benchmarks import _SPECS\n"
+        "m = importlib.import_module('pgg_zoo.vision.cam')\n"
+        "m.x = 1\n"                                          # 5 a module imported by name
+        "setattr(m, 'y', 2)\n"                               # 6
+        "sys.modules['pgg_zoo.vision.cam'].z = 3\n"          # 7
+        "vars(cam)['w'] = 4\n"                               # 8
+        "_SPECS |= {'a': 1}\n"                               # 9 in place
+        "object.__setattr__(spec, 'seed', 3)\n"              # 10 around a frozen spec
+        "for cam.v in range(2): pass\n"                      # 11 loop target
+        "a, b = cam.A, cam.B\n"
+        "b.u = 5\n"                                          # 13 tuple alias
+        "n = sum([1])\n"
+        "n += 1\n"                                           # a local: fine
+        "sys.modules['numpy'].q = 1\n"                       # not the library
+    )
+    lines = sorted(int(s.split(":")[1]) for s in library_patches(src))
+    assert lines == [5, 6, 7, 8, 9, 10, 11, 13]
+
+
 def _test_imports_of_research(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     found = []
@@ -169,8 +242,11 @@ def _test_imports_of_research(path: Path) -> list[str]:
             mods = [node.module]
         found += [f"{path.name}:{node.lineno}: imports {m}" for m in mods
                   if m.split(".")[0] in RESEARCH[:1]]
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and "studies/" in node.value and ".py" in node.value:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                ("studies/" in node.value and ".py" in node.value) or node.value == "probes"
+                or "studies/probes" in node.value or node.value.startswith("studies.probes")):
+            # a probe by path, by a path built from parts (ROOT / "studies" / "probes"), or
+            # by module name (importlib)
             found.append(f"{path.name}:{node.lineno}: loads {node.value!r}")
     return found
 
@@ -186,6 +262,9 @@ def test_tests_import_no_research_code():
 @pytest.mark.parametrize("src, n", [("import studies.probes.x\n", 1),
                                     ("from studies.probes import x\n", 1),
                                     ("load('studies/probes/x.py')\n", 1),
+                                    ("run(ROOT / 'studies' / 'probes' / 'x.py')\n", 1),
+                                    ("importlib.import_module('studies.probes.x')\n", 1),
+                                    ("run('studies/probes/' + name)\n", 1),
                                     ("read('studies/decoy-corner/study.yaml')\n", 0)])
 def test_the_test_scan_sees_research_imports(tmp_path, src, n):
     p = tmp_path / "test_x.py"
