@@ -26,7 +26,8 @@ import time
 import cv2
 import numpy as np
 
-from pgg_zoo_tasks.wsol.metrics import BoxAccumulator, box_iou, get_preset, normalize_scoremap
+from pgg_zoo.vision.boxes import box_iou
+from pgg_zoo_tasks.wsol.metrics import BoxAccumulator, get_preset, normalize_scoremap
 
 
 def make_data(n: int, size: int, grid: int, seed: int):

@@ -71,3 +71,48 @@ def test_the_scan_sees_cross_plugin_imports(tmp_path):
                    "def f():\n    from ...wsol import data\n    import pgg_zoo_tasks.stad\n")
     mods = {m for _, m in imported_modules(mod, "pgg_zoo_tasks.classification.sub")}
     assert {"pgg_zoo_tasks.wsol.model", "pgg_zoo_tasks.wsol.data", "pgg_zoo_tasks.stad"} <= mods
+
+
+def library_names_handed_on(path: Path) -> list[str]:
+    """Names ``path`` imports from the core (``pgg_zoo``) and lists in its ``__all__`` or
+    imports with ``# noqa: F401``: core functions handed on under a plugin's module name (a
+    silent compatibility re-export; 0.1 keeps none)."""
+    text = path.read_text()
+    tree = ast.parse(text, filename=str(path))
+    lines = text.splitlines()
+    exported: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                for t in node.targets):
+            exported |= {e.value for e in getattr(node.value, "elts", [])
+                         if isinstance(e, ast.Constant)}
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module \
+                and node.module.split(".")[0] == "pgg_zoo":
+            unused_ok = any("noqa: F401" in lines[i - 1]
+                            for i in range(node.lineno, (node.end_lineno or node.lineno) + 1))
+            for a in node.names:
+                name = a.asname or a.name
+                if name in exported or unused_ok:
+                    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                    found.append(f"{where}:{node.lineno}: {name}")
+    return found
+
+
+def test_plugins_hand_on_no_core_names():
+    bad = [line for plugin in PLUGINS for path in sorted((ROOT / "tasks" / plugin).rglob("*.py"))
+           for line in library_names_handed_on(path)]
+    assert not bad, ("a plugin module re-exports a core name (import it from pgg_zoo where it "
+                     "is used):\n" + "\n".join(bad))
+
+
+def test_the_re_export_scan_sees_them(tmp_path):
+    src = tmp_path / "iou.py"
+    src.write_text("from pgg_zoo.vision.boxes import box_iou  # noqa: F401\n"
+                   "from pgg_zoo.video.tubes import tube_iou\n"
+                   "from pgg_zoo.data import holdout_indices\n"
+                   "__all__ = ['tube_iou', 'f']\n"
+                   "def f(): return holdout_indices\n")
+    assert [line.split(": ")[-1] for line in library_names_handed_on(src)] == ["box_iou",
+                                                                                "tube_iou"]

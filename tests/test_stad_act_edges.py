@@ -16,9 +16,10 @@ import sys
 import numpy as np
 import pytest
 
+from pgg_zoo.video.tubes import tube_iou
 from pgg_zoo_tasks.stad.metrics import (
     THRESHOLDS_050_095, THRESHOLDS_050_095_ACT, Protocol, act_descending_order, act_nms3dt,
-    frame_map, make_metric, numpy_quicksort_argsort, parse_thresholds, tube_iou, video_map,
+    frame_map, make_metric, numpy_quicksort_argsort, parse_thresholds, video_map,
 )
 
 B = [0, 0, 9, 9]

@@ -16,13 +16,13 @@ import pytest
 import torch
 from PIL import Image
 
+from pgg_zoo.data import content_hash
 from pgg_zoo.data.errors import DatasetFormatError, MissingFileError
 from pgg_zoo.vision.cub import CUBDataset
 from pgg_zoo_tasks.wsol.data import (
     SPEC,
     WSOLEvalDataset,
     collate_wsol,
-    content_hash,
     ensure_shapes_benchmark,
     read_shapes_attributes,
     write_shapes_benchmark,

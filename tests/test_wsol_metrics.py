@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
+from pgg_zoo.vision.boxes import box_iou
 from pgg_zoo_tasks.wsol.metrics import (
     BoxAccumulator,
     PxAPAccumulator,
     best_iou_per_threshold,
-    box_iou,
     boxes_at_thresholds,
     get_preset,
     metric_factories,

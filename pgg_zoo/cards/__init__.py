@@ -32,15 +32,8 @@ from .download import (
     fetch,
     sha256_file,
 )
-from .loading import (
-    WeightsMismatchError,
-    apply_card_rules,
-    card_build_overrides,
-    check_state_dict,
-    load_weights,
-    merge_card_overrides,
-    read_state_dict,
-)
+from ..weights_io import WeightsMismatchError, check_state_dict, read_state_dict
+from .loading import apply_card_rules, card_build_overrides, load_weights, merge_card_overrides
 from .schema import CardError, GuidanceSpec, InputSpec, ModelCard, WeightsSpec
 from .store import CARD_PATH_ENV, card_dirs, card_files, list_cards, load_card, read_card
 

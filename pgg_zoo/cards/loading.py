@@ -8,7 +8,7 @@ error that lists the missing keys, the unexpected keys and the shape mismatches,
 wrong number of classes or a wrong backbone is caught instead of half-loading.
 
 The file reading and the strict comparison live in :mod:`pgg_zoo.weights_io` (shared with
-``pgg-zoo eval`` and training's ``model.safetensors``); they are re-exported here.
+``pgg-zoo eval`` and training's ``model.safetensors``).
 
 Task adapters whose module names differ from the upstream checkpoint's may define
 ``adapt_card_state_dict(self, state_dict, card) -> state_dict`` on the model (or on the
@@ -23,9 +23,7 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import nn
 
-from ..weights_io import (MAX_LISTED, WeightsMismatchError, check_state_dict,  # noqa: F401
-                          read_state_dict)
-from ..weights_io import _listing
+from ..weights_io import WeightsMismatchError, _listing, check_state_dict, read_state_dict
 from .download import download_weights
 from .schema import ModelCard
 from .store import load_card

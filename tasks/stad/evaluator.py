@@ -8,7 +8,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
-from .data import TubeAnnotations
+from pgg_zoo.video.tubes import TubeAnnotations
+
 from .metrics import (AVA_METRIC, ava_frame_map, frame_map, link_video, tubes_for_video_map,
                       video_map)
 

@@ -38,8 +38,9 @@ from typing import Any, ClassVar, Mapping, Optional
 import numpy as np
 
 from pgg_zoo.benchmarks import BenchmarkSpec
+from pgg_zoo.video.tubes import save_tube_annotations
 
-from .ucf24 import TubeDataset, save_tube_annotations
+from .ucf24 import TubeDataset
 from .video import write_video
 
 ANNOTATION_FILE = "STAD-Sprites-GT.pkl"

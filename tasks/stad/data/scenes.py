@@ -44,9 +44,9 @@ import numpy as np
 
 from pgg_zoo.benchmarks import BenchmarkSpec
 from pgg_zoo.data import benchmark_home, ensure_generated, holdout_indices
+from pgg_zoo.video.tubes import save_tube_annotations
 
 from .benchmark import SpritesSpec, _actor_track, _draw_actor, _texture
-from .ucf24 import save_tube_annotations
 from .video import write_video
 
 SCENES_ANNOTATION_FILE = "STAD-Scenes-GT.pkl"

@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from pgg_zoo.video import tubes as core_tubes
-from pgg_zoo.video.tubes import (REQUIRED_KEYS, TubeAnnotations,  # noqa: F401  (this module's API)
-                                 save_tube_annotations, tube_box_at)
+from pgg_zoo.video.tubes import TubeAnnotations, tube_box_at
 
 from .errors import DatasetFormatError
 from .video import SkipPolicy, read_clip, require_video_source

@@ -1,4 +1,5 @@
-"""STAD metrics: frame-mAP, video-mAP, tube IoU, tube linking and named protocols.
+"""STAD metrics: frame-mAP, video-mAP, tube linking and named protocols (box and tube IoU:
+:mod:`pgg_zoo.vision.boxes`, :mod:`pgg_zoo.video.tubes`).
 
 Metric names carry the protocol: ``frame_map@0.5[act]``, ``video_map@0.2[act]``,
 ``video_map@0.5:0.95[voc]``; AVA's key-frame mAP is ``frame_map@0.5[ava]`` (:mod:`.ava`).
@@ -13,11 +14,10 @@ from .act_order import act_descending_order, act_nms3dt, numpy_quicksort_argsort
 from .ava import AVA_CAPACITY, AVA_PROTOCOL, ava_frame_map
 from .ap import ap_trapezoid, ap_voc, average_precision, pr_curve
 from .frame_map import MAPResult, class_ap, frame_map, match_detections, score_order
-from .iou import box_area, box_iou, paired_box_iou, tube_iou
 from .linking import link_frame_detections, link_video, soft_nms_linear, tubes_for_video_map
 from .presets import (PROTOCOLS, THRESHOLDS_050_095, THRESHOLDS_050_095_ACT, Protocol,
                       get_protocol, parse_thresholds)
-from .video_map import tube_nms, video_map
+from .video_map import video_map
 
 FRAME_THRESHOLDS = ("0.5",)
 #: AVA's key-frame mAP (:func:`ava_frame_map`; the AVA challenge kit's protocol).
@@ -89,8 +89,8 @@ def register_metrics(replace: bool = False) -> list[str]:
 __all__ = [
     "AVA_CAPACITY", "AVA_METRIC", "AVA_PROTOCOL", "MAPResult", "Protocol", "PROTOCOLS", "THRESHOLDS_050_095", "THRESHOLDS_050_095_ACT",
     "act_descending_order", "act_nms3dt", "ap_trapezoid", "ap_voc", "ava_frame_map", "average_precision",
-    "box_area", "box_iou", "class_ap", "frame_map", "get_protocol", "link_frame_detections",
+    "class_ap", "frame_map", "get_protocol", "link_frame_detections",
     "link_video", "make_metric", "match_detections", "metric_names", "numpy_quicksort_argsort",
-    "paired_box_iou", "parse_thresholds", "pr_curve", "register_metrics", "score_order",
-    "soft_nms_linear", "tube_iou", "tube_nms", "tubes_for_video_map", "video_map",
+    "parse_thresholds", "pr_curve", "register_metrics", "score_order",
+    "soft_nms_linear", "tubes_for_video_map", "video_map",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 
 from .act_order import act_descending_order
 from .ap import average_precision, pr_curve
-from .iou import box_iou
+from pgg_zoo.vision.boxes import box_iou
 from .presets import Protocol, get_protocol
 
 

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .iou import box_iou
+from pgg_zoo.vision.boxes import box_iou
 
 
 def soft_nms_linear(boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.6,

@@ -12,15 +12,14 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from pgg_zoo.video.tubes import tube_nms
+from pgg_zoo.video.tubes import tube_iou, tube_nms
 
 from .act_order import act_nms3dt
 from .ap import pr_curve
 from .frame_map import MAPResult, _gt_tables, _nanmean, class_ap, score_order
-from .iou import tube_iou
 from .presets import Protocol, get_protocol, parse_thresholds
 
-__all__ = ["tube_nms", "video_map"]
+__all__ = ["video_map"]
 
 
 def video_map(

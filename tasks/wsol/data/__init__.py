@@ -16,7 +16,6 @@ from .benchmark import (
     SHAPES_V1,
     SHAPES_V2,
     ShapesSpec,
-    content_hash,
     default_benchmark_root,
     ensure_shapes_benchmark,
     read_shapes_attributes,
@@ -27,5 +26,5 @@ from .wsoleval import WSOLEvalDataset
 __all__ = [
     "WSOLEvalDataset", "collate_wsol", "SPEC", "SPEC_V1", "SPEC_V2", "ShapesSpec", "SHAPES_V1", "SHAPES_V2",
     "BENCHMARK_NAME", "write_shapes_benchmark",
-    "ensure_shapes_benchmark", "default_benchmark_root", "content_hash", "read_shapes_attributes",
+    "ensure_shapes_benchmark", "default_benchmark_root", "read_shapes_attributes",
 ]

@@ -28,14 +28,13 @@ import numpy as np
 from PIL import Image
 
 from pgg_zoo.benchmarks import ParamsSpec
-from pgg_zoo.data.generated import (benchmark_home, content_hash, content_hash_update,
-                                    ensure_generated, write_generated)
+from pgg_zoo.data.generated import (benchmark_home, content_hash_update, ensure_generated,
+                                    write_generated)
 from pgg_zoo.vision.drawing import shape_mask, texture
 
 __all__ = [
     "SPEC", "SPEC_V1", "SPEC_V2", "ShapesSpec", "SHAPES_V1", "SHAPES_V2", "BENCHMARK_NAME", "default_benchmark_root", "write_shapes_benchmark",
-    "ensure_shapes_benchmark", "render_shapes_image", "content_hash", "read_shapes_attributes",
-    "shape_mask", "texture",
+    "ensure_shapes_benchmark", "render_shapes_image", "read_shapes_attributes",
 ]
 
 

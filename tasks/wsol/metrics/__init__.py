@@ -11,7 +11,6 @@ from typing import Any, Callable
 from .boxacc import VARIANTS, BoxAccumulator
 from .core import (
     best_iou_per_threshold,
-    box_iou,
     boxes_at_thresholds,
     check_boxes,
     check_scoremap,
@@ -25,7 +24,7 @@ from .pxap import PxAPAccumulator
 
 __all__ = [
     "BoxAccumulator", "PxAPAccumulator", "BoxConvention", "PRESETS", "VARIANTS", "get_preset",
-    "wsoleval_thresholds", "best_iou_per_threshold", "boxes_at_thresholds", "box_iou",
+    "wsoleval_thresholds", "best_iou_per_threshold", "boxes_at_thresholds",
     "check_boxes", "check_scoremap", "normalize_scoremap", "resize_boxes", "resize_scoremap",
     "threshold_levels", "metric_factories", "register_metrics",
 ]

@@ -37,7 +37,6 @@ __all__ = [
     "resize_scoremap",
     "resize_boxes",
     "check_boxes",
-    "box_iou",
     "threshold_levels",
     "boxes_at_thresholds",
     "best_iou_per_threshold",
