@@ -141,3 +141,50 @@ def test_the_test_phase_needs_a_recorded_or_chosen_alpha(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "option test.alpha: not recorded and no finished selection chose it" in err
     assert not (tmp_path / "runs" / "test").exists()
+
+
+def test_an_edited_study_file_neither_reads_old_runs_nor_regenerates_claims(bench_home, tmp_path,
+                                                                            capsys):
+    """Runs are kept with the options they were trained with: after an edit of the study
+    file, a finished run with other options is refused, not read as the new one, and the
+    claims table is not regenerated from the old summary; adding a variant is fine."""
+    from pgg_zoo.config import ConfigError
+    from pgg_zoo.study.claims import claims_table
+    from pgg_zoo.study.declared import stale_runs
+
+    raw = two_variant_study("edited", [0])
+    path = write(tmp_path / "studies", raw)
+    runs_dir = tmp_path / "runs"
+    summary = run_study(load_study(path), runs_dir=runs_dir, log=lambda *_: None)
+    saved = json.loads(path.with_name("summary.json").read_text())
+    # what each variant was trained with, beside its numbers (no seed, no folder)
+    assert saved["test"]["options"]["pgg"] == {
+        "alpha": 1, "batch_size": 32, "epochs": 1, "eval_split": "test", "guidance": True,
+        "guidance_mask": "provenance", "leakage_items": 32, "limit_test": 32, "limit_train": 64,
+        "variant": "corner"}
+    assert read_summary(path.with_name("summary.json")).test_options == saved["test"]["options"]
+
+    # another variant: the old runs still are what the file declares
+    raw["variants"]["random-mask"] = {"guidance": True, "guidance_mask": "random"}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert stale_runs(load_study(path), summary) == []
+
+    # another recipe for every run: the summary is stale, the finished folders are refused
+    raw["options"]["epochs"] = 2
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    study = load_study(path)
+    assert stale_runs(study, summary) == [
+        "test: variant 'plain': epochs 2 (its runs: 1)",
+        "test: variant 'pgg': epochs 2 (its runs: 1)"]
+    raw["claims"] = [{"claim": "shortcut", "recorded": {"verdict": "as recorded"}}]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigError, match=r"summary.json: its runs are not the ones .* declares "
+                                          r"now \(test: variant 'plain': epochs 2 \(its runs: "
+                                          r"1\); 1 more\): run the study again"):
+        claims_table([load_study(path)], {"shortcut": "a claim"})
+    stamp = (runs_dir / "test" / "s0" / "plain" / "metrics.json").read_bytes()
+    assert cli(["study", "run", str(path), "--runs-dir", str(runs_dir)]) == 1
+    err = capsys.readouterr()
+    assert "holds a finished run trained with other options than the study file declares: " \
+           "epochs 2 (trained with 1)" in err.out + err.err
+    assert (runs_dir / "test" / "s0" / "plain" / "metrics.json").read_bytes() == stamp

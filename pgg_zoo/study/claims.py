@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..config.checks import ConfigError
+from .declared import stale_runs
 from .evaluation import ORIGINS, evaluate
 from .schema import STUDY_FILE, StudyFile, load_study
 from .summary import read_summary
@@ -100,11 +101,19 @@ def claims_table(studies: Sequence[StudyFile], vocabulary: dict[str, str]) -> st
 
     Raises:
         ConfigError: a row names a claim the vocabulary lacks, or has neither numbers in a
-            summary nor a recorded verdict.
+            summary nor a recorded verdict; a summary whose runs were trained with other
+            options than the study file declares now (:func:`~.declared.stale_runs`).
     """
     rows: list[_Row] = []
     for study in studies:
-        ev = evaluate(study, read_summary(study.summary_path))
+        summary = read_summary(study.summary_path)
+        stale = stale_runs(study, summary) if summary is not None else []
+        if stale:
+            raise ConfigError(f"{study.summary_path}: its runs are not the ones {study.path} "
+                              f"declares now ({stale[0]}"
+                              + (f"; {len(stale) - 1} more" if len(stale) > 1 else "")
+                              + f"): run the study again (pgg-zoo study run {study.path})")
+        ev = evaluate(study, summary)
         for i, row in enumerate(ev.rows):
             if row.claim not in vocabulary:
                 raise ConfigError(f"{study.path}: option claims[{i}].claim: {row.claim!r} is not "

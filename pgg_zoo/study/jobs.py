@@ -3,8 +3,10 @@
 its local executor). Nothing here schedules: the pool or the cluster does.
 
 A job is one training run in its own folder. :func:`run_job` is what a worker executes: a
-folder that already holds a finished run (``metrics.json``) is read, never retrained; a
-folder left by an interrupted run is continued (``resume="auto"``).
+folder that already holds a finished run (``metrics.json``) is read, never retrained, provided
+its ``config.yaml`` records the options the job declares (else the job fails, naming them); a
+folder left by an interrupted run is continued (``resume="auto"``, which refuses other
+options the same way).
 """
 from __future__ import annotations
 
@@ -93,6 +95,17 @@ def run_job(job: Job) -> JobResult:
 
     done = finished_metrics(job.work_dir)
     if done is not None:
+        try:
+            from .declared import folder_differences
+
+            diff = folder_differences(job.task, job.options, job.work_dir)
+        except Exception:  # noqa: BLE001 - an unreadable config.yaml is reported per run
+            return result({}, reused=True, error=traceback.format_exc(limit=4))
+        if diff:
+            return result({}, reused=True, error=(
+                f"{job.work_dir} holds a finished run trained with other options than the "
+                f"study file declares: {'; '.join(diff)}. Remove the folder to train it again "
+                "(or restore the file)"))
         return result(done, reused=True)
     try:
         import torch

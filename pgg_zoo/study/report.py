@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 from ..stats import mean_std
 from .criteria import Paired
+from .declared import stale_runs
 from .evaluation import ORIGINS, Evaluation, evaluate
 from .reach import REACH_FIELDS, Reach
 from .schema import StudyFile
@@ -195,6 +196,11 @@ def study_report(study: StudyFile, summary: Summary | None) -> str:
     source = f"Summary: {study.summary_path} ({summary.source}"
     source += f", {summary.threads} torch thread(s) per run)" if summary.threads else ")"
     head += [source + (f". {summary.note}" if summary.note else "") + ".", ""]
+    stale = stale_runs(study, summary)
+    if stale:
+        head += ["**The summary's runs are not the ones the study file declares now** (run the "
+                 "study again; the claims table is not regenerated from it):", ""]
+        head += [f"* {line}" for line in stale] + [""]
     ev = evaluate(study, summary)
     body: list[str] = []
     if summary.has_selection:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from ..task.variants import unguided
 from .alpha import alpha_for_test, alpha_variant_name, choose_alpha
+from .declared import declared_options
 from .jobs import Job, JobResult, StudyRunError, describe, execute
 from .runs import read_curve, variant_dir_name
 from .schema import StudyFile
@@ -155,24 +156,34 @@ def run_study(study: StudyFile, *, phase: str = "all", workers: int = 1,
         failed.extend(r for r in results if r.error)
         return [r for r in results if not r.error]
 
+    def declared(jobs: list[Job], key: Callable[[Job], Any]) -> dict[Any, dict[str, Any]]:
+        # what each variant (alpha) was trained with, kept beside its numbers
+        return {key(j): declared_options(j.options) for j in jobs}
+
     if phase in ("select", "all") and study.parsed_selection is None:
         log(f"{study.path}: no selection (the study fixes test.alpha "
             f"{study.parsed_test.alpha:g})")
     elif phase in ("select", "all"):
-        _select(study, summary, run(selection_jobs(study, runs_dir, threads)), log)
+        jobs = selection_jobs(study, runs_dir, threads)
+        _select(study, summary, run(jobs), log)
+        summary.selection_options = declared(jobs, lambda j: float(j.alpha or 0.0))
         write_summary(study.summary_path, summary)
     if phase in ("test", "all") and not failed:
         alpha = _alpha_for_test(study, summary, log)
-        results = run(test_jobs(study, alpha, runs_dir, threads))
+        jobs = test_jobs(study, alpha, runs_dir, threads)
+        results = run(jobs)
         summary.test_alpha, summary.test_split = alpha, study.parsed_test.split
+        summary.test_options = declared(jobs, lambda j: j.name)
         summary.test_runs = {}
         for res in sorted(results, key=lambda r: (list(study.variants).index(r.name), r.seed)):
             summary.test_runs.setdefault(res.name, {})[res.seed] = res.metrics
         write_summary(study.summary_path, summary)
     if phase in ("curves", "all") and study.parsed_curves is not None and not failed:
         alpha = _alpha_for_test(study, summary, log)
-        results = run(curve_jobs(study, alpha, runs_dir, threads))
+        jobs = curve_jobs(study, alpha, runs_dir, threads)
+        results = run(jobs)
         split = study.parsed_test.split
+        summary.curve_options = declared(jobs, lambda j: j.name)
         summary.curve_every, summary.curve_split = study.parsed_curves.every, split
         summary.curve_alpha = alpha
         summary.curve_runs = {}

@@ -14,6 +14,10 @@ Layout::
                 "runs": {"<variant>": {"<seed>": {"epochs": [2, 4, ...],
                                                   "<metric>": [value, ...], ...}, ...}, ...}}}
 
+Each phase may also hold ``options``: per variant (per alpha for ``selection``) the options
+the study file declared for its runs (:mod:`pgg_zoo.study.declared`), so that a summary whose
+runs the file no longer describes is caught instead of read.
+
 Numbers are the runs' metrics as the engine wrote them (percent); a transcribed summary holds
 the per-seed values a research record printed (rounded as printed), and says so in
 ``source``. ``selection.chosen_alpha`` is validation's choice, ``selection.test_alpha`` the
@@ -72,6 +76,10 @@ class Summary:
     curve_split: str = "test"
     curve_alpha: float | None = None
     curve_runs: CurveRuns = field(default_factory=dict)
+    #: per phase, the options each variant (alpha) was trained with (pgg_zoo.study.declared)
+    selection_options: dict[float, dict[str, Any]] = field(default_factory=dict)
+    test_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    curve_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def from_runs(self) -> bool:
@@ -95,13 +103,20 @@ class Summary:
                 "test_alpha": self.selected_alpha,
                 "runs": {alpha_key(a): _seeds_out(r)
                          for a, r in sorted(self.selection_runs.items())}}
+            if self.selection_options:
+                out["selection"]["options"] = {alpha_key(a): o for a, o in
+                                               sorted(self.selection_options.items())}
         out["test"] = {"alpha": self.test_alpha, "split": self.test_split,
                        "runs": {v: _seeds_out(r) for v, r in self.test_runs.items()}}
+        if self.test_options:
+            out["test"]["options"] = dict(self.test_options)
         if self.curve_runs:
             out["curves"] = {"every": self.curve_every, "split": self.curve_split,
                              "alpha": self.curve_alpha,
                              "runs": {v: {str(s): _curve_out(c) for s, c in sorted(r.items())}
                                       for v, r in self.curve_runs.items()}}
+            if self.curve_options:
+                out["curves"]["options"] = dict(self.curve_options)
         return out
 
 
@@ -147,6 +162,10 @@ class _Reader:
             out[int(seed)] = {m: self.number(v, f"{key}.{seed}.{m}") for m, v in values.items()}
         return out
 
+    def options(self, raw: Any, key: str) -> dict[str, dict[str, Any]]:
+        return {str(name): dict(self.mapping(opts, f"{key}.{name}"))
+                for name, opts in self.mapping(raw, key).items()}
+
     def curve(self, raw: Any, key: str) -> list[tuple[int, dict[str, float]]]:
         columns = self.mapping(raw, key)
         epochs = columns.get("epochs")
@@ -191,6 +210,7 @@ def read_summary(path: str | Path) -> Summary | None:
         raise r.fail("threads", f"expected a positive integer, got {threads!r}")
     test = r.mapping(raw.get("test", {}), "test")
     summary = Summary(study=raw["study"], source=raw["source"], note=str(raw.get("note", "")),
+                      test_options=r.options(test.get("options", {}), "test.options"),
                       threads=threads,
                       test_alpha=r.number(test.get("alpha"), "test.alpha", optional=True),
                       test_split=str(test.get("split", "test")),
@@ -211,6 +231,11 @@ def read_summary(path: str | Path) -> Summary | None:
             except ValueError:
                 raise r.fail(f"selection.runs.{a}", "expected an alpha as the key") from None
             summary.selection_runs[alpha] = r.seed_runs(seeds, f"selection.runs.{a}")
+        for a, options in r.options(sel.get("options", {}), "selection.options").items():
+            try:
+                summary.selection_options[float(a)] = options
+            except ValueError:
+                raise r.fail(f"selection.options.{a}", "expected an alpha as the key") from None
     if "curves" in raw:
         curves = r.mapping(raw["curves"], "curves")
         every = curves.get("every")
@@ -220,6 +245,7 @@ def read_summary(path: str | Path) -> Summary | None:
         summary.curve_every = every
         summary.curve_split = str(curves.get("split", "test"))
         summary.curve_alpha = r.number(curves.get("alpha"), "curves.alpha", optional=True)
+        summary.curve_options = r.options(curves.get("options", {}), "curves.options")
         for v, seeds in r.mapping(curves.get("runs", {}), "curves.runs").items():
             out = summary.curve_runs.setdefault(v, {})
             for seed, columns in r.mapping(seeds, f"curves.runs.{v}").items():
