@@ -79,6 +79,19 @@ def test_guided_training_and_figure(home, tmp_path, monkeypatch):
         return figure(self, tasks, path, **kw)
 
     monkeypatch.setattr(cls, "demo_figure", recording)
+    # keep the figure itself, to read what it drew
+    import pgg_zoo_tasks.stad.figures as figures
+
+    saved_figures = []
+    save = figures.save_figure
+
+    def keep(fig, path, *a, **kw):
+        # fig.axes runs row by row: (title, image) of each panel
+        saved_figures.append([(ax.get_title(), ax.get_images()[0].get_array().copy())
+                              for ax in fig.axes])
+        return save(fig, path, *a, **kw)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
     # One key frame per test video: the test split lists 20 videos per class, class by class,
     # so a prefix of 21 spans two classes and frame-mAP depends on how each model ranks them
     # (a prefix of one class scores every model alike: all its boxes are hits).
@@ -108,7 +121,26 @@ def test_guided_training_and_figure(home, tmp_path, monkeypatch):
     for metrics in out["results"].values():
         for key in ("video_map@0.2[act]", "video_map@0.5[act]", "video_map@0.5:0.95[act]"):
             assert metrics[key] == 0.0, key
-    assert out["figure"].stat().st_size > 1000
+    # the figure: 4 key frames (columns) x (the frames + one gradient row per model); row 1's
+    # titles are "true -> predicted" per box, the first model's predictions on those frames;
+    # the two models' gradient maps differ (they are different models)
+    assert out["figure"].is_file() and len(saved_figures) == 1
+    panels = saved_figures[0]
+    assert len(panels) == 12
+    titles = [title for title, _ in panels[:4]]
+    model = drawn["paste"].model
+    names = list(test.labels)
+    idx = np.linspace(0, len(test) - 1, 4).astype(int)
+    for title, i in zip(titles, idx):
+        it = test[int(i)]
+        boxes = torch.as_tensor(it["boxes"], dtype=torch.float32)
+        with torch.no_grad():
+            guess = model.predict(it["inputs"][None], {"boxes": [boxes]})[0]["labels"].tolist()
+        want = "; ".join(f"{names[int(t)]}->{names[p]}" for t, p in zip(it["labels"], guess))
+        assert title == want
+    paste_maps = [img for _, img in panels[4:8]]
+    guided_maps = [img for _, img in panels[8:12]]
+    assert any(not np.array_equal(a, b) for a, b in zip(paste_maps, guided_maps))
     saved = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert saved["task"] == "stad"
     assert saved["results"]["paste+pgg"]["frame_map@0.5[act]"] == pytest.approx(
