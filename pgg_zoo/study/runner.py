@@ -237,7 +237,7 @@ def _select(study: StudyFile, summary: Summary, results: list[JobResult],
 def _alpha_for_test(study: StudyFile, summary: Summary, log: Callable[[str], Any]) -> float:
     recorded = study.parsed_test.alpha
     if recorded is not None:
-        return recorded
+        return float(recorded)
     if summary.selected_alpha is not None:
         log(f"test alpha {summary.selected_alpha:g}: chosen by the selection runs (not yet "
             f"recorded as test.alpha in {study.path})")
