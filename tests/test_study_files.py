@@ -379,6 +379,15 @@ def test_every_committed_study_file_is_valid(path):
     summary = read_summary(study.summary_path)
     if summary is not None:
         assert summary.study == study.name
+    if summary is not None and summary.from_runs:
+        # the options every run was trained with are kept, so an edit of the file that makes
+        # the numbers stale is caught (pgg_zoo.study.declared)
+        from pgg_zoo.study.declared import stale_runs
+
+        assert set(summary.test_options) == set(summary.test_runs), path
+        assert set(summary.selection_options) == set(summary.selection_runs), path
+        assert set(summary.curve_options) == set(summary.curve_runs), path
+        assert stale_runs(study, summary) == [], path
     ev = evaluate(study, summary)
     for row in ev.rows:
         assert row.verdict, f"{path}: claim {row.claim} has no verdict"
