@@ -77,13 +77,15 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         seeds.append(self.generator.initial_seed())
         return real(self, batch)
 
-    PGGModel.synthesize = spy
-    torch.manual_seed(0)
-    task = build(toy.ToyBlobsTask, batch_size=4, launcher="pytorch", alpha=0.05, synthesizer="cutmix",
-                            guidance_mask="provenance", limit_train=16, limit_test=8, epochs=1,
-                            seed=1, work_dir=str(out_dir / "mix"))
-    task.train()
-    PGGModel.synthesize = real
+    PGGModel.synthesize = spy  # in this spawned worker only; restored below
+    try:
+        torch.manual_seed(0)
+        task = build(toy.ToyBlobsTask, batch_size=4, launcher="pytorch", alpha=0.05,
+                     synthesizer="cutmix", guidance_mask="provenance", limit_train=16,
+                     limit_test=8, epochs=1, seed=1, work_dir=str(out_dir / "mix"))
+        task.train()
+    finally:
+        PGGModel.synthesize = real
     torch.distributed.destroy_process_group()  # a clean exit (else teardown waits)
     torch.save({"state": task.model.state_dict(), "seeds": seeds}, out_dir / f"mix_rank{rank}.pt")
 
