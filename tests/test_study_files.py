@@ -404,3 +404,27 @@ def test_the_example_of_docs_studies_is_a_valid_study():
     study = parse_study(yaml.safe_load(block))
     assert study.name == "decoy-corner" and set(study.parsed_criteria) == {"recovers_gap",
                                                                             "leakage_drops"}
+
+
+def test_cli_report_over_the_research_folder(capsys):
+    """`pgg-zoo study report studies/` prints one report per committed study; decoy-corner's
+    paired top-1 row is the one computed here from its summary's raw per-seed values."""
+    import json
+    import statistics
+
+    assert cli(["study", "report", str(STUDIES)]) == 0
+    out = capsys.readouterr().out
+    names = sorted(p.parent.name for p in STUDIES.glob("*/study.yaml"))
+    assert sorted(re.findall(r"^# ([\w.-]+):", out, re.M)) == names
+    raw = json.loads((STUDIES / "decoy-corner" / "summary.json").read_text())["test"]["runs"]
+    diffs = [raw["pgg"][s]["top1"] - raw["plain"][s]["top1"] for s in sorted(raw["plain"])]
+    cell = (f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs):.2f} ["
+            + ", ".join(f"{d:+.1f}" for d in diffs) + "]")
+    report = out[out.index("# decoy-corner:"):]
+    assert f"| pgg | {cell}" in report
+
+
+def test_cli_report_names_a_path_that_is_no_study(tmp_path, capsys):
+    assert cli(["study", "report", str(tmp_path / "nothing")]) == 2
+    assert "nothing: not a study file, a study folder or a folder of study folders" in \
+        capsys.readouterr().err

@@ -31,8 +31,10 @@ def _report(args: argparse.Namespace) -> int:
     from ..study.schema import load_study
     from ..study.summary import read_summary
 
+    from ..study.claims import study_paths
+
     parts = []
-    for path in args.files:
+    for path in study_paths(args.files):
         study = load_study(path)
         summary = read_summary(study.summary_path)
         parts.append(study_report(study, summary))
@@ -111,7 +113,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     r = study_sub.add_parser("report", help="a study's paired table, criteria and verdicts "
                                             "(markdown) from its summary")
-    r.add_argument("files", nargs="+", metavar="FILE", help="study files or their folders")
+    r.add_argument("files", nargs="+", metavar="FILE",
+                   help="study files, study folders, or a folder of study folders (studies/)")
     r.add_argument("--figures", metavar="DIR",
                    help="also draw each study's learning curves to DIR/<name>_curves.png")
     r.set_defaults(func=_report)
