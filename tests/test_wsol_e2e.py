@@ -98,6 +98,9 @@ def test_cli_list_and_bad_input(bench_home, capsys):
     assert cli(["list"]) == 0
     out = capsys.readouterr().out
     assert "wsol" in out and "cutmix" in out and "maxboxacc_v2[wsoleval]" in out
+    # each task's line names its embedded benchmarks (the registered names its option takes)
+    decoy = next(line for line in out.splitlines() if line.strip().startswith("decoy:"))
+    assert decoy.endswith("embedded benchmarks decoy-digits-anywhere-v1, decoy-digits-corner-v1")
     assert cli(["train", "wsl"]) == 2
     assert "Did you mean 'wsol'" in capsys.readouterr().err
     assert cli(["eval", "wsol", "--checkpoint", "/nonexistent.pth"]) == 2
@@ -171,3 +174,20 @@ def test_mode_error_benchmark_runs_and_checks_modes(bench_home, monkeypatch, cap
     cos = [float(ln.split("cosine")[1].split()[0]) for ln in lines[1:]]
     assert all(-1.0 <= c <= 1.0 for c in cos)
     assert cos[2] > 0.9  # the one_label mean estimates the exact gradient
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly():
+    """`pgg-zoo list | head -1`: the reader goes away; no traceback, exit status 0."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe now fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-c", "import sys; from pgg_zoo.cli.main import "
+                               "main; sys.exit(main(['list']))"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert proc.returncode == 0 and proc.stderr == ""

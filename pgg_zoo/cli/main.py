@@ -45,6 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _end_progress_line()
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (`pgg-zoo list | head`): stop quietly, and keep
+        # Python from reporting the same closed pipe again when it flushes stdout at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # clear one-line errors for user mistakes; tracebacks otherwise
         from ..registry import RegistryError
         from ..config import ConfigError
