@@ -49,3 +49,23 @@ def repo_module():
         spec.loader.exec_module(mod)
         return mod
     return load
+
+
+@pytest.fixture
+def drawn_figures(monkeypatch):
+    """``{file name: matplotlib figure}`` of every figure saved through
+    ``pgg_zoo.viz.save_figure`` while the test runs (saved as usual too), to read what a figure
+    drew instead of only that a file exists."""
+    import pgg_zoo.viz as viz
+
+    drawn = {}
+    save = viz.save_figure
+
+    def keep(fig, path, *args, **kwargs):
+        from pathlib import Path
+
+        drawn[Path(path).name] = fig
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(viz, "save_figure", keep)
+    return drawn

@@ -8,7 +8,7 @@ from pgg_zoo.cli.main import main
 from pgg_zoo_tasks.decoy.task import DecoyTask
 
 
-def test_selection_never_reads_test(bench_home, tmp_path, monkeypatch):
+def test_selection_never_reads_test(bench_home, tmp_path, monkeypatch, drawn_figures):
     requested = []
     original = DecoyTask.build_dataset
 
@@ -29,7 +29,15 @@ def test_selection_never_reads_test(bench_home, tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert saved["chosen_alpha"] == out["chosen_alpha"]
     assert set(saved["validation"]) == {"0", "1"}
-    assert (tmp_path / "a" / "alpha.png").stat().st_size > 0
+    # the figure draws the validation numbers: top-1 (left axis) and leakage (right) at alpha 1,
+    # and their no-guidance levels as horizontal lines
+    assert (tmp_path / "a" / "alpha.png").is_file()
+    val = saved["validation"]
+    for ax, key in zip(drawn_figures["alpha.png"].axes[:2], ("top1", "leakage")):
+        points = {(tuple(map(float, ln.get_xdata())), tuple(map(float, ln.get_ydata())))
+                  for ln in ax.lines}
+        assert ((1.0,), (val["1"][0][key],)) in points, key
+        assert ((0.0, 1.0), (val["0"][0][key],) * 2) in points, key
     table = (tmp_path / "a" / "alpha.md").read_text()
     assert "(chosen)" in table and "Test, chosen alpha" in table
 

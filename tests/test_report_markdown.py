@@ -30,7 +30,7 @@ def _run(path: Path, seed: int, cutmix: float, pgg: float) -> str:
     return str(path)
 
 
-def test_means_paired_differences_and_alpha_figure(tmp_path, capsys):
+def test_means_paired_differences_and_alpha_figure(tmp_path, capsys, drawn_figures):
     runs = [_run(tmp_path / "s0", 0, 30.0, 31.0), _run(tmp_path / "s1", 1, 40.0, 43.0)]
     fig = tmp_path / "alpha.png"
     summarize(["--paired-to", "cutmix", "--alpha-figure", str(fig), *runs])
@@ -38,7 +38,12 @@ def test_means_paired_differences_and_alpha_figure(tmp_path, capsys):
     assert "| cutmix | 35.00 ± 7.07 [30.0, 40.0]" in out
     # per-seed differences +1 and +3: mean +2, sample std 1.41
     assert "| cutmix+pgg | +2.00 ± 1.41 [+1.0, +3.0] | +1.00 ± 0.00 [+1.0, +1.0]" in out
-    assert fig.stat().st_size > 1000
+    # the figure: each metric's mean over the 2 seeds at alpha 0 (cutmix) and 0.05 (guided)
+    assert fig.is_file()
+    lines = {(tuple(map(float, ln.get_xdata())), tuple(map(float, ln.get_ydata())))
+             for ln in drawn_figures["alpha.png"].axes[0].lines}
+    assert ((0.0, 0.05), (35.0, 37.0)) in lines  # top1: (30+40)/2, (31+43)/2
+    assert ((0.0, 0.05), (60.0, 61.0)) in lines  # maxboxacc_v2
 
 
 def test_paired_to_unknown_variant_is_a_clear_error(tmp_path, capsys):

@@ -84,7 +84,7 @@ def test_alpha_sweep_follows_the_guided_variant_not_cutmix():
 
 @pytest.mark.parametrize("name,alphas", [("stad", ["0", "0.5"]), ("classification", ["0"]),
                                          ("decoy", ["0"])])
-def test_cli_ablate_tiny(name, alphas, bench_home, tmp_path):
+def test_cli_ablate_tiny(name, alphas, bench_home, tmp_path, drawn_figures):
     out = tmp_path / "ablate"
     assert cli(["ablate", name, "--out-dir", str(out), "--alphas", *alphas,
                 *COMMON, *TINY[name]]) == 0
@@ -102,7 +102,16 @@ def test_cli_ablate_tiny(name, alphas, bench_home, tmp_path):
         assert ("leakage" in metrics) == (spec.get("synthesizer") != "none"), variant
     table = (out / "ablation.md").read_text()
     assert all(f"| {v} |" in table for v in payload["results"])
-    assert (out / "alpha.png").stat().st_size > 0
+    # alpha.png draws the sweep's runs: the first summary metric at each alpha (0: the same
+    # synthesis without guidance), in order
+    assert (out / "alpha.png").is_file()
+    fig = drawn_figures["alpha.png"]
+    sweep = alpha_sweep(payload["variants"], payload["results"])
+    col = cls.summary_metrics[0]
+    lines = {(tuple(map(float, ln.get_xdata())), tuple(map(float, ln.get_ydata())))
+             for ln in fig.axes[0].lines}
+    assert (tuple(sorted(sweep)), tuple(sweep[a][col] for a in sorted(sweep))) in lines
+    assert len(sweep) == 1 + len(swept) + 1  # alpha 0, the base alpha, the swept ones
 
 
 @pytest.mark.parametrize("name", ["stad", "classification", "decoy"])
