@@ -218,8 +218,18 @@ def test_ignore_mask_reaches_pxap():
 # ------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------
-def test_ablation_figures_and_cutmix_batch(bench_home, tmp_path):
+def test_ablation_figures_and_cutmix_batch(bench_home, tmp_path, monkeypatch):
+    import pgg_zoo_tasks.wsol.figures as figures
     from pgg_zoo_tasks.wsol.figures import cutmix_test_batch
+
+    drawn = {}
+    save = figures.save_figure
+
+    def keep(fig, path, *args, **kwargs):
+        drawn[Path(path).name] = fig
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
 
     a = pgg_zoo.build("wsol", guidance=False)
     b = pgg_zoo.build("wsol", seed=1)
@@ -232,7 +242,16 @@ def test_ablation_figures_and_cutmix_batch(bench_home, tmp_path):
     assert x1 > x0 and y1 > y0
     paths = a.ablation_figures({"cutmix": a, "cutmix+pgg": b, "cutmix+no-mask": a}, tmp_path)
     assert [p.name for p in paths] == ["cams.png", "guided_gradcam_cutmix.png"]
-    assert all(p.stat().st_size > 1000 for p in paths)
+    # cams.png: one row per variant over the same 6 test images; "cutmix" and
+    # "cutmix+no-mask" are the same model here, so their rows are the same pixels and titles,
+    # while the other model's row differs
+    panels = [(ax.get_title(), ax.get_images()[0].get_array()) for ax in drawn["cams.png"].axes
+              if ax.get_images()]
+    assert len(panels) == 18
+    rows = [panels[0:6], panels[6:12], panels[12:18]]
+    assert all(ta == tc and np.array_equal(ia, ic)
+               for (ta, ia), (tc, ic) in zip(rows[0], rows[2]))
+    assert any(not np.array_equal(ia, ib) for (_, ia), (_, ib) in zip(rows[0], rows[1]))
     # demo_figure also writes the Guided Grad-CAM figure beside its own
     fig = a.demo_figure({"cutmix": a, "cutmix+pgg": b}, tmp_path / "demo" / "figure.png")
     assert fig.is_file() and (tmp_path / "demo" / "guided_gradcam_cutmix.png").is_file()
