@@ -51,21 +51,34 @@ def repo_module():
     return load
 
 
+class DrawnFigures(dict):
+    """``{file name: matplotlib figure}`` of the figures saved while a test runs."""
+
+    def __init__(self, monkeypatch):
+        super().__init__()
+        self._monkeypatch = monkeypatch
+
+    def watch(self, module) -> None:
+        """Also keep what ``module`` saves through its own ``save_figure`` name (a module
+        that imported it from ``pgg_zoo.viz`` before the test)."""
+        save = module.save_figure
+
+        def keep(fig, path, *args, **kwargs):
+            from pathlib import Path
+
+            self[Path(path).name] = fig
+            return save(fig, path, *args, **kwargs)
+
+        self._monkeypatch.setattr(module, "save_figure", keep)
+
+
 @pytest.fixture
 def drawn_figures(monkeypatch):
-    """``{file name: matplotlib figure}`` of every figure saved through
-    ``pgg_zoo.viz.save_figure`` while the test runs (saved as usual too), to read what a figure
-    drew instead of only that a file exists."""
+    """The figures saved through ``pgg_zoo.viz.save_figure`` (and, after ``.watch(module)``,
+    a module's own import of it) while the test runs, by file name; they are saved as usual
+    too. To read what a figure drew instead of only that a file exists."""
     import pgg_zoo.viz as viz
 
-    drawn = {}
-    save = viz.save_figure
-
-    def keep(fig, path, *args, **kwargs):
-        from pathlib import Path
-
-        drawn[Path(path).name] = fig
-        return save(fig, path, *args, **kwargs)
-
-    monkeypatch.setattr(viz, "save_figure", keep)
+    drawn = DrawnFigures(monkeypatch)
+    drawn.watch(viz)
     return drawn

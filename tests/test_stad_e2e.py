@@ -65,7 +65,7 @@ def _frame_map_by_hand(model, collate, items, annotations, num_classes):
 N_TEST = 21
 
 
-def test_guided_training_and_figure(home, tmp_path, monkeypatch):
+def test_guided_training_and_figure(home, tmp_path, monkeypatch, drawn_figures):
     from pgg_zoo.registry import TASKS
     from pgg_zoo.study import demo
 
@@ -82,16 +82,7 @@ def test_guided_training_and_figure(home, tmp_path, monkeypatch):
     # keep the figure itself, to read what it drew
     import pgg_zoo_tasks.stad.figures as figures
 
-    saved_figures = []
-    save = figures.save_figure
-
-    def keep(fig, path, *a, **kw):
-        # fig.axes runs row by row: (title, image) of each panel
-        saved_figures.append([(ax.get_title(), ax.get_images()[0].get_array().copy())
-                              for ax in fig.axes])
-        return save(fig, path, *a, **kw)
-
-    monkeypatch.setattr(figures, "save_figure", keep)
+    drawn_figures.watch(figures)
     # One key frame per test video: the test split lists 20 videos per class, class by class,
     # so a prefix of 21 spans two classes and frame-mAP depends on how each model ranks them
     # (a prefix of one class scores every model alike: all its boxes are hits).
@@ -124,8 +115,10 @@ def test_guided_training_and_figure(home, tmp_path, monkeypatch):
     # the figure: 4 key frames (columns) x (the frames + one gradient row per model); row 1's
     # titles are "true -> predicted" per box, the first model's predictions on those frames;
     # the two models' gradient maps differ (they are different models)
-    assert out["figure"].is_file() and len(saved_figures) == 1
-    panels = saved_figures[0]
+    assert out["figure"].is_file()
+    # fig.axes runs row by row: (title, image) of each panel
+    panels = [(ax.get_title(), ax.get_images()[0].get_array())
+              for ax in drawn_figures[out["figure"].name].axes]
     assert len(panels) == 12
     titles = [title for title, _ in panels[:4]]
     model = drawn["paste"].model

@@ -218,18 +218,11 @@ def test_ignore_mask_reaches_pxap():
 # ------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------
-def test_ablation_figures_and_cutmix_batch(bench_home, tmp_path, monkeypatch):
+def test_ablation_figures_and_cutmix_batch(bench_home, tmp_path, drawn_figures):
     import pgg_zoo_tasks.wsol.figures as figures
     from pgg_zoo_tasks.wsol.figures import cutmix_test_batch
 
-    drawn = {}
-    save = figures.save_figure
-
-    def keep(fig, path, *args, **kwargs):
-        drawn[Path(path).name] = fig
-        return save(fig, path, *args, **kwargs)
-
-    monkeypatch.setattr(figures, "save_figure", keep)
+    drawn_figures.watch(figures)
 
     a = pgg_zoo.build("wsol", guidance=False)
     b = pgg_zoo.build("wsol", seed=1)
@@ -245,7 +238,7 @@ def test_ablation_figures_and_cutmix_batch(bench_home, tmp_path, monkeypatch):
     # cams.png: one row per variant over the same 6 test images; "cutmix" and
     # "cutmix+no-mask" are the same model here, so their rows are the same pixels and titles,
     # while the other model's row differs
-    panels = [(ax.get_title(), ax.get_images()[0].get_array()) for ax in drawn["cams.png"].axes
+    panels = [(ax.get_title(), ax.get_images()[0].get_array()) for ax in drawn_figures["cams.png"].axes
               if ax.get_images()]
     assert len(panels) == 18
     rows = [panels[0:6], panels[6:12], panels[12:18]]
