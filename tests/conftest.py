@@ -82,3 +82,19 @@ def drawn_figures(monkeypatch):
     drawn = DrawnFigures(monkeypatch)
     drawn.watch(viz)
     return drawn
+
+
+@pytest.fixture
+def predict_items():
+    """``predict(task, items) -> predictions``: ``task``'s model in eval mode on ``items``
+    (dataset items, collated as the engine does), without gradients; to derive a metric by
+    hand from the model's own outputs."""
+    import torch
+
+    def predict(task, items):
+        batch = task.collate(items)
+        task.model.eval()
+        with torch.no_grad():
+            return task.model.predict(batch["inputs"], batch["data_samples"])
+
+    return predict

@@ -478,7 +478,7 @@ def _small_copy(bench_root: Path, dst: Path) -> Path:
     return dst
 
 
-def test_guided_training_end_to_end(bench_root, tmp_path):
+def test_guided_training_end_to_end(bench_root, tmp_path, predict_items):
     data = _small_copy(bench_root, tmp_path / "data")
     heldout = data / "my_edits" / bench.VAL_EDITS_FILE
     common = dict(data_root=str(data), edits=str(data / "my_edits" / "edits.csv"), epochs=1,
@@ -493,11 +493,7 @@ def test_guided_training_end_to_end(bench_root, tmp_path):
     # the whole test split: top-1, mean per-class accuracy, and the worst of the 4 groups
     test = task.dataset("test")
     items = [test[i] for i in range(len(test))]
-    batch = task.collate(items)
-    task.model.eval()
-    with torch.no_grad():
-        preds = task.model.predict(batch["inputs"], batch["data_samples"])
-    guess = np.array([int(p["top5"][0]) for p in preds])
+    guess = np.array([int(p["top5"][0]) for p in predict_items(task, items)])
     labels = np.array([it["label"] for it in items])
     groups = np.array([it["group"] for it in items])
     hit = guess == labels

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import pgg_zoo
@@ -140,7 +139,7 @@ def _voc_map_by_hand(scores: np.ndarray, targets: np.ndarray) -> float:
     return 100.0 * float(np.mean(aps))
 
 
-def test_stad_trains_and_scores_on_ava(tmp_path):
+def test_stad_trains_and_scores_on_ava(tmp_path, predict_items):
     root = make_ava(tmp_path / "ava")
     task = pgg_zoo.build("stad", data_root=str(root), guidance=True, alpha=1.0, epochs=1,
                          batch_size=4, work_dir=str(tmp_path / "run"), leakage_items=4,
@@ -155,10 +154,7 @@ def test_stad_trains_and_scores_on_ava(tmp_path):
     # key frames (given boxes: each box can only match its own person).
     test = task.dataset("test")
     items = [test[i] for i in range(len(test))]
-    batch = task.collate(items)
-    task.model.eval()
-    with torch.no_grad():
-        preds = task.model.predict(batch["inputs"], batch["data_samples"])
+    preds = predict_items(task, items)
     scores = np.concatenate([p["scores"].double().numpy() for p in preds])
     targets = np.concatenate([it["labels"].numpy() for it in items])
     assert targets.sum(0).tolist() == [2, 4, 2]  # bend, stand, talk on the 4 test key frames

@@ -34,17 +34,14 @@ def test_build_full_size_slowfast():
     assert count(task.model.head) == (2048 + 256) * 24 + 24
 
 
-def _frame_map_by_hand(model, collate, items, annotations, num_classes):
-    """ACT frame-mAP@0.5 (%) of ``model`` on ``items`` (test key frames), derived directly.
+def _frame_map_by_hand(preds, items, annotations, num_classes):
+    """ACT frame-mAP@0.5 (%) of a model's predictions ``preds`` on ``items`` (test key
+    frames), derived directly.
 
     The STAD protocols classify the given ground-truth person boxes, so a detection of class c
     on box b is a true positive exactly when b's own label is c (IoU 1 with its own box); AP is
     ACT's trapezoid area of the raw precision/recall curve from (R=0, P=1), with recall over
     every ground-truth box of class c on every frame of the evaluated videos."""
-    batch = collate(items)
-    model.eval()
-    with torch.no_grad():
-        preds = model.predict(batch["inputs"], batch["data_samples"])
     scores = np.concatenate([p["scores"].double().numpy().reshape(len(p["boxes"]), -1)
                              for p in preds])
     labels = np.concatenate([np.asarray(it["labels"]).reshape(-1) for it in items])
@@ -65,7 +62,7 @@ def _frame_map_by_hand(model, collate, items, annotations, num_classes):
 N_TEST = 21
 
 
-def test_guided_training_and_figure(home, tmp_path, monkeypatch, drawn_figures):
+def test_guided_training_and_figure(home, tmp_path, monkeypatch, drawn_figures, predict_items):
     from pgg_zoo.registry import TASKS
     from pgg_zoo.study import demo
 
@@ -102,7 +99,7 @@ def test_guided_training_and_figure(home, tmp_path, monkeypatch, drawn_figures):
     assert len({it["video"].split("/")[0] for it in items}) == 2
     ann = test.ann
     for name, task in drawn.items():
-        expected = _frame_map_by_hand(task.model, task.collate, items, ann, len(ann.labels))
+        expected = _frame_map_by_hand(predict_items(task, items), items, ann, len(ann.labels))
         assert out["results"][name]["frame_map@0.5[act]"] == pytest.approx(expected, abs=1e-6), name
     # A tube linked from one key frame per video spans one frame, and every ground-truth tube
     # spans more than 5: temporal IoU < 0.2, so no detection matches at any threshold.
