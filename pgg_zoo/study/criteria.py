@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..config.checks import option
-from .reach import REACH_FIELDS, Reach
+from .reach import REACH_FIELDS, Reach, ratio_text
 from .sections import fail, section
 
 __all__ = ["Paired", "Measure", "Criterion", "Outcome", "RULES", "MEASURE_FIELDS", "render",
@@ -243,10 +243,6 @@ class MeanWithin(Rule):
                        f"|mean| {_plain(abs(m.mean))} <= {_plain(limit)}")
 
 
-def _ratio_text(x: float) -> str:
-    return "never" if math.isinf(x) else _plain(x)
-
-
 @dataclass
 class MedianReachRatioAtMost(Rule):
     ratio: float = option(0.5, "float", low=0, strict=True, doc="the largest median E_a / E_b")
@@ -256,10 +252,10 @@ class MedianReachRatioAtMost(Rule):
     def evaluate(self, m: Reach, measures: Mapping[str, Any]) -> Outcome:
         med = m.median_ratio
         held = med <= self.ratio and (not self.every_seed or m.reached == m.n)
-        text = f"median E_a/E_b {_ratio_text(med)} <= {self.ratio:g}"
+        text = f"median E_a/E_b {ratio_text(med)} <= {self.ratio:g}"
         if self.every_seed:
             text += f", reached on {m.reached} of {m.n} seeds (all needed)"
-        return Outcome(held, _ratio_text(med), text)
+        return Outcome(held, ratio_text(med), text)
 
 
 @dataclass
@@ -269,8 +265,8 @@ class MedianReachRatioAtLeast(Rule):
 
     def evaluate(self, m: Reach, measures: Mapping[str, Any]) -> Outcome:
         med = m.median_ratio
-        return Outcome(med >= self.ratio, _ratio_text(med),
-                       f"median E_a/E_b {_ratio_text(med)} >= {self.ratio:g}")
+        return Outcome(med >= self.ratio, ratio_text(med),
+                       f"median E_a/E_b {ratio_text(med)} >= {self.ratio:g}")
 
 
 @dataclass

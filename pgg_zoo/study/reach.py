@@ -20,7 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 from .runs import epochs_to_reach
 
-__all__ = ["Reach", "Curve", "reach_values", "REACH_FIELDS"]
+__all__ = ["Reach", "Curve", "reach_values", "REACH_FIELDS", "ratio_text"]
 
 Curve = Sequence[tuple[int, Mapping[str, float]]]
 
@@ -66,14 +66,15 @@ def _epochs(values: Sequence[int | None]) -> str:
     return "[" + ", ".join("never" if e is None else str(e) for e in values) + "]"
 
 
-def _ratio(x: float) -> str:
+def ratio_text(x: float) -> str:
+    """A ratio E_a / E_b as text: ``0.40``, ``never`` (inf), ``nan``."""
     return "never" if math.isinf(x) else ("nan" if math.isnan(x) else f"{x:.2f}")
 
 
 #: ``{measure:field}`` of a reach measure's placeholder -> its text (no field: ``median``).
 REACH_FIELDS: dict[str, Callable[[Reach], str]] = {
-    "median": lambda r: _ratio(r.median_ratio),
-    "ratios": lambda r: "[" + ", ".join(_ratio(x) for x in r.ratios) + "]",
+    "median": lambda r: ratio_text(r.median_ratio),
+    "ratios": lambda r: "[" + ", ".join(ratio_text(x) for x in r.ratios) + "]",
     "a": lambda r: _epochs(r.a),
     "b": lambda r: _epochs(r.b),
     "reached": lambda r: f"{r.reached} of {r.n}",

@@ -11,7 +11,7 @@ from ..stats import mean_std
 from .criteria import Paired
 from .declared import stale_runs
 from .evaluation import ORIGINS, Evaluation, evaluate
-from .reach import REACH_FIELDS, Reach
+from .reach import REACH_FIELDS, Reach, ratio_text
 from .schema import StudyFile
 from .summary import Summary
 
@@ -119,9 +119,8 @@ def _curves(ev: Evaluation) -> list[str]:
                   "| seed | level | E_a | E_b | E_a / E_b |", "|---|---|---|---|---|"]
         for i, seed in enumerate(reach.seeds):
             ea = "never" if reach.a[i] is None else str(reach.a[i])
-            ratio = REACH_FIELDS["ratios"](Reach((seed,), (reach.target[i],), (reach.a[i],),
-                                                 (reach.b[i],), (reach.last[i],)))[1:-1]
-            lines.append(f"| {seed} | {reach.target[i]:.2f} | {ea} | {reach.b[i]} | {ratio} |")
+            lines.append(f"| {seed} | {reach.target[i]:.2f} | {ea} | {reach.b[i]} | "
+                         f"{ratio_text(reach.ratios[i])} |")
         lines.append("")
     return lines + _curve_ends(study, summary)
 

@@ -53,36 +53,34 @@ def selection_jobs(study: StudyFile, runs_dir: Path, threads: int = 1) -> list[J
     return jobs
 
 
+def _variant_job(study: StudyFile, phase: str, name: str, seed: int, alpha: float,
+                 runs_dir: Path, threads: int, **extra: Any) -> Job:
+    """Variant ``name`` on ``seed`` at ``alpha`` (unless the variant sets its own), evaluated on
+    the test split, in ``<runs_dir>/<phase>/s<seed>/<variant>``; ``extra`` options on top.
+    The test and curve runs are built here alike, so a curve run is its test run."""
+    options = {**study.options, "alpha": alpha, **study.variants[name], **extra,
+               "eval_split": study.parsed_test.split, "seed": seed,
+               "work_dir": str(runs_dir / phase / f"s{seed}" / variant_dir_name(name))}
+    return Job(phase, name, seed, study.task, options, None, threads)
+
+
 def test_jobs(study: StudyFile, alpha: float, runs_dir: Path, threads: int = 1) -> list[Job]:
     """One job per (variant, test seed of that variant), at ``alpha`` unless the variant sets
     its own."""
-    test = study.parsed_test
-    assert test is not None
-    jobs = []
-    for name, overrides in study.variants.items():
-        for seed in study.seeds_of(name):
-            options = {**study.options, "alpha": alpha, **overrides, "eval_split": test.split,
-                       "seed": seed,
-                       "work_dir": str(runs_dir / "test" / f"s{seed}" / variant_dir_name(name))}
-            jobs.append(Job("test", name, seed, study.task, options, None, threads))
-    return jobs
+    assert study.parsed_test is not None
+    return [_variant_job(study, "test", name, seed, alpha, runs_dir, threads)
+            for name in study.variants for seed in study.seeds_of(name)]
 
 
 def curve_jobs(study: StudyFile, alpha: float, runs_dir: Path, threads: int = 1) -> list[Job]:
     """One job per (variant of ``curves``, its curve seed): the test run's options, evaluated
     on the test split every ``curves.every`` epochs."""
-    curves, test = study.parsed_curves, study.parsed_test
+    curves = study.parsed_curves
     if curves is None:
         return []
-    jobs = []
-    for name in curves.variants:
-        for seed in study.curve_seeds_of(name):
-            options = {**study.options, "alpha": alpha, **study.variants[name],
-                       **curves.options, "eval_split": test.split,
-                       "eval_interval": curves.every, "seed": seed,
-                       "work_dir": str(runs_dir / "curves" / f"s{seed}" / variant_dir_name(name))}
-            jobs.append(Job("curves", name, seed, study.task, options, None, threads))
-    return jobs
+    return [_variant_job(study, "curves", name, seed, alpha, runs_dir, threads,
+                         **curves.options, eval_interval=curves.every)
+            for name in curves.variants for seed in study.curve_seeds_of(name)]
 
 
 def _recorder(runs_dir: Path, log: Callable[[str], Any]) -> Callable[[JobResult], None]:
