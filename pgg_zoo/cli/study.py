@@ -27,11 +27,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from ..study.claims import study_paths
     from ..study.report import study_report
     from ..study.schema import load_study
     from ..study.summary import read_summary
-
-    from ..study.claims import study_paths
 
     parts = []
     for path in study_paths(args.files):

@@ -289,8 +289,8 @@ def parse_study(raw: Any, source: Path | str | None = None) -> StudyFile:
     study.parsed_measures = {
         name: Measure.parse(name, spec, study.variants, source)
         for name, spec in study.measures.items()}
+    curved = study.parsed_curves.variants if study.parsed_curves is not None else []
     for name, measure in study.parsed_measures.items():
-        curved = study.parsed_curves.variants if study.parsed_curves is not None else []
         for role in ("a", "b"):
             if measure.kind == "reach" and getattr(measure, role) not in curved:
                 raise fail(source, f"measures.{name}.{role}",

@@ -24,9 +24,9 @@ the per-seed values a research record printed (rounded as printed), and says so 
 alpha the selection rule gives the guided test runs (the best positive one when validation
 chose 0), ``test.alpha`` the alpha the test runs used (the study file's record). ``curves``
 (only for a study file with a ``curves`` section) holds each curve run's evaluations, one
-value per evaluated epoch and metric. ``threads`` is the torch thread count every run trained with (``pgg-zoo study run --threads``; absent in
-a transcribed summary): CPU results depend on it, so a re-run reproduces the per-seed numbers
-only with the same count. Timings are left out: they are not reproducible, the summary is.
+value per evaluated epoch and metric. ``threads`` is the torch thread count every run trained
+with (``pgg-zoo study run --threads``; absent in a transcribed summary): CPU results depend on
+it, so a re-run reproduces the per-seed numbers only with the same count. Timings are left out: they are not reproducible, the summary is.
 """
 from __future__ import annotations
 
